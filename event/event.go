@@ -1,0 +1,80 @@
+// Package event defines what the engine reports while it runs. Events flow
+// one way: engine → (wire) → controller → ui. They must never carry secrets:
+// the engine masks no_log resources before an event is built.
+package event
+
+import "time"
+
+// Type says what happened.
+type Type string
+
+const (
+	Start   Type = "start"   // a resource began
+	OK      Type = "ok"      // already in the wanted state
+	Changed Type = "changed" // was changed (or would be, in check mode)
+	Failed  Type = "failed"  // check or apply failed
+	Skipped Type = "skipped" // not run: when=False or a dependency failed
+	Refresh Type = "refresh" // a refresh (notify) was delivered
+	Output  Type = "output"  // a message or captured output
+	Retry   Type = "retry"   // an attempt failed and will be retried
+	Log     Type = "log"     // free-form engine/agent message
+	// Host-level events, produced by push mode.
+	HostStart   Type = "host_start"
+	HostDone    Type = "host_done"
+	Unreachable Type = "unreachable"
+	Recap       Type = "recap"
+)
+
+// Event is one line of the event stream. Fields are optional by type.
+type Event struct {
+	Time     time.Time     `json:"time"`
+	Type     Type          `json:"type"`
+	Host     string        `json:"host,omitempty"`
+	Role     string        `json:"role,omitempty"`
+	Resource string        `json:"resource,omitempty"` // resource ID
+	Pos      string        `json:"pos,omitempty"`      // policy file:line:col
+	Msg      string        `json:"msg,omitempty"`
+	Diff     string        `json:"diff,omitempty"`
+	Stdout   string        `json:"stdout,omitempty"`
+	Stderr   string        `json:"stderr,omitempty"`
+	Duration time.Duration `json:"duration,omitempty"`
+	Check    bool          `json:"check,omitempty"` // produced in check mode
+	Counts   *Counts       `json:"counts,omitempty"`
+}
+
+// Counts is a recap.
+type Counts struct {
+	OK          int `json:"ok"`
+	Changed     int `json:"changed"`
+	Failed      int `json:"failed"`
+	Skipped     int `json:"skipped"`
+	Unreachable int `json:"unreachable,omitempty"`
+}
+
+// Add counts one terminal resource event.
+func (c *Counts) Add(t Type) {
+	switch t {
+	case OK:
+		c.OK++
+	case Changed:
+		c.Changed++
+	case Failed:
+		c.Failed++
+	case Skipped:
+		c.Skipped++
+	case Unreachable:
+		c.Unreachable++
+	}
+}
+
+// Merge adds other into c.
+func (c *Counts) Merge(o Counts) {
+	c.OK += o.OK
+	c.Changed += o.Changed
+	c.Failed += o.Failed
+	c.Skipped += o.Skipped
+	c.Unreachable += o.Unreachable
+}
+
+// Sink receives events. Implementations must be safe for concurrent use.
+type Sink func(Event)
