@@ -1,0 +1,47 @@
+package engine
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/herd-project/herd/plan"
+)
+
+// bindParams returns res's params with every binding filled from the
+// outputs of resources that already ran (send/recv). The plan is not
+// modified. Errors name only IDs and fields, never values, so they are safe
+// to show for no_log resources.
+func (r *runner) bindParams(res plan.Resource) (plan.Params, error) {
+	if len(res.Bind) == 0 {
+		return res.Params, nil
+	}
+	params := res.Params.Clone()
+	if params == nil {
+		params = plan.Params{}
+	}
+	r.outMu.Lock()
+	defer r.outMu.Unlock()
+	for _, b := range res.Bind {
+		var v strings.Builder
+		for _, part := range b.Parts {
+			if !part.IsRef() {
+				v.WriteString(part.Lit)
+				continue
+			}
+			out, ran := r.outputs[part.From]
+			if !ran {
+				if r.whenOff[part.From] {
+					return nil, fmt.Errorf("%s: %s was skipped (when is false), so it has no %q to send", b.Param, part.From, part.Field)
+				}
+				return nil, fmt.Errorf("%s: %s sends no outputs", b.Param, part.From)
+			}
+			s, ok := out[part.Field]
+			if !ok {
+				return nil, fmt.Errorf("%s: %s did not produce output %q", b.Param, part.From, part.Field)
+			}
+			v.WriteString(s)
+		}
+		params[b.Param] = v.String()
+	}
+	return params, nil
+}

@@ -1,0 +1,129 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"strings"
+	"time"
+
+	"github.com/herd-project/herd/event"
+	"github.com/herd-project/herd/resource"
+)
+
+// runOne takes resource i from Start to its terminal event and reports
+// whether its dependents may run.
+func (r *runner) runOne(ctx context.Context, i int) bool {
+	res := r.p.Resources[i]
+	start := time.Now()
+	r.report(i, event.Event{Type: event.Start}, true)
+
+	failed := func(err error, out resource.Change, msgSafe bool) bool {
+		r.report(i, event.Event{
+			Type: event.Failed, Msg: err.Error(), Stdout: out.Stdout, Stderr: out.Stderr,
+			Duration: time.Since(start),
+		}, msgSafe)
+		return false
+	}
+
+	params, err := r.bindParams(res)
+	if err != nil {
+		return failed(err, resource.Change{}, true)
+	}
+	built := res
+	built.Params = params
+	inst, err := resource.New(built, r.p.Blobs)
+	if err != nil {
+		// Params were validated with placeholders; only bound values can
+		// fail here, and they may be secret.
+		return failed(err, resource.Change{}, false)
+	}
+
+	env := &resource.Env{
+		StateDir:  r.o.StateDir,
+		Log:       r.logger(i),
+		Refreshed: r.pending.has(res.ID),
+	}
+	change, err := r.withRetry(ctx, i, func(ctx context.Context) (resource.Change, error) {
+		return r.checkAndApply(ctx, inst, env)
+	})
+	if err != nil {
+		return failed(err, change, false)
+	}
+	if s, ok := inst.(resource.Sender); ok {
+		r.setOutputs(res.ID, s.Outputs())
+	}
+	if change.Changed && len(res.Notify) > 0 {
+		if err := r.pending.add(res.Notify, res.ID); err != nil {
+			return failed(fmt.Errorf("%s, but the refresh of %s could not be recorded: %w",
+				changedWord(r.o.Check), strings.Join(res.Notify, ", "), err), resource.Change{}, true)
+		}
+	}
+	if env.Refreshed {
+		refreshed, err := r.deliverRefresh(ctx, i, inst, env)
+		if err != nil {
+			return failed(err, refreshed, false)
+		}
+		change.Changed = change.Changed || refreshed.Changed
+		if change.Summary == "" {
+			change.Summary = refreshed.Summary
+		}
+	}
+
+	ev := event.Event{Type: event.OK, Msg: change.Summary, Duration: time.Since(start)}
+	if change.Changed {
+		ev.Type = event.Changed
+		ev.Diff, ev.Stdout, ev.Stderr = change.Diff, change.Stdout, change.Stderr
+	}
+	r.report(i, ev, false)
+	return true
+}
+
+func changedWord(check bool) string {
+	if check {
+		return "would change"
+	}
+	return "changed"
+}
+
+// checkAndApply is one attempt: Check, then Apply if something differs and
+// this is not check mode. What Apply reports wins; what it leaves empty is
+// taken from Check, which usually computed the diff already.
+func (r *runner) checkAndApply(ctx context.Context, inst resource.Resource, env *resource.Env) (resource.Change, error) {
+	found, err := inst.Check(ctx, env)
+	if err != nil {
+		return found, fmt.Errorf("check: %w", err)
+	}
+	if !found.Changed || r.o.Check {
+		return found, nil
+	}
+	did, err := inst.Apply(ctx, env)
+	if err != nil {
+		return did, fmt.Errorf("apply: %w", err)
+	}
+	did.Changed = true
+	if did.Summary == "" {
+		did.Summary = found.Summary
+	}
+	if did.Diff == "" {
+		did.Diff = found.Diff
+	}
+	return did, nil
+}
+
+// logger is Env.Log for resource i: an Output event, or nothing for no_log
+// resources whose messages might carry what they must hide.
+func (r *runner) logger(i int) func(string) {
+	if r.prep.noLog[i] {
+		return func(string) {}
+	}
+	return func(msg string) {
+		r.report(i, event.Event{Type: event.Output, Msg: msg}, false)
+	}
+}
+
+func (r *runner) setOutputs(id string, out map[string]string) {
+	r.outMu.Lock()
+	defer r.outMu.Unlock()
+	r.outputs[id] = maps.Clone(out)
+}
