@@ -1,0 +1,100 @@
+// Package policy turns a Starlark policy file into per-host plans.
+//
+// The controller calls Load once: it runs the policy's top level, which
+// declares roles with role(). Then, for every host and role, Plan calls the
+// role's main(host) on a fresh Starlark thread; the resource builtins called
+// by main record resources, and Plan returns them as a plan.Plan — plain
+// data that the agent executes without ever running Starlark. Plan is safe
+// to call concurrently for different hosts.
+//
+// # Errors
+//
+// Every error is an *Error whose text is one line starting with the
+// position in the user's policy ("site.star:12:5: ..."): the call that
+// declared the bad resource, the innermost policy line of a runtime error,
+// or the load() statement that failed. Go stacks never reach the user.
+//
+// # Builtins
+//
+//	role(name, main, hosts=None, ssh_user=, sudo=, sudo_user=, become_method=,
+//	     serial=80, check_host_keys=True, before_connect=, after_connect=,
+//	     should_contact=, max_fail=0, parallel=False, fileserving_paths=[])
+//	<kind>(name, **params, **meta)   one per registered resource kind: file, directory, exec, …
+//	template(dest, src=PATH, vars={}, mode=, owner=, group=, **meta)
+//	struct(**fields), load("path.star", "name"), print, fail, and the Starlark universe
+//
+// Resource builtins only work inside a role's main (or functions it calls);
+// role() only at the top level. load() paths are relative to the directory
+// of the file that loads them; each module runs once per Load, and load
+// cycles are errors. Policies may use top-level if/for and sets, but not
+// while loops or recursion, so evaluation always terminates.
+//
+// Params are converted by the kind's schema: strings, bools, ints, lists
+// and dicts of strings, and modes (0o644 or "0644"). None means "not given".
+// file(..., source="files/x") reads a controller file relative to the
+// policy directory into the plan's blobs.
+//
+// Every resource also accepts:
+//
+//	after=[...]    run after these resources
+//	before=[...]   run before these resources (they get an after edge on this one)
+//	notify=[...]   refresh these resources when this one changes; implies before
+//	label="name"   an alias for this resource in after/before/notify strings
+//	retry=N, retry_delay=, timeout=   seconds (int or float) or "500ms", "5s", "2m"
+//	when=bool      False keeps the resource in the plan, marked skipped
+//	no_log=bool    keep output and diffs of this resource out of events and logs
+//
+// Targets in after/before/notify are resource values returned by builtins,
+// "kind:name" ids, or labels, as one value or a list. They may name
+// resources declared later in main: they are resolved when main returns.
+//
+// # Order
+//
+// Resources run in declaration order by default: each resource runs after
+// the one declared just before it. That implicit edge is left out when the
+// role has parallel=True, when the resource passes after= itself (after=[]
+// means "no ordering at all"), or when it would contradict explicit edges —
+// for example a service declared before the file that notifies it simply
+// runs after that file. Explicit edges (after, before, notify, value
+// references) that contradict each other are a cycle error naming every
+// resource and the argument that made each edge.
+//
+// # Deferred values (send/recv)
+//
+// Outputs of resources, such as password("db").value or exec(...).stdout,
+// only exist on the target once that resource ran. In the policy they are
+// deferred values: they can be concatenated with strings using + and
+// passed as any string argument of another resource, which becomes a
+// plan.Binding filled in on the target (and a dependency on the source).
+// Anything that needs the value now — if, str(), "%s" %, comparison, an int
+// argument — is an error at that line.
+//
+// # Templates
+//
+// template() renders a Go text/template (https://pkg.go.dev/text/template)
+// on the controller, per host, and declares a file resource whose content is
+// the result. The data is:
+//
+//	.vars    host vars (inventory, overridden by -e vars), overridden by vars=
+//	.facts   .hostname .os_family .distro .version .arch .user .uid .home
+//	         .env (a map, e.g. .facts.env.LANG) .kernel .cpus
+//	.host    .name
+//
+// A reference to a var that does not exist is an error naming the template
+// file:line and the var (missingkey=error); for optional vars write
+// {{index .vars "port" | default 8080}}. Helpers besides the text/template
+// builtins (if, range, with, index, len, printf, eq, and, or, not, …):
+//
+//	default D V   V, or D when V is missing (nil) or empty ("", [], {})
+//	join SEP LIST elements formatted and joined: {{.vars.admins | join ", "}}
+//	upper S, lower S
+//	quote S       a double-quoted string with Go escapes: {{quote .vars.motd}}
+//	indent N S    S with every non-empty line indented by N spaces
+//
+// Example:
+//
+//	# {{.host.name}} — managed by herd
+//	listen {{index .vars "port" | default 80}};
+//	{{range .vars.upstreams}}server {{.}};
+//	{{end}}workers {{.facts.cpus}};
+package policy

@@ -1,0 +1,145 @@
+package policy
+
+import (
+	"bytes"
+	"fmt"
+	"maps"
+	"os"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"text/template"
+
+	"go.starlark.net/starlark"
+)
+
+// parsedTemplate caches a template (or its parse error) for the life of the
+// Policy: every host renders the same file, only the data differs.
+type parsedTemplate struct {
+	t   *template.Template
+	err error
+}
+
+// templateFuncs are the helpers available in templates; see doc.go.
+var templateFuncs = template.FuncMap{
+	"default": func(def, v any) any {
+		if isEmpty(v) {
+			return def
+		}
+		return v
+	},
+	"join": func(sep string, list any) (string, error) {
+		rv := reflect.ValueOf(list)
+		if list == nil {
+			return "", nil
+		}
+		if rv.Kind() != reflect.Slice && rv.Kind() != reflect.Array {
+			return "", fmt.Errorf("join: want a list, got %T", list)
+		}
+		parts := make([]string, rv.Len())
+		for i := range parts {
+			parts[i] = fmt.Sprint(rv.Index(i).Interface())
+		}
+		return strings.Join(parts, sep), nil
+	},
+	"upper": func(v any) string { return strings.ToUpper(fmt.Sprint(v)) },
+	"lower": func(v any) string { return strings.ToLower(fmt.Sprint(v)) },
+	"quote": func(v any) string { return strconv.Quote(fmt.Sprint(v)) },
+	"indent": func(n int, v any) string {
+		pad := strings.Repeat(" ", n)
+		lines := strings.Split(fmt.Sprint(v), "\n")
+		for i, l := range lines {
+			if l != "" {
+				lines[i] = pad + l
+			}
+		}
+		return strings.Join(lines, "\n")
+	},
+}
+
+func isEmpty(v any) bool {
+	if v == nil {
+		return true
+	}
+	rv := reflect.ValueOf(v)
+	switch rv.Kind() {
+	case reflect.String, reflect.Slice, reflect.Map, reflect.Array:
+		return rv.Len() == 0
+	case reflect.Pointer, reflect.Interface:
+		return rv.IsNil()
+	}
+	return false
+}
+
+func (p *Policy) parseTemplate(src string) (*template.Template, error) {
+	p.tmplMu.Lock()
+	defer p.tmplMu.Unlock()
+	if pt, ok := p.templates[src]; ok {
+		return pt.t, pt.err
+	}
+	pt := &parsedTemplate{}
+	text, err := os.ReadFile(p.path(src))
+	if err != nil {
+		pt.err = fmt.Errorf("template %s", pathError(err))
+	} else {
+		pt.t, err = template.New(src).Option("missingkey=error").Funcs(templateFuncs).Parse(string(text))
+		if err != nil {
+			pt.err = fmt.Errorf("%s", templateError(err))
+		}
+	}
+	p.templates[src] = pt
+	return pt.t, pt.err
+}
+
+// render executes src with the documented data: vars, facts and host.
+func (p *Policy) render(src string, extra *starlark.Dict, b *builder) ([]byte, error) {
+	t, err := p.parseTemplate(src)
+	if err != nil {
+		return nil, err
+	}
+	vars := make(map[string]any, len(b.vars))
+	maps.Copy(vars, b.vars)
+	if extra != nil {
+		g, err := toGo(extra)
+		if err != nil {
+			if e, ok := err.(*Error); ok {
+				return nil, e
+			}
+			return nil, fmt.Errorf("template %s: vars: %v", src, err)
+		}
+		maps.Copy(vars, g.(map[string]any))
+	}
+	data := map[string]any{
+		"vars":  vars,
+		"facts": factsMap(b.facts),
+		"host":  map[string]any{"name": b.plan.Host},
+	}
+	var out bytes.Buffer
+	if err := t.Execute(&out, data); err != nil {
+		return nil, fmt.Errorf("%s", templateError(err))
+	}
+	return out.Bytes(), nil
+}
+
+var (
+	missingKeyRE = regexp.MustCompile(`^template: (\S+): executing "[^"]*" at <([^>]*)>: map has no entry for key "([^"]*)"$`)
+	execRE       = regexp.MustCompile(`^template: (\S+): executing "[^"]*" at <([^>]*)>: (.*)$`)
+)
+
+// templateError rewrites text/template's messages so they name the
+// template file:line first and say which variable was missing.
+func templateError(err error) string {
+	msg := oneLine(err.Error())
+	if m := missingKeyRE.FindStringSubmatch(msg); m != nil {
+		hint := ""
+		if strings.HasPrefix(m[2], ".vars.") {
+			hint = fmt.Sprintf(" (for an optional var use {{index .vars %q | default ...}})", m[3])
+		}
+		return fmt.Sprintf("template %s: unknown variable %q in {{%s}}%s", m[1], m[3], m[2], hint)
+	}
+	if m := execRE.FindStringSubmatch(msg); m != nil {
+		return fmt.Sprintf("template %s: in {{%s}}: %s", m[1], m[2], m[3])
+	}
+	return "template " + strings.TrimPrefix(msg, "template: ")
+}
