@@ -153,4 +153,3 @@ func New(r plan.Resource, blobs map[string][]byte) (Resource, error) {
 	}
 	return s.Factory(r.Name, r.Params, blobs)
 }
-
