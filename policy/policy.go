@@ -51,6 +51,8 @@ type Policy struct {
 
 	tmplMu    sync.Mutex
 	templates map[string]*parsedTemplate
+
+	invs inventories
 }
 
 // Role is one role() declaration. Push-mode fields are stored for the push
@@ -108,9 +110,11 @@ func Load(path string, opts LoadOptions) (*Policy, error) {
 		p.out = io.Discard
 	}
 	p.predeclared = starlark.StringDict{
-		"role":     starlark.NewBuiltin("role", p.roleBuiltin),
-		"struct":   starlark.NewBuiltin("struct", starlarkstruct.Make),
-		"template": templateBuiltin(p),
+		"role":      starlark.NewBuiltin("role", p.roleBuiltin),
+		"struct":    starlark.NewBuiltin("struct", starlarkstruct.Make),
+		"template":  templateBuiltin(p),
+		"inventory": inventoryBuiltin(p),
+		"local":     localBuiltin(p),
 	}
 	for _, k := range resource.Kinds() {
 		s, _ := resource.Lookup(k)

@@ -1,0 +1,95 @@
+// Package agent is the target side of herd: it says hello with the
+// machine's facts, then runs whole plans sent by the controller with the
+// engine and streams events back. It never evaluates policy code and trusts
+// nothing it receives beyond what the plan's validation allows.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/herd-project/herd/engine"
+	"github.com/herd-project/herd/event"
+	"github.com/herd-project/herd/facts"
+	"github.com/herd-project/herd/wire"
+)
+
+// Options configure Serve.
+type Options struct {
+	Hash     string // sha256 of this binary, reported in hello
+	StateDir string // default ~/.herd/state
+	LogPath  string // default ~/.herd/herd.log; "-" disables
+	LogMax   int64  // rotate above this size (default 8 MiB)
+	In       io.Reader
+	Out      io.Writer
+}
+
+// Serve speaks the wire protocol until the controller says shutdown or
+// closes the stream. A clean end returns nil.
+func Serve(ctx context.Context, o Options) error {
+	home, _ := os.UserHomeDir()
+	if o.StateDir == "" {
+		o.StateDir = filepath.Join(home, ".herd", "state")
+	}
+	if o.LogPath == "" {
+		o.LogPath = filepath.Join(home, ".herd", "herd.log")
+	}
+	if o.LogMax <= 0 {
+		o.LogMax = 8 << 20
+	}
+	var log *eventLog
+	if o.LogPath != "-" {
+		log = openEventLog(o.LogPath, o.LogMax, 3)
+		defer log.Close()
+	}
+
+	c := wire.NewConn(o.In, o.Out, wire.Options{})
+	if _, err := c.Handshake(wire.Hello{Version: wire.Version, AgentHash: o.Hash, Facts: facts.Gather(), Pid: os.Getpid()}); err != nil {
+		return err
+	}
+	for {
+		msg, err := c.Recv()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		switch m := msg.(type) {
+		case *wire.Shutdown:
+			return nil
+		case *wire.RunPlan:
+			done := runPlan(ctx, c, m, o.StateDir, log)
+			if err := c.Send(done); err != nil {
+				return err
+			}
+		default:
+			c.Send(&wire.Error{Msg: fmt.Sprintf("agent: unexpected %s message", msg.Type())})
+			return fmt.Errorf("agent: unexpected %s message", msg.Type())
+		}
+	}
+}
+
+func runPlan(ctx context.Context, c *wire.Conn, m *wire.RunPlan, stateDir string, log *eventLog) *wire.Done {
+	if m.Plan == nil {
+		return &wire.Done{Failed: true, Error: "run_plan without a plan"}
+	}
+	sink := func(e event.Event) {
+		if log != nil {
+			log.Write(e)
+		}
+		c.Send(&wire.Event{Event: e})
+	}
+	res, err := engine.Run(ctx, m.Plan, engine.Options{
+		Check: m.Check, Parallel: m.Parallel, StateDir: stateDir, Sink: sink,
+		Host: m.Plan.Host, Role: m.Plan.Role,
+	})
+	if err != nil {
+		return &wire.Done{Failed: true, Error: err.Error()}
+	}
+	return &wire.Done{Counts: res.Counts, Failed: res.Failed}
+}

@@ -1,0 +1,58 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/herd-project/herd/examples"
+)
+
+// runDemo unpacks the embedded demo policy and applies it twice in local
+// mode under one directory, so a new user sees a first run that changes
+// things and a second that changes nothing, without touching anything else.
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 1 {
+		fmt.Fprintln(stderr, "herd demo: at most one directory")
+		return exitUsage
+	}
+	dir := ""
+	if len(args) == 1 {
+		dir = args[0]
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			fmt.Fprintf(stderr, "herd demo: %v\n", err)
+			return exitUsage
+		}
+	} else {
+		d, err := os.MkdirTemp("", "herd-demo-")
+		if err != nil {
+			fmt.Fprintf(stderr, "herd demo: %v\n", err)
+			return exitUsage
+		}
+		dir = d
+	}
+	dir, _ = filepath.Abs(dir)
+	polDir := filepath.Join(dir, "policy")
+	sub, _ := fs.Sub(examples.Demo, "demo")
+	if err := os.CopyFS(polDir, sub); err != nil && !os.IsExist(err) {
+		fmt.Fprintf(stderr, "herd demo: unpack policy: %v\n", err)
+		return exitUsage
+	}
+	site := filepath.Join(polDir, "site.star")
+	f := policyFlags{vars: varsFlag{"root": filepath.Join(dir, "root")}, stateDir: filepath.Join(dir, "state"), parallel: 4, diff: true}
+	for i, title := range []string{"first apply: creates everything", "second apply: nothing to change"} {
+		fmt.Fprintf(stdout, "== %s\n", title)
+		if code := runLocal(ctx, site, false, f, stdout, stderr); code != exitOK {
+			return code
+		}
+		if i == 0 {
+			fmt.Fprintln(stdout)
+		}
+	}
+	fmt.Fprintf(stdout, "\nThe demo wrote only under %s.\nTry: edit %s/root/etc/app/app.conf, then\n  herd check %s --local --diff -e root=%s/root --state-dir %s/state\n",
+		dir, dir, site, dir, dir)
+	return exitOK
+}

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/herd-project/herd/engine"
+	"github.com/herd-project/herd/event"
+	"github.com/herd-project/herd/facts"
+	"github.com/herd-project/herd/policy"
+	"github.com/herd-project/herd/ui"
+)
+
+type policyFlags struct {
+	local    bool
+	diff     bool
+	json     bool
+	verbose  bool
+	parallel int
+	stateDir string
+	vars     varsFlag
+}
+
+func (f *policyFlags) register(fs *flag.FlagSet) {
+	f.vars = varsFlag{}
+	fs.BoolVar(&f.local, "local", false, "apply to this machine instead of the inventory's hosts")
+	fs.BoolVar(&f.diff, "diff", false, "show unified diffs of file changes")
+	fs.BoolVar(&f.json, "json", false, "print one JSON event per line")
+	fs.BoolVar(&f.verbose, "v", false, "print every event")
+	fs.IntVar(&f.parallel, "parallel", 4, "resources run at once on a host")
+	fs.StringVar(&f.stateDir, "state-dir", "", "herd state on the target (default ~/.herd/state)")
+	fs.Var(f.vars, "e", "extra var key=value (repeatable), overrides inventory vars")
+}
+
+func runPolicy(ctx context.Context, mode string, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("herd "+mode, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var f policyFlags
+	f.register(fs)
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return exitUsage
+	}
+	if len(pos) != 1 {
+		fmt.Fprintf(stderr, "herd %s: want exactly one policy file, got %d\n", mode, len(pos))
+		return exitUsage
+	}
+	if !f.local {
+		fmt.Fprintf(stderr, "herd %s: push mode is not built yet; use --local\n", mode)
+		return exitUsage
+	}
+	return runLocal(ctx, pos[0], mode == "check", f, stdout, stderr)
+}
+
+// runLocal evaluates every role for this machine and runs the plans in
+// process: local mode is push mode without the wire.
+func runLocal(ctx context.Context, file string, check bool, f policyFlags, stdout, stderr io.Writer) int {
+	start := time.Now()
+	pol, err := policy.Load(file, policy.LoadOptions{Vars: f.vars, Stdout: stderr})
+	if err != nil {
+		fmt.Fprintf(stderr, "herd: %v\n", err)
+		return exitUsage
+	}
+	stateDir := f.stateDir
+	if stateDir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			fmt.Fprintf(stderr, "herd: no home directory for state: %v (use --state-dir)\n", err)
+			return exitUsage
+		}
+		stateDir = filepath.Join(home, ".herd", "state")
+	}
+	host := policy.Host{Name: "localhost", Vars: map[string]any(f.vars), Facts: facts.Gather()}
+	out := ui.New(stdout, ui.Options{JSON: f.json, Diff: f.diff, Verbose: f.verbose})
+	failed := false
+	for _, role := range pol.Roles {
+		p, err := pol.Plan(role, host)
+		if err != nil {
+			fmt.Fprintf(stderr, "herd: %v\n", err)
+			return exitUsage
+		}
+		res, err := engine.Run(ctx, p, engine.Options{
+			Check: check, Parallel: f.parallel, StateDir: stateDir,
+			Sink: out.Handle, Host: host.Name, Role: role.Name,
+		})
+		if err != nil {
+			fmt.Fprintf(stderr, "herd: %v\n", err)
+			return exitUsage
+		}
+		if res.Failed {
+			// OpsMop semantics: a failed role stops the run.
+			failed = true
+			break
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	out.Recap(time.Since(start))
+	switch {
+	case ctx.Err() != nil:
+		return exitInterrupted
+	case failed:
+		return exitFailed
+	}
+	return exitOK
+}
+
+var _ = event.OK

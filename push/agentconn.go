@@ -1,0 +1,161 @@
+package push
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/herd-project/herd/event"
+	"github.com/herd-project/herd/inventory"
+	"github.com/herd-project/herd/policy"
+	"github.com/herd-project/herd/transport"
+	"github.com/herd-project/herd/wire"
+)
+
+// agentConn is a running agent on one host: one exec channel over the host's
+// single SSH connection, kept for every role of the run.
+type agentConn struct {
+	name      string
+	sess      *transport.Session
+	wc        *wire.Conn
+	hello     *wire.Hello
+	stderr    *tailBuffer
+	installed bool // the binary was copied in this run (not cached)
+
+	mu sync.Mutex // one plan at a time
+}
+
+// agent returns the host's agent, starting it on first use. Concurrent
+// callers for one host are not expected: a host runs one role at a time.
+func (r *runner) agent(ctx context.Context, role *policy.Role, h *inventory.Host) (*agentConn, error) {
+	r.mu.Lock()
+	ac := r.agents[h.Name]
+	r.mu.Unlock()
+	if ac != nil {
+		return ac, nil
+	}
+	t, err := r.target(role, h, 0)
+	if err != nil {
+		return nil, err
+	}
+	client, err := r.pool.Get(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	ac, err = startAgent(ctx, h.Name, func(cmd string) (*transport.Session, error) {
+		return client.Start(ctx, cmd)
+	}, r.o.Agent, h.Conn.AgentDir)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	r.agents[h.Name] = ac
+	r.mu.Unlock()
+	return ac, nil
+}
+
+// startAgent bootstraps the agent over start and completes the handshake,
+// checking that the agent runs the controller's exact binary.
+func startAgent(ctx context.Context, name string, start func(string) (*transport.Session, error), bin *Binary, agentDir string) (*agentConn, error) {
+	want, err := bin.Hash()
+	if err != nil {
+		return nil, err
+	}
+	sess, installed, err := transport.Bootstrap(ctx, start, bin.Parts, agentDir)
+	if err != nil {
+		return nil, fmt.Errorf("%s: start agent: %w", name, err)
+	}
+	ac := &agentConn{name: name, sess: sess, installed: installed, stderr: &tailBuffer{max: 4096}}
+	go ac.stderr.drain(sess.Stderr)
+	ac.wc = wire.NewConn(sess.Stdout, sess.Stdin, wire.Options{})
+	hello, err := ac.wc.Handshake(wire.Hello{Version: wire.Version})
+	if err != nil {
+		ac.kill()
+		return nil, fmt.Errorf("%s: agent handshake: %w%s", name, err, ac.stderr.suffix())
+	}
+	if hello.AgentHash != want {
+		ac.kill()
+		return nil, fmt.Errorf("%s: agent reports binary %.16s, expected %.16s", name, hello.AgentHash, want)
+	}
+	ac.hello = hello
+	return ac, nil
+}
+
+// run sends one plan and relays events until the agent says it is done.
+func (ac *agentConn) run(ctx context.Context, m *wire.RunPlan, sink func(event.Event)) (*wire.Done, error) {
+	ac.mu.Lock()
+	defer ac.mu.Unlock()
+	stop := context.AfterFunc(ctx, func() { ac.sess.Close() })
+	defer stop()
+	if err := ac.wc.Send(m); err != nil {
+		return nil, fmt.Errorf("send plan: %w%s", err, ac.stderr.suffix())
+	}
+	for {
+		msg, err := ac.wc.Recv()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, fmt.Errorf("%w%s", err, ac.stderr.suffix())
+		}
+		switch v := msg.(type) {
+		case *wire.Event:
+			sink(v.Event)
+		case *wire.Done:
+			return v, nil
+		case *wire.Error:
+			return nil, fmt.Errorf("agent error: %s", v.Msg)
+		default:
+			return nil, fmt.Errorf("unexpected %s message from agent", msg.Type())
+		}
+	}
+}
+
+func (ac *agentConn) shutdown() {
+	ac.mu.Lock()
+	defer ac.mu.Unlock()
+	ac.wc.Send(&wire.Shutdown{})
+	ac.sess.Stdin.Close()
+	ac.sess.Wait()
+	ac.sess.Close()
+}
+
+func (ac *agentConn) kill() { ac.sess.Close() }
+
+// tailBuffer keeps the last bytes of the agent's stderr for error messages.
+type tailBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+	max int
+}
+
+func (t *tailBuffer) drain(r interface{ Read([]byte) (int, error) }) {
+	b := make([]byte, 1024)
+	for {
+		n, err := r.Read(b)
+		if n > 0 {
+			t.mu.Lock()
+			t.buf.Write(b[:n])
+			if t.buf.Len() > t.max {
+				rest := t.buf.Bytes()[t.buf.Len()-t.max:]
+				t.buf = *bytes.NewBuffer(append([]byte(nil), rest...))
+			}
+			t.mu.Unlock()
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (t *tailBuffer) suffix() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := strings.TrimSpace(t.buf.String())
+	if s == "" {
+		return ""
+	}
+	return " (agent stderr: " + strings.Join(strings.Fields(s), " ") + ")"
+}

@@ -1,0 +1,276 @@
+// Package push is the controller side of push mode: it runs a policy's roles
+// in order over the inventory's hosts. Within a role every host runs the
+// whole role on its own, as fast as it can (no lock-step between hosts); all
+// hosts finish a role before the next role starts; a host failure stops the
+// run after that role unless the role's max_fail allows it (OpsMop
+// semantics). Connections and agents are kept for the whole run.
+package push
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/herd-project/herd/event"
+	"github.com/herd-project/herd/inventory"
+	"github.com/herd-project/herd/policy"
+	"github.com/herd-project/herd/transport"
+	"github.com/herd-project/herd/wire"
+)
+
+// Options configure a push run.
+type Options struct {
+	Check    bool
+	Parallel int // resources at once on each host
+	Limit    Limit
+	// Inventory serves roles that name no hosts (from -i on the command line).
+	Inventory *inventory.Inventory
+	Sink      event.Sink
+	Agent     *Binary
+	Transport transport.Config
+	Defaults  Defaults
+}
+
+// Limit narrows every role's hosts (--limit-groups, --limit-hosts).
+type Limit struct{ Groups, Hosts []string }
+
+// Result summarises a run.
+type Result struct {
+	Hosts map[string]*HostResult
+	// StoppedAfter names the role after which the run stopped because of
+	// failures ("" when every role ran).
+	StoppedAfter string
+}
+
+// HostResult is one host's outcome over all roles.
+type HostResult struct {
+	Counts      event.Counts
+	Failed      bool
+	Unreachable bool
+	Skipped     bool // should_contact said no for every role it was in
+	Err         string
+}
+
+// Failed reports whether any host failed or was unreachable.
+func (r *Result) Failed() (failed, unreachable bool) {
+	for _, h := range r.Hosts {
+		failed = failed || h.Failed
+		unreachable = unreachable || h.Unreachable
+	}
+	return
+}
+
+type runner struct {
+	pol  *policy.Policy
+	o    Options
+	pool *transport.Pool
+
+	mu      sync.Mutex
+	agents  map[string]*agentConn
+	results map[string]*HostResult
+}
+
+// Run executes every role of pol in order.
+func Run(ctx context.Context, pol *policy.Policy, o Options) (*Result, error) {
+	if o.Sink == nil {
+		o.Sink = func(event.Event) {}
+	}
+	if o.Agent == nil {
+		b, err := SelfBinary()
+		if err != nil {
+			return nil, err
+		}
+		o.Agent = b
+	}
+	if _, err := o.Agent.Hash(); err != nil {
+		return nil, err
+	}
+	// Resolve every role's hosts before contacting anything, so an error in
+	// the inventory or a filter is reported before any change is made.
+	roleHosts := make([][]*inventory.Host, len(pol.Roles))
+	for i, role := range pol.Roles {
+		hs, err := hostsOf(role, o.Inventory, o.Limit)
+		if err != nil {
+			return nil, err
+		}
+		roleHosts[i] = hs
+	}
+	r := &runner{pol: pol, o: o, pool: transport.NewPool(o.Transport),
+		agents: map[string]*agentConn{}, results: map[string]*HostResult{}}
+	defer r.close()
+
+	res := &Result{Hosts: r.results}
+	for i, role := range pol.Roles {
+		if ctx.Err() != nil {
+			break
+		}
+		if stop := r.runRole(ctx, role, roleHosts[i]); stop {
+			res.StoppedAfter = role.Name
+			break
+		}
+	}
+	return res, ctx.Err()
+}
+
+// runRole runs one role over its hosts in batches of role.Serial and says
+// whether the run must stop.
+func (r *runner) runRole(ctx context.Context, role *policy.Role, hosts []*inventory.Host) (stop bool) {
+	serial := role.Serial
+	if serial <= 0 {
+		serial = len(hosts)
+	}
+	failedHosts := 0
+	for start := 0; start < len(hosts); start += serial {
+		end := min(start+serial, len(hosts))
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		for _, h := range hosts[start:end] {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if !r.runHost(ctx, role, h) {
+					mu.Lock()
+					failedHosts++
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		if failedHosts > role.MaxFail || ctx.Err() != nil {
+			// A failed batch stops later batches, and the run stops after
+			// this role.
+			return true
+		}
+	}
+	return false
+}
+
+func (r *runner) result(name string) *HostResult {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	hr, ok := r.results[name]
+	if !ok {
+		hr = &HostResult{}
+		r.results[name] = hr
+	}
+	return hr
+}
+
+func (r *runner) emit(e event.Event) {
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	r.o.Sink(e)
+}
+
+// runHost runs role on h and reports whether the host succeeded (a skipped
+// host counts as success).
+func (r *runner) runHost(ctx context.Context, role *policy.Role, h *inventory.Host) bool {
+	hr := r.result(h.Name)
+	phost := policy.Host{Name: h.Name, Vars: h.Vars}
+	fail := func(t event.Type, err error) bool {
+		r.mu.Lock()
+		if t == event.Unreachable {
+			hr.Unreachable = true
+			hr.Counts.Unreachable++
+		} else {
+			hr.Failed = true
+		}
+		hr.Err = err.Error()
+		r.mu.Unlock()
+		r.emit(event.Event{Type: t, Host: h.Name, Role: role.Name, Msg: err.Error()})
+		return false
+	}
+
+	if role.ShouldContact != nil {
+		v, err := r.pol.Call(role.ShouldContact, phost)
+		if err != nil {
+			return fail(event.Failed, fmt.Errorf("should_contact: %w", err))
+		}
+		if !v.Truth() {
+			r.emit(event.Event{Type: event.Skipped, Host: h.Name, Role: role.Name, Msg: "should_contact returned false"})
+			return true
+		}
+	}
+	if role.BeforeConnect != nil {
+		if _, err := r.pol.Call(role.BeforeConnect, phost); err != nil {
+			return fail(event.Failed, fmt.Errorf("before_connect: %w", err))
+		}
+	}
+	ac, err := r.agent(ctx, role, h)
+	if err != nil {
+		return fail(event.Unreachable, err)
+	}
+	if role.AfterConnect != nil {
+		if _, err := r.pol.Call(role.AfterConnect, phost); err != nil {
+			return fail(event.Failed, fmt.Errorf("after_connect: %w", err))
+		}
+	}
+	phost.Facts = ac.hello.Facts
+	p, err := r.pol.Plan(role, phost)
+	if err != nil {
+		return fail(event.Failed, err)
+	}
+	r.emit(event.Event{Type: event.HostStart, Host: h.Name, Role: role.Name, Msg: fmt.Sprintf("%d resources", len(p.Resources))})
+	start := time.Now()
+	done, err := ac.run(ctx, &wire.RunPlan{Plan: p, Check: r.o.Check, Parallel: r.o.Parallel}, func(e event.Event) {
+		// The agent is not trusted to speak for other hosts or roles.
+		e.Host, e.Role = h.Name, role.Name
+		r.mu.Lock()
+		hr.Counts.Add(e.Type)
+		r.mu.Unlock()
+		r.o.Sink(e)
+	})
+	if err != nil {
+		r.drop(h.Name)
+		return fail(event.Unreachable, fmt.Errorf("lost connection during role %s: %w", role.Name, err))
+	}
+	if done.Error != "" {
+		return fail(event.Failed, errors.New(done.Error))
+	}
+	r.emit(event.Event{Type: event.HostDone, Host: h.Name, Role: role.Name, Duration: time.Since(start), Counts: &done.Counts})
+	if done.Failed {
+		r.mu.Lock()
+		hr.Failed = true
+		r.mu.Unlock()
+		return false
+	}
+	return true
+}
+
+func (r *runner) close() {
+	r.mu.Lock()
+	agents := r.agents
+	r.agents = map[string]*agentConn{}
+	r.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, ac := range agents {
+		wg.Add(1)
+		go func() { defer wg.Done(); ac.shutdown() }()
+	}
+	wg.Wait()
+	r.pool.Close()
+}
+
+func (r *runner) drop(name string) {
+	r.mu.Lock()
+	ac := r.agents[name]
+	delete(r.agents, name)
+	r.mu.Unlock()
+	if ac != nil {
+		ac.kill()
+	}
+}
+
+// SortedHosts returns the result's host names in order, for recaps.
+func (r *Result) SortedHosts() []string {
+	out := make([]string, 0, len(r.Hosts))
+	for h := range r.Hosts {
+		out = append(out, h)
+	}
+	sort.Strings(out)
+	return out
+}
