@@ -1,11 +1,48 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
+	"sort"
+
+	"github.com/herd-project/herd/inventory"
 )
 
+// runInventory prints hosts with their groups and resolved vars (secrets
+// masked), or the group tree with --graph.
 func runInventory(args []string, stdout, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "herd inventory: not built yet")
-	return exitUsage
+	fs := flag.NewFlagSet("herd inventory", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	graph := fs.Bool("graph", false, "print the group tree")
+	pos, err := parseInterleaved(fs, args)
+	if err != nil {
+		return exitUsage
+	}
+	if len(pos) != 1 {
+		fmt.Fprintln(stderr, "herd inventory: want one inventory file")
+		return exitUsage
+	}
+	inv, err := inventory.Load(pos[0])
+	if err != nil {
+		fmt.Fprintf(stderr, "herd: %v\n", err)
+		return exitUsage
+	}
+	if *graph {
+		inventory.Graph(inv, stdout)
+		return exitOK
+	}
+	for _, h := range inv.Hosts() {
+		fmt.Fprintf(stdout, "%s\n  groups: %v\n", h.Name, h.Groups)
+		vars := inventory.Masked(h.Vars)
+		keys := make([]string, 0, len(vars))
+		for k := range vars {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			fmt.Fprintf(stdout, "  %s = %v\n", k, vars[k])
+		}
+	}
+	return exitOK
 }

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/herd-project/herd/engine"
-	"github.com/herd-project/herd/event"
 	"github.com/herd-project/herd/facts"
 	"github.com/herd-project/herd/policy"
 	"github.com/herd-project/herd/ui"
@@ -42,6 +41,14 @@ func runPolicy(ctx context.Context, mode string, args []string, stdout, stderr i
 	fs.SetOutput(stderr)
 	var f policyFlags
 	f.register(fs)
+	var pf pushFlags
+	fs.StringVar(&pf.inventory, "i", "", "inventory file for roles that name no hosts (TOML, Ansible INI/YAML, or an executable)")
+	fs.StringVar(&pf.limitGroups, "limit-groups", "", "only hosts in groups matching these patterns (comma-separated fnmatch)")
+	fs.StringVar(&pf.limitHosts, "limit-hosts", "", "only hosts matching these patterns (comma-separated fnmatch)")
+	fs.IntVar(&pf.maxConns, "max-conns", 0, "connection set-ups at once (default 16)")
+	fs.StringVar(&pf.sshConfig, "ssh-config", "", `ssh config file (default ~/.ssh/config, "none" to ignore)`)
+	fs.StringVar(&pf.knownHosts, "known-hosts", "", "known_hosts files, comma-separated (default ~/.ssh/known_hosts)")
+	fs.DurationVar(&pf.timeout, "connect-timeout", 10*time.Second, "SSH connect timeout per host")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		return exitUsage
@@ -51,8 +58,7 @@ func runPolicy(ctx context.Context, mode string, args []string, stdout, stderr i
 		return exitUsage
 	}
 	if !f.local {
-		fmt.Fprintf(stderr, "herd %s: push mode is not built yet; use --local\n", mode)
-		return exitUsage
+		return runPush(ctx, pos[0], mode == "check", f, pf, stdout, stderr)
 	}
 	return runLocal(ctx, pos[0], mode == "check", f, stdout, stderr)
 }
@@ -110,5 +116,3 @@ func runLocal(ctx context.Context, file string, check bool, f policyFlags, stdou
 	}
 	return exitOK
 }
-
-var _ = event.OK

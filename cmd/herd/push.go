@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/herd-project/herd/inventory"
+	"github.com/herd-project/herd/policy"
+	"github.com/herd-project/herd/push"
+	"github.com/herd-project/herd/transport"
+	"github.com/herd-project/herd/ui"
+)
+
+type pushFlags struct {
+	inventory   string
+	limitGroups string
+	limitHosts  string
+	maxConns    int
+	sshConfig   string
+	knownHosts  string
+	timeout     time.Duration
+}
+
+// loadDefaults reads ~/.herd/defaults.toml, else /etc/herd/defaults.toml.
+// A missing file is fine; a broken one is an error naming the file.
+func loadDefaults() (push.Defaults, string, error) {
+	var d push.Defaults
+	var candidates []string
+	if home, err := os.UserHomeDir(); err == nil {
+		candidates = append(candidates, filepath.Join(home, ".herd", "defaults.toml"))
+	}
+	candidates = append(candidates, "/etc/herd/defaults.toml")
+	for _, path := range candidates {
+		if _, err := os.Stat(path); err != nil {
+			continue
+		}
+		md, err := toml.DecodeFile(path, &d)
+		if err != nil {
+			return d, path, fmt.Errorf("%s: %v", path, err)
+		}
+		if und := md.Undecoded(); len(und) > 0 {
+			return d, path, fmt.Errorf("%s: unknown setting %q (known: ssh_user, ssh_key, sudo_user, max_conns, log_path, known_hosts)", path, und[0].String())
+		}
+		return d, path, nil
+	}
+	return d, "", nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func runPush(ctx context.Context, file string, check bool, f policyFlags, pf pushFlags, stdout, stderr io.Writer) int {
+	start := time.Now()
+	defaults, _, err := loadDefaults()
+	if err != nil {
+		fmt.Fprintf(stderr, "herd: defaults: %v\n", err)
+		return exitUsage
+	}
+	pol, err := policy.Load(file, policy.LoadOptions{Vars: f.vars, Stdout: stderr})
+	if err != nil {
+		fmt.Fprintf(stderr, "herd: %v\n", err)
+		return exitUsage
+	}
+	var inv *inventory.Inventory
+	if pf.inventory != "" {
+		if inv, err = inventory.Load(pf.inventory); err != nil {
+			fmt.Fprintf(stderr, "herd: %v\n", err)
+			return exitUsage
+		}
+	}
+	if pf.knownHosts != "" {
+		defaults.KnownHosts = splitList(pf.knownHosts)
+	}
+	maxConns := pf.maxConns
+	if maxConns == 0 {
+		maxConns = defaults.MaxConns
+	}
+	out := ui.New(stdout, ui.Options{JSON: f.json, Diff: f.diff, Verbose: f.verbose})
+	out.MultiHost(true)
+	res, err := push.Run(ctx, pol, push.Options{
+		Check:     check,
+		Parallel:  f.parallel,
+		Limit:     push.Limit{Groups: splitList(pf.limitGroups), Hosts: splitList(pf.limitHosts)},
+		Inventory: inv,
+		Sink:      out.Handle,
+		Defaults:  defaults,
+		Transport: transport.Config{MaxConns: maxConns, SSHConfigFile: pf.sshConfig, ConnectTimeout: pf.timeout},
+	})
+	if err != nil && !errors.Is(err, context.Canceled) {
+		fmt.Fprintf(stderr, "herd: %v\n", err)
+		return exitUsage
+	}
+	out.Recap(time.Since(start))
+	if res != nil && res.StoppedAfter != "" {
+		fmt.Fprintf(stdout, "stopped after role %q because hosts failed\n", res.StoppedAfter)
+	}
+	if ctx.Err() != nil {
+		return exitInterrupted
+	}
+	failed, unreachable := res.Failed()
+	switch {
+	case failed:
+		return exitFailed
+	case unreachable:
+		return exitUnreachable
+	}
+	return exitOK
+}

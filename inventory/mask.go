@@ -1,0 +1,56 @@
+package inventory
+
+import "strings"
+
+// Mask replaces secret values in Masked output.
+const Mask = "********"
+
+// secretWords mark a variable name as secret wherever they appear in it.
+var secretWords = []string{"password", "secret", "token", "pass"}
+
+// Masked returns a deep copy of vars safe to print: values of password-ish
+// magic variables and of any key containing password, secret, token or pass
+// (case-insensitive, at any nesting level) become Mask. Erring towards
+// masking too much is deliberate: `herd inventory --vars` output ends up in
+// tickets and CI logs.
+func Masked(vars map[string]any) map[string]any {
+	if vars == nil {
+		return nil
+	}
+	out := make(map[string]any, len(vars))
+	for k, v := range vars {
+		if isSecretKey(k) {
+			out[k] = Mask
+			continue
+		}
+		out[k] = maskValue(v)
+	}
+	return out
+}
+
+func maskValue(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		return Masked(x)
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = maskValue(e)
+		}
+		return out
+	}
+	return v
+}
+
+func isSecretKey(k string) bool {
+	if secretMagicVars[k] {
+		return true
+	}
+	lk := strings.ToLower(k)
+	for _, w := range secretWords {
+		if strings.Contains(lk, w) {
+			return true
+		}
+	}
+	return false
+}

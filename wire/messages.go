@@ -1,0 +1,142 @@
+package wire
+
+import (
+	"github.com/herd-project/herd/event"
+	"github.com/herd-project/herd/facts"
+	"github.com/herd-project/herd/plan"
+)
+
+// Version is the protocol version both sides announce in their Hello. Bump it
+// whenever a message changes meaning; adding optional fields does not need a
+// bump because unknown JSON fields are ignored.
+const Version = 1
+
+// Type identifies a message on the wire. The values are part of the protocol:
+// never renumber, only append.
+type Type byte
+
+const (
+	TypeHello       Type = 1
+	TypeRunPlan     Type = 2
+	TypeEvent       Type = 3
+	TypeDone        Type = 4
+	TypeError       Type = 5
+	TypeShutdown    Type = 6
+	TypeFileRequest Type = 7
+	TypeFileChunk   Type = 8
+)
+
+// String names the type for error messages.
+func (t Type) String() string {
+	switch t {
+	case TypeHello:
+		return "hello"
+	case TypeRunPlan:
+		return "run_plan"
+	case TypeEvent:
+		return "event"
+	case TypeDone:
+		return "done"
+	case TypeError:
+		return "error"
+	case TypeShutdown:
+		return "shutdown"
+	case TypeFileRequest:
+		return "file_request"
+	case TypeFileChunk:
+		return "file_chunk"
+	}
+	return "unknown"
+}
+
+// newMessage returns an empty message of type t, or nil when t is unknown, so
+// the decoder never builds something the protocol does not define.
+func newMessage(t Type) Message {
+	switch t {
+	case TypeHello:
+		return &Hello{}
+	case TypeRunPlan:
+		return &RunPlan{}
+	case TypeEvent:
+		return &Event{}
+	case TypeDone:
+		return &Done{}
+	case TypeError:
+		return &Error{}
+	case TypeShutdown:
+		return &Shutdown{}
+	case TypeFileRequest:
+		return &FileRequest{}
+	case TypeFileChunk:
+		return &FileChunk{}
+	}
+	return nil
+}
+
+// Message is anything that can be sent over a Conn. Recv always returns
+// pointers (*Hello, *RunPlan, …); Send accepts values or pointers.
+type Message interface {
+	Type() Type
+}
+
+// Hello is the first frame each side sends. The controller fills only
+// Version; the agent adds its binary hash, facts and pid.
+type Hello struct {
+	Version   int         `json:"version"`
+	AgentHash string      `json:"agent_hash,omitempty"`
+	Facts     facts.Facts `json:"facts"`
+	Pid       int         `json:"pid,omitempty"`
+}
+
+// RunPlan asks the agent to run one role's plan.
+type RunPlan struct {
+	Plan     *plan.Plan `json:"plan"`
+	Check    bool       `json:"check,omitempty"`
+	Parallel int        `json:"parallel,omitempty"`
+}
+
+// Event carries one engine event back to the controller.
+type Event struct {
+	event.Event
+}
+
+// Done ends a RunPlan: the recap of the run and whether it failed. Error is
+// set when the plan could not run at all (e.g. it failed validation).
+type Done struct {
+	Counts event.Counts `json:"counts"`
+	Failed bool         `json:"failed,omitempty"`
+	Error  string       `json:"error,omitempty"`
+}
+
+// Error reports a protocol-level failure; the sender closes the connection
+// after it.
+type Error struct {
+	Msg string `json:"msg"`
+}
+
+// Shutdown asks the agent to exit cleanly.
+type Shutdown struct{}
+
+// FileRequest asks the controller for a blob by content hash, starting at
+// Offset, for files too large to travel inline in a plan.
+type FileRequest struct {
+	Hash   string `json:"hash"`
+	Offset int64  `json:"offset"`
+}
+
+// FileChunk answers a FileRequest; EOF marks the last chunk.
+type FileChunk struct {
+	Hash   string `json:"hash"`
+	Offset int64  `json:"offset"`
+	Data   []byte `json:"data,omitempty"`
+	EOF    bool   `json:"eof,omitempty"`
+}
+
+func (Hello) Type() Type       { return TypeHello }
+func (RunPlan) Type() Type     { return TypeRunPlan }
+func (Event) Type() Type       { return TypeEvent }
+func (Done) Type() Type        { return TypeDone }
+func (Error) Type() Type       { return TypeError }
+func (Shutdown) Type() Type    { return TypeShutdown }
+func (FileRequest) Type() Type { return TypeFileRequest }
+func (FileChunk) Type() Type   { return TypeFileChunk }
