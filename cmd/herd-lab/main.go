@@ -69,12 +69,12 @@ func run(args []string, out io.Writer) error {
 		printLab(out, l)
 		return nil
 	case "status":
-		all := fs.Bool("all", true, "show every lab")
 		if err := fs.Parse(args[1:]); err != nil {
 			return err
 		}
+		// Without -name, every lab.
 		names := []string{*name}
-		if *all && !flagSet(fs, "name") {
+		if !flagSet(fs, "name") {
 			var err error
 			if names, err = lab.List(); err != nil {
 				return err
@@ -136,13 +136,13 @@ func flagSet(fs *flag.FlagSet, name string) bool {
 }
 
 func printLab(out io.Writer, l *lab.Lab) {
-	fmt.Fprintf(out, "  %-10s %-14s %s\n", "HOST", "ADDRESS", "VIA")
+	fmt.Fprintf(out, "  %-10s %-14s %-10s %-8s %s\n", "HOST", "ADDRESS", "VIA", "PID", "NETNS")
 	for _, h := range l.Hosts {
 		via := "-"
 		if h.Via != nil {
 			via = h.Via.Name
 		}
-		fmt.Fprintf(out, "  %-10s %-14s %s\n", h.Name, h.Addr, via)
+		fmt.Fprintf(out, "  %-10s %-14s %-10s %-8d %s\n", h.Name, h.Addr, via, h.Pid(), h.Netns)
 	}
 	fmt.Fprintf(out, "key:         %s\nknown_hosts: %s\nssh_config:  %s\n", l.KeyFile, l.KnownHosts, l.SSHConfig)
 	if len(l.Hosts) > 0 {

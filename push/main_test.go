@@ -1,0 +1,21 @@
+package push_test
+
+import (
+	"context"
+	"os"
+	"testing"
+
+	"github.com/herd-project/herd/agent"
+	"github.com/herd-project/herd/lab"
+)
+
+// TestMain lets this test binary stand in for herd on lab hosts: the
+// bootstrap copies it there and runs it as "agent".
+func TestMain(m *testing.M) {
+	if len(os.Args) > 1 && os.Args[1] == "agent" {
+		os.Exit(agent.Main(context.Background(), os.Args[2:], os.Stderr))
+	}
+	code := lab.RunTests(m)
+	downFlat()
+	os.Exit(code)
+}

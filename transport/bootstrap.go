@@ -1,0 +1,197 @@
+package transport
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+)
+
+// Exit codes shared with the agent: the bootstrap snippet uses 96 for its own
+// failures; the agent exits 97 after it found its own file does not match
+// --hash and removed it, asking for a fresh copy.
+const (
+	ExitBootstrapFailed = 96
+	ExitAgentCorrupt    = 97
+)
+
+const needPrefix = "HERD-NEED "
+
+// BootstrapScript is the /bin/sh snippet that starts the agent on a target.
+// With the agent cached it is a single exec, so a run costs one round trip.
+// Otherwise it prints one line "HERD-NEED gzip" (or "raw" when the target
+// has no gzip), reads a decimal size line and exactly that many bytes from
+// stdin, installs them atomically as <dir>/<hash>/herd and execs that.
+// `read` reads pipes byte by byte and `head -c` never reads past its count,
+// and the controller sends nothing more until the agent has spoken, so no
+// protocol byte can be swallowed. It is one line without '!' so that any
+// login shell passes it intact to `/bin/sh -c`.
+//
+// agentDir "" means $HOME/.cache/herd; a leading "~/" is the remote $HOME.
+func BootstrapScript(hash, agentDir string) string {
+	var dir string
+	switch {
+	case agentDir == "":
+		dir = `"${HOME:?}"/.cache/herd`
+	case agentDir == "~":
+		dir = `"${HOME:?}"`
+	case strings.HasPrefix(agentDir, "~/"):
+		dir = `"${HOME:?}"/` + shellQuote(agentDir[2:])
+	default:
+		dir = shellQuote(agentDir)
+	}
+	h := shellQuote(hash)
+	fail := func(what string) string {
+		return `{ echo "herd bootstrap: ` + what + `" >&2; exit 96; }`
+	}
+	return strings.Join([]string{
+		`d=` + dir + `/` + h,
+		`f="$d/herd"`,
+		`if [ -x "$f" ]; then exec "$f" agent --hash ` + h + `; fi`,
+		`umask 077`,
+		`mkdir -p "$d" || ` + fail(`cannot create $d`),
+		`if command -v gzip >/dev/null 2>&1; then z=gzip; else z=raw; fi`,
+		`echo "` + needPrefix + `$z"`,
+		`IFS= read -r n || ` + fail(`no size on stdin`),
+		`[ "$n" -ge 0 ] 2>/dev/null || ` + fail(`bad size $n`),
+		`t="$d/.herd.$$"`,
+		`if [ "$z" = gzip ]; then head -c "$n" | gzip -dc >"$t"; else head -c "$n" >"$t"; fi || { rm -f "$t"; ` + fail(`cannot write $t`)[2:],
+		`chmod 700 "$t" && mv -f "$t" "$f" || { rm -f "$t"; ` + fail(`cannot install $f`)[2:],
+		`exec "$f" agent --hash ` + h,
+	}, "; ")
+}
+
+// Bootstrap starts the agent through start (a Client's Start, a become
+// wrapper around it, or StartLocal) and returns the session whose Stdin and
+// Stdout now carry the agent protocol. installed says the binary was sent.
+// binary is called once; gz may be nil, then it is compressed here.
+//
+// The agent must speak first (its hello): Bootstrap waits for that first
+// byte to tell a running agent from one that failed to start. An agent that
+// exits 97 (cached copy corrupt, removed) is started once more, which
+// installs a fresh copy.
+func Bootstrap(ctx context.Context, start func(cmd string) (*Session, error), binary func() (gz []byte, raw []byte, hash string), agentDir string) (*Session, bool, error) {
+	gz, raw, hash := binary()
+	if len(hash) < 16 || strings.Trim(hash, "0123456789abcdef") != "" {
+		return nil, false, fmt.Errorf("agent bootstrap: bad agent hash %q (want lowercase hex)", hash)
+	}
+	cmd := "exec /bin/sh -c " + shellQuote(BootstrapScript(hash, agentDir))
+	installed := false
+	for attempt := 1; ; attempt++ {
+		s, err := start(cmd)
+		if err != nil {
+			return nil, installed, err
+		}
+		stop := context.AfterFunc(ctx, func() { s.Close() })
+		first, err := readByte(s.Stdout)
+		if err == nil && first == needPrefix[0] {
+			var kind string
+			if kind, err = readNeed(s.Stdout); err == nil {
+				if err = sendBinary(s.Stdin, kind, gz, raw); err == nil {
+					installed = true
+					first, err = readByte(s.Stdout)
+				}
+			}
+		}
+		stop()
+		if err == nil {
+			s.Stdout = io.MultiReader(bytes.NewReader([]byte{first}), s.Stdout)
+			return s, installed, nil
+		}
+		failure := agentFailure(ctx, s, err)
+		s.Close()
+		var exit *ExitError
+		if errors.As(failure, &exit) && exit.Code == ExitAgentCorrupt && attempt == 1 {
+			continue
+		}
+		return nil, installed, failure
+	}
+}
+
+// readNeed reads the rest of the "HERD-NEED <kind>" line one byte at a time,
+// so nothing after the newline is consumed.
+func readNeed(r io.Reader) (string, error) {
+	line := []byte{needPrefix[0]}
+	for len(line) < 64 {
+		b, err := readByte(r)
+		if err != nil {
+			return "", fmt.Errorf("reading the bootstrap request: %w", err)
+		}
+		if b == '\n' {
+			break
+		}
+		line = append(line, b)
+	}
+	kind, ok := strings.CutPrefix(string(line), needPrefix)
+	if !ok || (kind != "gzip" && kind != "raw") {
+		return "", fmt.Errorf("unexpected output from the target before the agent started: %q", line)
+	}
+	return kind, nil
+}
+
+func sendBinary(w io.Writer, kind string, gz, raw []byte) error {
+	payload := raw
+	if kind == "gzip" {
+		payload = gz
+		if payload == nil {
+			var buf bytes.Buffer
+			zw := gzip.NewWriter(&buf)
+			zw.Write(raw)
+			zw.Close()
+			payload = buf.Bytes()
+		}
+	}
+	if _, err := io.WriteString(w, strconv.Itoa(len(payload))+"\n"); err != nil {
+		return fmt.Errorf("sending the agent: %w", err)
+	}
+	if _, err := w.Write(payload); err != nil {
+		return fmt.Errorf("sending the agent: %w", err)
+	}
+	return nil
+}
+
+// agentFailure explains why the agent did not speak: its exit status and
+// what it wrote to stderr.
+func agentFailure(ctx context.Context, s *Session, readErr error) error {
+	if ctx.Err() != nil {
+		return fmt.Errorf("agent bootstrap: %w", ctx.Err())
+	}
+	stderr, _ := io.ReadAll(io.LimitReader(s.Stderr, 4096))
+	go io.Copy(io.Discard, s.Stderr)
+	msg := strings.TrimSpace(string(stderr))
+	if msg != "" {
+		msg = ": " + msg
+	}
+	waitErr := s.Wait()
+	var exit *ExitError
+	if !errors.As(waitErr, &exit) {
+		if waitErr == nil {
+			waitErr = readErr
+		}
+		return fmt.Errorf("agent bootstrap: the agent ended without a word (%v)%s", waitErr, msg)
+	}
+	var why string
+	switch exit.Code {
+	case ExitBootstrapFailed:
+		why = "installing the agent failed"
+	case ExitAgentCorrupt:
+		why = "the agent failed its self-check twice (the binary sent does not match its hash)"
+	case 126:
+		why = "the agent could not be executed (agent_dir on a noexec mount? set agent_dir)"
+	case 127:
+		why = "a command was not found (is /bin/sh there?)"
+	default:
+		why = "the agent exited before its first message"
+	}
+	return fmt.Errorf("agent bootstrap: %s, %w%s", why, exit, msg)
+}
+
+func readByte(r io.Reader) (byte, error) {
+	var b [1]byte
+	_, err := io.ReadFull(r, b[:])
+	return b[0], err
+}

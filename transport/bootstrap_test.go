@@ -1,0 +1,247 @@
+package transport
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// fakeAgent behaves like the real agent where Bootstrap can tell: it checks
+// its own sha256 against --hash (removing itself and exiting 97 on a
+// mismatch), speaks first, then echoes the protocol stream. The padding
+// makes the transfer larger than any pipe or SSH window buffer.
+func fakeAgent(t *testing.T) (gz, raw []byte, hash string) {
+	pad := make([]byte, 400_000)
+	rand.Read(pad)
+	raw = []byte(`#!/bin/sh
+[ "$1" = agent ] && [ "$2" = --hash ] || exit 2
+sum=$(sha256sum "$0" | cut -d' ' -f1)
+if [ "$sum" != "$3" ]; then rm -f "$0"; echo "agent: $0 does not match --hash, removed" >&2; exit 97; fi
+echo AGENT-READY
+exec cat
+# ` + base64.StdEncoding.EncodeToString(pad) + "\n")
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	zw.Write(raw)
+	zw.Close()
+	sum := sha256.Sum256(raw)
+	return buf.Bytes(), raw, hex.EncodeToString(sum[:])
+}
+
+type starter struct {
+	name  string
+	start func(ctx context.Context, cmd string) (*Session, error)
+}
+
+// starters are the transports Bootstrap must work over.
+func starters(t *testing.T) []starter {
+	local := starter{"local", func(ctx context.Context, cmd string) (*Session, error) {
+		return StartLocal(ctx, []string{"/bin/sh", "-c", cmd})
+	}}
+	if os.Geteuid() != 0 {
+		return []starter{local}
+	}
+	if _, err := os.Stat(sshdPath); err != nil {
+		return []starter{local}
+	}
+	sshd := startSSHD(t, sshdOptions{})
+	p := NewPool(testConfig())
+	t.Cleanup(func() { p.Close() })
+	c, err := p.Get(context.Background(), sshd.target("web1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []starter{local, {"ssh", c.Start}}
+}
+
+// talk checks the session carries the agent's stream intact: its first line,
+// then an echo of what we send.
+func talk(t *testing.T, s *Session) {
+	t.Helper()
+	go io.Copy(io.Discard, s.Stderr)
+	first := make([]byte, len("AGENT-READY\n"))
+	if _, err := io.ReadFull(s.Stdout, first); err != nil || string(first) != "AGENT-READY\n" {
+		t.Fatalf("agent's first line = %q, %v", first, err)
+	}
+	io.WriteString(s.Stdin, "ping\n")
+	echo := make([]byte, 5)
+	if _, err := io.ReadFull(s.Stdout, echo); err != nil || string(echo) != "ping\n" {
+		t.Fatalf("echo = %q, %v", echo, err)
+	}
+	s.Stdin.Close()
+	if err := s.Wait(); err != nil {
+		t.Fatalf("agent exit: %v", err)
+	}
+	s.Close()
+}
+
+func TestBootstrapInstallsThenUsesTheCache(t *testing.T) {
+	gz, raw, hash := fakeAgent(t)
+	for _, st := range starters(t) {
+		t.Run(st.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			dir := filepath.Join(t.TempDir(), "agents")
+			start := func(cmd string) (*Session, error) { return st.start(ctx, cmd) }
+			binary := func() ([]byte, []byte, string) { return gz, raw, hash }
+			cached := filepath.Join(dir, hash, "herd")
+
+			steps := []struct {
+				name          string
+				before        func()
+				wantInstalled bool
+			}{
+				{"first run installs", nil, true},
+				{"second run uses the cache", nil, false},
+				{"a corrupt cached copy is replaced", func() {
+					f, _ := os.OpenFile(cached, os.O_APPEND|os.O_WRONLY, 0)
+					f.WriteString("# tampered\n")
+					f.Close()
+				}, true},
+				{"a cached copy that is not executable is replaced", func() { os.Chmod(cached, 0o600) }, true},
+				{"after the repair the cache is used again", nil, false},
+			}
+			for _, step := range steps {
+				if step.before != nil {
+					step.before()
+				}
+				s, installed, err := Bootstrap(ctx, start, binary, dir)
+				if err != nil {
+					t.Fatalf("%s: %v", step.name, err)
+				}
+				if installed != step.wantInstalled {
+					t.Errorf("%s: installed = %v, want %v", step.name, installed, step.wantInstalled)
+				}
+				talk(t, s)
+				got, err := os.ReadFile(cached)
+				if err != nil || !bytes.Equal(got, raw) {
+					t.Fatalf("%s: cached agent differs from the one sent (%v)", step.name, err)
+				}
+			}
+			for _, p := range []string{cached, filepath.Dir(cached)} {
+				if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o700 {
+					t.Errorf("%s has mode %v, want 0700", p, fi.Mode().Perm())
+				}
+			}
+			if leftovers, _ := filepath.Glob(filepath.Join(dir, hash, ".herd.*")); len(leftovers) > 0 {
+				t.Errorf("temp files left behind: %v", leftovers)
+			}
+		})
+	}
+}
+
+// TestBootstrapWithoutGzip: a target without gzip gets the raw binary.
+func TestBootstrapWithoutGzip(t *testing.T) {
+	bin := t.TempDir()
+	for _, tool := range []string{"mkdir", "head", "chmod", "mv", "rm", "sha256sum", "cut", "cat"} {
+		p, err := exec.LookPath(tool)
+		if err != nil {
+			t.Skip("needs " + tool)
+		}
+		os.Symlink(p, filepath.Join(bin, tool))
+	}
+	_, raw, hash := fakeAgent(t)
+	dir := t.TempDir()
+	start := func(cmd string) (*Session, error) {
+		return StartLocal(context.Background(), []string{"/usr/bin/env", "PATH=" + bin, "/bin/sh", "-c", cmd})
+	}
+	// Corrupt gzip data would fail the install if the script asked for it.
+	notGzip := []byte("not gzip data")
+	s, installed, err := Bootstrap(context.Background(), start, func() ([]byte, []byte, string) { return notGzip, raw, hash }, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !installed {
+		t.Error("installed = false on an empty agent dir")
+	}
+	talk(t, s)
+}
+
+func TestBootstrapCompressesWhenOnlyRawIsGiven(t *testing.T) {
+	_, raw, hash := fakeAgent(t)
+	dir := t.TempDir()
+	start := func(cmd string) (*Session, error) {
+		return StartLocal(context.Background(), []string{"/bin/sh", "-c", cmd})
+	}
+	s, installed, err := Bootstrap(context.Background(), start, func() ([]byte, []byte, string) { return nil, raw, hash }, dir)
+	if err != nil || !installed {
+		t.Fatalf("installed %v, err %v", installed, err)
+	}
+	talk(t, s)
+}
+
+func TestBootstrapFailures(t *testing.T) {
+	gz, raw, hash := fakeAgent(t)
+	notADir := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(notADir, nil, 0o600)
+	_, otherRaw, _ := fakeAgent(t) // valid script, but not the one hash names
+
+	tests := []struct {
+		name      string
+		dir       string
+		raw       []byte
+		hash      string
+		wantCode  int
+		wantInErr []string
+	}{
+		{name: "agent dir cannot be created", dir: filepath.Join(notADir, "agents"), raw: raw, hash: hash,
+			wantCode: ExitBootstrapFailed, wantInErr: []string{"installing the agent failed", "cannot create " + notADir}},
+		{name: "binary that never matches its hash is tried twice, then reported", dir: t.TempDir(), raw: otherRaw, hash: hash,
+			wantCode: ExitAgentCorrupt, wantInErr: []string{"self-check twice", "does not match --hash"}},
+		{name: "malformed hash is refused before running anything", dir: t.TempDir(), raw: raw, hash: "../../etc",
+			wantCode: -1, wantInErr: []string{`bad agent hash "../../etc"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			starts := 0
+			start := func(cmd string) (*Session, error) {
+				starts++
+				return StartLocal(context.Background(), []string{"/bin/sh", "-c", cmd})
+			}
+			var gzArg []byte
+			if bytes.Equal(tt.raw, raw) {
+				gzArg = gz
+			}
+			_, _, err := Bootstrap(context.Background(), start, func() ([]byte, []byte, string) { return gzArg, tt.raw, tt.hash }, tt.dir)
+			if err == nil {
+				t.Fatal("Bootstrap succeeded")
+			}
+			var exit *ExitError
+			if tt.wantCode >= 0 && (!errors.As(err, &exit) || exit.Code != tt.wantCode) {
+				t.Errorf("err = %v, want exit code %d", err, tt.wantCode)
+			}
+			for _, s := range tt.wantInErr {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("error %q lacks %q", err, s)
+				}
+			}
+			if tt.wantCode == ExitAgentCorrupt && starts != 2 {
+				t.Errorf("started %d times, want 2 (one retry)", starts)
+			}
+		})
+	}
+}
+
+func TestBootstrapScriptIsOneShellLineSafeForAnyLoginShell(t *testing.T) {
+	for _, dir := range []string{"", "~/herd agents", "/var/lib/herd's"} {
+		s := BootstrapScript("abc123", dir)
+		if strings.ContainsAny(s, "\n!") {
+			t.Errorf("script for %q has a newline or '!' (csh history): %s", dir, s)
+		}
+		if out, err := exec.Command("/bin/sh", "-n", "-c", s).CombinedOutput(); err != nil {
+			t.Errorf("script for %q is not valid sh: %v %s", dir, err, out)
+		}
+	}
+}

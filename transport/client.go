@@ -1,0 +1,195 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// Client is one live SSH connection from a Pool. It is safe for concurrent
+// use; sshd limits sessions per connection (MaxSessions, default 10).
+type Client struct {
+	ssh         *ssh.Client
+	conn        *countingConn
+	e           *endpoint
+	fingerprint string
+	done        chan struct{} // closed when the connection has ended
+	lost        atomic.Pointer[string]
+}
+
+// keepAliveMisses is OpenSSH's ServerAliveCountMax default.
+const keepAliveMisses = 3
+
+func newClient(sc *ssh.Client, cc *countingConn, e *endpoint, fingerprint string, cfg Config) *Client {
+	c := &Client{ssh: sc, conn: cc, e: e, fingerprint: fingerprint, done: make(chan struct{})}
+	go func() {
+		sc.Wait()
+		close(c.done)
+	}()
+	go c.keepAlive(cfg.KeepAlive, cfg.Debugf)
+	return c
+}
+
+// keepAlive closes the connection when the server stops answering, so that
+// reads on its sessions fail instead of hanging on a frozen or vanished host.
+func (c *Client) keepAlive(interval time.Duration, debugf func(string, ...any)) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	var lastReply atomic.Int64
+	lastReply.Store(time.Now().UnixNano())
+	var pending atomic.Bool
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-t.C:
+		}
+		silent := time.Since(time.Unix(0, lastReply.Load()))
+		if silent > keepAliveMisses*interval {
+			reason := fmt.Sprintf("no answer to keepalives for %s", silent.Round(time.Millisecond))
+			c.lost.Store(&reason)
+			debugf("%s: closing connection: %s", c.e.where(), reason)
+			c.ssh.Close()
+			return
+		}
+		if pending.CompareAndSwap(false, true) {
+			go func() {
+				defer pending.Store(false)
+				// Any reply counts, including OpenSSH's "failure" for this
+				// request type: it proves the peer is alive.
+				if _, _, err := c.ssh.SendRequest("keepalive@openssh.com", true, nil); err == nil {
+					lastReply.Store(time.Now().UnixNano())
+				}
+			}()
+		}
+	}
+}
+
+func (c *Client) isClosed() bool {
+	if c.lost.Load() != nil {
+		return true // the keepalive gave up; done follows shortly
+	}
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func (c *Client) close() error { return c.ssh.Close() }
+
+// String names the connection for messages: "host web1 (10.0.0.1:22)".
+func (c *Client) String() string { return c.e.where() }
+
+// HostKey is the fingerprint of the key the server presented, recorded even
+// when host key checking was turned off so logs can show what was accepted.
+func (c *Client) HostKey() string { return c.fingerprint }
+
+// BytesSent counts bytes written to the connection, SSH framing and
+// encryption included. For a target behind a jump host this is what crossed
+// the tunnel; the controller's own link also carries the jump connection's
+// overhead, which the jump host's Client counts.
+func (c *Client) BytesSent() int64 { return c.conn.sent.Load() }
+
+// BytesReceived counts bytes read from the connection; see BytesSent.
+func (c *Client) BytesReceived() int64 { return c.conn.received.Load() }
+
+// Dial opens a TCP connection from the target to addr, e.g. to chain a
+// further hop or relay a file server.
+func (c *Client) Dial(network, addr string) (net.Conn, error) {
+	conn, err := c.ssh.Dial(network, addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: forwarding to %s: %w", c.e.where(), addr, c.lostErr(err))
+	}
+	return conn, nil
+}
+
+// Start runs command on the target with the login shell of the remote user.
+// The caller must drain Stdout and Stderr: both share one flow-control
+// window, so an unread Stderr eventually stalls Stdout. Cancelling ctx ends
+// the session.
+func (c *Client) Start(ctx context.Context, command string) (*Session, error) {
+	s, err := c.ssh.NewSession()
+	if err != nil {
+		return nil, fmt.Errorf("%s: cannot open a session: %w", c.e.where(), c.lostErr(err))
+	}
+	stdin, err1 := s.StdinPipe()
+	stdout, err2 := s.StdoutPipe()
+	stderr, err3 := s.StderrPipe()
+	if err := errors.Join(err1, err2, err3); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("%s: %w", c.e.where(), err)
+	}
+	if err := s.Start(command); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("%s: cannot start command: %w", c.e.where(), c.lostErr(err))
+	}
+	stop := context.AfterFunc(ctx, func() {
+		// Honoured by OpenSSH ≥ 7.9 for non-root logins; otherwise the command
+		// runs on until it notices its closed stdin/stdout.
+		s.Signal(ssh.SIGKILL)
+		s.Close()
+	})
+	return &Session{
+		Stdin:  stdin,
+		Stdout: stdout,
+		Stderr: stderr,
+		wait: func() error {
+			// sshd keeps a session whose channel we closed until the command
+			// exits, so a cancelled Wait must not wait for the server.
+			waited := make(chan error, 1)
+			go func() { waited <- s.Wait() }()
+			var err error
+			select {
+			case err = <-waited:
+			case <-ctx.Done():
+				err = ctx.Err()
+			}
+			stop()
+			var exit *ssh.ExitError
+			switch {
+			case err == nil:
+				return nil
+			case ctx.Err() != nil:
+				return fmt.Errorf("%s: %w", c.e.where(), ctx.Err())
+			case errors.As(err, &exit):
+				return &ExitError{Code: exit.ExitStatus(), Signal: exit.Signal()}
+			}
+			return fmt.Errorf("%s: connection lost before the command finished: %w", c.e.where(), c.lostErr(err))
+		},
+		close: s.Close,
+	}, nil
+}
+
+// lostErr explains an error caused by the keepalive closing the connection.
+func (c *Client) lostErr(err error) error {
+	if r := c.lost.Load(); r != nil {
+		return fmt.Errorf("%s (%w)", *r, err)
+	}
+	return err
+}
+
+// countingConn counts what crosses the wire so push can report how much of
+// the controller's link each host used.
+type countingConn struct {
+	net.Conn
+	sent, received atomic.Int64
+}
+
+func (c *countingConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	c.received.Add(int64(n))
+	return n, err
+}
+
+func (c *countingConn) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	c.sent.Add(int64(n))
+	return n, err
+}
