@@ -18,6 +18,8 @@ const (
 	Output  Type = "output"  // a message or captured output
 	Retry   Type = "retry"   // an attempt failed and will be retried
 	Log     Type = "log"     // free-form engine/agent message
+	// RoleStart opens a role; Msg says how many hosts it has.
+	RoleStart Type = "role_start"
 	// Host-level events, produced by push mode.
 	HostStart   Type = "host_start"
 	HostDone    Type = "host_done"

@@ -118,6 +118,7 @@ func Run(ctx context.Context, pol *policy.Policy, o Options) (*Result, error) {
 // runRole runs one role over its hosts in batches of role.Serial and says
 // whether the run must stop.
 func (r *runner) runRole(ctx context.Context, role *policy.Role, hosts []*inventory.Host) (stop bool) {
+	r.emit(event.Event{Type: event.RoleStart, Role: role.Name, Msg: fmt.Sprintf("%d hosts", len(hosts))})
 	serial := role.Serial
 	if serial <= 0 {
 		serial = len(hosts)

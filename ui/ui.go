@@ -25,6 +25,9 @@ type Options struct {
 	Verbose bool // print every event, including start and ok
 	// Color forces colour on or off; nil means "only when Out is a terminal".
 	Color *bool
+	// Live forces the live status block (busy hosts and their current
+	// resource) on or off; nil means "on a terminal, in push mode".
+	Live *bool
 }
 
 // Printer renders events. It is safe for concurrent use: events from many
@@ -37,6 +40,8 @@ type Printer struct {
 	counts map[string]*event.Counts // per host
 	order  []string
 	multi  bool // more than one host: prefix lines with the host
+	tty    bool
+	live   *live // nil unless the status block is on
 }
 
 // New returns a Printer writing to out.
@@ -45,13 +50,25 @@ func New(out io.Writer, opts Options) *Printer {
 	if opts.Color != nil {
 		p.color = *opts.Color
 	} else if f, ok := out.(*os.File); ok && !opts.JSON {
-		p.color = term.IsTerminal(int(f.Fd())) && os.Getenv("NO_COLOR") == ""
+		p.tty = term.IsTerminal(int(f.Fd()))
+		p.color = p.tty && os.Getenv("NO_COLOR") == ""
 	}
 	return p
 }
 
 // MultiHost makes every line carry the host name.
-func (p *Printer) MultiHost(on bool) { p.mu.Lock(); p.multi = on; p.mu.Unlock() }
+func (p *Printer) MultiHost(on bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.multi = on
+	liveOn := on && p.tty && !p.opts.JSON
+	if p.opts.Live != nil {
+		liveOn = *p.opts.Live && !p.opts.JSON
+	}
+	if liveOn {
+		p.live = newLive()
+	}
+}
 
 // Handle is an event.Sink.
 func (p *Printer) Handle(e event.Event) {
@@ -75,7 +92,20 @@ func (p *Printer) Handle(e event.Event) {
 		p.out.Write(append(b, '\n'))
 		return
 	}
+	if p.live == nil {
+		p.text(e)
+		return
+	}
+	// Erase the status block, print the event's lines, redraw the block.
+	erase := p.live.erase()
+	p.live.track(e)
+	out := p.out
+	var buf strings.Builder
+	p.out = &buf
 	p.text(e)
+	p.out = out
+	block := p.live.draw(func(h string) event.Counts { return *p.counts[h] }, p.paint)
+	io.WriteString(p.out, erase+buf.String()+block)
 }
 
 const (
@@ -153,6 +183,8 @@ func (p *Printer) text(e event.Event) {
 		fmt.Fprintf(p.out, "%s%s %s  %s\n", pre, pad("msg"), e.Resource, e.Msg)
 	case event.Unreachable:
 		fmt.Fprintf(p.out, "%s%s %s\n", pre, p.paint(cRed, pad("unreachable")), oneLine(e.Msg))
+	case event.RoleStart:
+		fmt.Fprintf(p.out, "%s\n", p.paint(cBold, fmt.Sprintf("── role %s (%s)", e.Role, e.Msg)))
 	case event.HostStart, event.HostDone:
 		if p.opts.Verbose {
 			fmt.Fprintf(p.out, "%s%s %s\n", pre, p.paint(cDim, pad(string(e.Type))), e.Msg)
@@ -233,6 +265,10 @@ func (p *Printer) Recap(elapsed time.Duration) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.live != nil {
+		io.WriteString(p.out, p.live.erase())
+		p.live = nil
+	}
 	if len(hosts) > 1 {
 		fmt.Fprintf(p.out, "\n%-24s %6s %8s %7s %8s %12s\n", "HOST", "OK", "CHANGED", "FAILED", "SKIPPED", "UNREACHABLE")
 		for _, h := range hosts {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/herd-project/herd/engine"
+	"github.com/herd-project/herd/event"
 	"github.com/herd-project/herd/facts"
 	"github.com/herd-project/herd/policy"
 	"github.com/herd-project/herd/ui"
@@ -90,6 +91,7 @@ func runLocal(ctx context.Context, file string, check bool, f policyFlags, stdou
 			fmt.Fprintf(stderr, "herd: %v\n", err)
 			return exitUsage
 		}
+		out.Handle(event.Event{Type: event.RoleStart, Role: role.Name, Msg: host.Name})
 		res, err := engine.Run(ctx, p, engine.Options{
 			Check: check, Parallel: f.parallel, StateDir: stateDir,
 			Sink: out.Handle, Host: host.Name, Role: role.Name,
