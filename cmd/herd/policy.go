@@ -49,6 +49,7 @@ func runPolicy(ctx context.Context, mode string, args []string, stdout, stderr i
 	fs.IntVar(&pf.maxConns, "max-conns", 0, "connection set-ups at once (default 16)")
 	fs.StringVar(&pf.sshConfig, "ssh-config", "", `ssh config file (default ~/.ssh/config, "none" to ignore)`)
 	fs.StringVar(&pf.knownHosts, "known-hosts", "", "known_hosts files, comma-separated (default ~/.ssh/known_hosts)")
+	fs.BoolVar(&pf.askPass, "k", false, "ask once for an SSH password, used where key auth fails")
 	fs.DurationVar(&pf.timeout, "connect-timeout", 10*time.Second, "SSH connect timeout per host")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {

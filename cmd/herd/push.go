@@ -27,6 +27,7 @@ type pushFlags struct {
 	sshConfig   string
 	knownHosts  string
 	timeout     time.Duration
+	askPass     bool
 }
 
 // loadDefaults reads ~/.herd/defaults.toml, else /etc/herd/defaults.toml.
@@ -52,6 +53,14 @@ func loadDefaults() (push.Defaults, string, error) {
 		return d, path, nil
 	}
 	return d, "", nil
+}
+
+func transportConfig(pf pushFlags, maxConns int) transport.Config {
+	c := transport.Config{MaxConns: maxConns, SSHConfigFile: pf.sshConfig, ConnectTimeout: pf.timeout}
+	if pf.askPass {
+		c.PasswordPrompt = passwordPrompt("SSH password")
+	}
+	return c
 }
 
 func splitList(s string) []string {
@@ -99,7 +108,7 @@ func runPush(ctx context.Context, file string, check bool, f policyFlags, pf pus
 		Inventory: inv,
 		Sink:      out.Handle,
 		Defaults:  defaults,
-		Transport: transport.Config{MaxConns: maxConns, SSHConfigFile: pf.sshConfig, ConnectTimeout: pf.timeout},
+		Transport: transportConfig(pf, maxConns),
 	})
 	if err != nil && !errors.Is(err, context.Canceled) {
 		fmt.Fprintf(stderr, "herd: %v\n", err)
