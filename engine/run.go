@@ -57,7 +57,7 @@ func (r *runner) run(ctx context.Context) Result {
 			}
 			queue = queue[1:]
 			running++
-			go func() { done <- outcome{id, r.runOne(ctx, i)} }()
+			go func() { done <- outcome{id, r.runGuarded(ctx, i)} }()
 		}
 		if running == 0 {
 			break
