@@ -51,8 +51,9 @@ func Serve(ctx context.Context, o Options) error {
 	if _, err := c.Handshake(wire.Hello{Version: wire.Version, AgentHash: o.Hash, Facts: facts.Gather(), Pid: os.Getpid()}); err != nil {
 		return err
 	}
+	in := newInbox(c, newRelayHub(c, o.Hash)) // file chunks flow to resources while a plan runs
 	for {
-		msg, err := c.Recv()
+		msg, err := in.recv()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				return nil
@@ -63,7 +64,7 @@ func Serve(ctx context.Context, o Options) error {
 		case *wire.Shutdown:
 			return nil
 		case *wire.RunPlan:
-			done := runPlan(ctx, c, m, o.StateDir, log)
+			done := runPlan(ctx, c, m, o.StateDir, log, in.f.Fetch)
 			if err := c.Send(done); err != nil {
 				return err
 			}
@@ -74,7 +75,7 @@ func Serve(ctx context.Context, o Options) error {
 	}
 }
 
-func runPlan(ctx context.Context, c *wire.Conn, m *wire.RunPlan, stateDir string, log *eventLog) *wire.Done {
+func runPlan(ctx context.Context, c *wire.Conn, m *wire.RunPlan, stateDir string, log *eventLog, fetch func(context.Context, string, int64, io.Writer) error) *wire.Done {
 	if m.Plan == nil {
 		return &wire.Done{Failed: true, Error: "run_plan without a plan"}
 	}
@@ -86,7 +87,7 @@ func runPlan(ctx context.Context, c *wire.Conn, m *wire.RunPlan, stateDir string
 	}
 	res, err := engine.Run(ctx, m.Plan, engine.Options{
 		Check: m.Check, Parallel: m.Parallel, StateDir: stateDir, Sink: sink,
-		Host: m.Plan.Host, Role: m.Plan.Role,
+		Host: m.Plan.Host, Role: m.Plan.Role, Fetch: fetch,
 	})
 	if err != nil {
 		return &wire.Done{Failed: true, Error: err.Error()}

@@ -45,3 +45,31 @@ func (r *runner) bindParams(res plan.Resource) (plan.Params, error) {
 	}
 	return params, nil
 }
+
+func (r *runner) setSentChanged(id string, changed bool) {
+	r.outMu.Lock()
+	defer r.outMu.Unlock()
+	r.sentChg[id] = changed
+}
+
+// boundChanged tells, per bound param, whether any of its sources changed
+// in this run. Nil when the resource binds nothing.
+func (r *runner) boundChanged(res plan.Resource) map[string]bool {
+	if len(res.Bind) == 0 {
+		return nil
+	}
+	r.outMu.Lock()
+	defer r.outMu.Unlock()
+	out := make(map[string]bool, len(res.Bind))
+	for _, b := range res.Bind {
+		for _, part := range b.Parts {
+			if part.IsRef() && r.sentChg[part.From] {
+				out[b.Param] = true
+			}
+		}
+		if !out[b.Param] {
+			out[b.Param] = false
+		}
+	}
+	return out
+}

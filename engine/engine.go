@@ -8,10 +8,12 @@ package engine
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
 	"github.com/herd-project/herd/event"
+	"github.com/herd-project/herd/fileserver"
 	"github.com/herd-project/herd/plan"
 )
 
@@ -37,6 +39,9 @@ type Options struct {
 	Sink event.Sink
 	// Host and Role are copied into every event.
 	Host, Role string
+	// Fetch is lent to resources (resource.Env.Fetch) to get contents that
+	// stay on the controller until needed. Nil in local runs.
+	Fetch func(ctx context.Context, h string, offset int64, w io.Writer) error
 }
 
 // Result sums up a run.
@@ -62,6 +67,11 @@ func Run(ctx context.Context, p *plan.Plan, o Options) (Result, error) {
 	}
 	if o.Parallel <= 0 {
 		o.Parallel = DefaultParallel
+	}
+	if o.Fetch == nil && len(p.Sources) > 0 {
+		// A plan made on this machine (local mode) still knows where its
+		// large files are: fetch them straight from there, hash-checked.
+		o.Fetch = fileserver.NewIndex(p, nil).Fetch
 	}
 	if o.Role == "" {
 		o.Role = p.Role

@@ -40,9 +40,11 @@ func (r *runner) runOne(ctx context.Context, i int) bool {
 	}
 
 	env := &resource.Env{
-		StateDir:  r.o.StateDir,
-		Log:       r.logger(i),
-		Refreshed: r.pending.has(res.ID),
+		StateDir:     r.o.StateDir,
+		Log:          r.logger(i),
+		Refreshed:    r.pending.has(res.ID),
+		BoundChanged: r.boundChanged(res),
+		Fetch:        r.o.Fetch,
 	}
 	change, err := r.withRetry(ctx, i, func(ctx context.Context) (resource.Change, error) {
 		return r.checkAndApply(ctx, inst, env)
@@ -52,6 +54,7 @@ func (r *runner) runOne(ctx context.Context, i int) bool {
 	}
 	if s, ok := inst.(resource.Sender); ok {
 		r.setOutputs(res.ID, s.Outputs())
+		r.setSentChanged(res.ID, change.Changed)
 	}
 	if change.Changed && len(res.Notify) > 0 {
 		if err := r.pending.add(res.Notify, res.ID); err != nil {

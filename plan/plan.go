@@ -26,6 +26,57 @@ type Plan struct {
 	// in Params so that binary data survives JSON and identical files are
 	// carried once.
 	Blobs map[string][]byte `json:"blobs,omitempty"`
+	// Files lists, by sha256 hex, contents too large to travel inline: the
+	// agent compares them with what is on disk and fetches them from the
+	// controller only when they differ.
+	Files map[string]FileRef `json:"files,omitempty"`
+	// Sources maps the hash of every file the agent may fetch (those in
+	// Files and in copy manifests) to the controller file that holds it. It
+	// never leaves the controller: the file server serves exactly these.
+	Sources map[string]Source `json:"-"`
+}
+
+// FileRef describes a file the agent fetches by hash.
+type FileRef struct {
+	Size int64 `json:"size"`
+}
+
+// Source is a controller file, as the policy found it.
+type Source struct {
+	Path string
+	Size int64
+}
+
+// AddSource records a controller file servable by its content hash.
+func (p *Plan) AddSource(hash, path string, size int64) {
+	if p.Sources == nil {
+		p.Sources = map[string]Source{}
+	}
+	p.Sources[hash] = Source{Path: path, Size: size}
+}
+
+// AddFile records a file the agent fetches by hash instead of receiving it
+// inline, and where the controller finds it.
+func (p *Plan) AddFile(hash, path string, size int64) {
+	p.AddSource(hash, path, size)
+	if p.Files == nil {
+		p.Files = map[string]FileRef{}
+	}
+	p.Files[hash] = FileRef{Size: size}
+}
+
+// IsHash reports whether s looks like a sha256 hex digest, the only form of
+// file reference an agent may ask for.
+func IsHash(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, c := range s {
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
 }
 
 // Resource is one declared resource. ID is "kind:name" and unique in a plan.
@@ -136,6 +187,11 @@ func (p *Plan) Validate() error {
 					}
 				}
 			}
+		}
+	}
+	for h, f := range p.Files {
+		if !IsHash(h) || f.Size < 0 {
+			return fmt.Errorf("file reference %q: not a sha256 hash with a size", h)
 		}
 	}
 	for h, b := range p.Blobs {

@@ -105,7 +105,7 @@ func declareResource(thread *starlark.Thread, p *Policy, s *resource.Schema, bui
 	switch builtin {
 	case "template":
 		extra = []string{"src", "vars"}
-	case "file":
+	case "file", "copy":
 		extra = []string{"source"}
 	}
 
@@ -126,7 +126,7 @@ func declareResource(thread *starlark.Thread, p *Policy, s *resource.Schema, bui
 			}
 		case builtin == "template" && (key == "content" || key == "blob"):
 			err = fmt.Errorf("%s: %s cannot be combined with src", what, key)
-		case builtin == "file" && key == "source":
+		case (builtin == "file" || builtin == "copy") && key == "source":
 			source, err = stringArg(what, key, v)
 		case isMeta(key):
 			err = d.setMeta(&res, what, key, v)
@@ -157,6 +157,9 @@ func declareResource(thread *starlark.Thread, p *Policy, s *resource.Schema, bui
 		if src == "" {
 			return nil, errorAt(pos, "%s: missing required argument src (the template file, relative to the policy directory)", what)
 		}
+		if _, err := p.servable(b, src); err != nil {
+			return nil, errorAt(pos, "%s: src: %v", what, err)
+		}
 		out, err := p.render(src, tmplVars, b)
 		if err != nil {
 			if e, isE := err.(*Error); isE {
@@ -167,12 +170,27 @@ func declareResource(thread *starlark.Thread, p *Policy, s *resource.Schema, bui
 		res.Params["blob"] = b.plan.AddBlob(out)
 	case "file":
 		if source != "" {
-			data, err := os.ReadFile(p.path(source))
+			h, err := p.sourceFile(b, source)
 			if err != nil {
 				return nil, errorAt(pos, "%s: source: %v", what, pathError(err))
 			}
-			res.Params["blob"] = b.plan.AddBlob(data)
+			res.Params["blob"] = h
+			if ref, remote := b.plan.Files[h]; remote {
+				res.Params["size"] = ref.Size
+			}
 		}
+	case "copy":
+		if source == "" {
+			return nil, errorAt(pos, "%s: missing required argument source (a directory, relative to the policy directory)", what)
+		}
+		if res.Params.Has("files") {
+			return nil, errorAt(pos, "%s: files is computed from source; do not give it", what)
+		}
+		m, err := p.copyManifest(b, source)
+		if err != nil {
+			return nil, errorAt(pos, "%s: %v", what, pathError(err))
+		}
+		res.Params["files"] = m
 	}
 
 	// Let the kind reject bad combinations now, at the call site, rather

@@ -21,6 +21,8 @@
 //	     should_contact=, max_fail=0, parallel=False, fileserving_paths=[])
 //	<kind>(name, **params, **meta)   one per registered resource kind: file, directory, exec, …
 //	template(dest, src=PATH, vars={}, mode=, owner=, group=, **meta)
+//	copy(dest_dir, source=DIR, delete_extra=False, mode=, dir_mode=, owner=, group=, **meta)
+//	fileserving(allow=[...], deny=[...])   top level, once: file name patterns
 //	struct(**fields), load("path.star", "name"), print, fail, and the Starlark universe
 //
 // Resource builtins only work inside a role's main (or functions it calls);
@@ -31,8 +33,14 @@
 //
 // Params are converted by the kind's schema: strings, bools, ints, lists
 // and dicts of strings, and modes (0o644 or "0644"). None means "not given".
-// file(..., source="files/x") reads a controller file relative to the
-// policy directory into the plan's blobs.
+// file(..., source="files/x") takes a controller file relative to the
+// policy directory: under 128 KiB it travels in the plan, larger ones are
+// fetched by sha256 only when the target's copy differs. copy() does the
+// same for a tree (one resource, compared file by file on the target).
+// Only files under the role's fileserving_paths (default: the policy
+// directory) are served, never *.star, .git, *.swp, *.bak or *~ (plus
+// fileserving(deny=)); a path outside them, including through "..", or a
+// symlink, is an error at the call site (fileserving.go).
 //
 // Every resource also accepts:
 //

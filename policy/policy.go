@@ -53,6 +53,8 @@ type Policy struct {
 	templates map[string]*parsedTemplate
 
 	invs inventories
+
+	files *fileServing // fileserving() patterns and hash cache; see fileserving.go
 }
 
 // Role is one role() declaration. Push-mode fields are stored for the push
@@ -110,11 +112,12 @@ func Load(path string, opts LoadOptions) (*Policy, error) {
 		p.out = io.Discard
 	}
 	p.predeclared = starlark.StringDict{
-		"role":      starlark.NewBuiltin("role", p.roleBuiltin),
-		"struct":    starlark.NewBuiltin("struct", starlarkstruct.Make),
-		"template":  templateBuiltin(p),
-		"inventory": inventoryBuiltin(p),
-		"local":     localBuiltin(p),
+		"role":        starlark.NewBuiltin("role", p.roleBuiltin),
+		"struct":      starlark.NewBuiltin("struct", starlarkstruct.Make),
+		"template":    templateBuiltin(p),
+		"inventory":   inventoryBuiltin(p),
+		"local":       localBuiltin(p),
+		"fileserving": fileservingBuiltin(p),
 	}
 	for _, k := range resource.Kinds() {
 		s, _ := resource.Lookup(k)

@@ -24,16 +24,34 @@ type agentConn struct {
 	stderr    *tailBuffer
 	installed bool // the binary was copied in this run (not cached)
 
+	// inbox has the agent's messages except relay traffic, which relay
+	// takes on the reader's goroutine (relay.go); readErr ends it.
+	inbox   chan recvd
+	readErr error
+	relay   *relayHub
+
 	mu sync.Mutex // one plan at a time
 }
 
-// agent returns the host's agent, starting it on first use. Concurrent
-// callers for one host are not expected: a host runs one role at a time.
+// agent returns the host's agent, starting it on first use. Callers for
+// one host (its role, children relayed through it) share one start.
 func (r *runner) agent(ctx context.Context, role *policy.Role, h *inventory.Host) (*agentConn, error) {
+	defer r.lockHost(h.Name)()
 	r.mu.Lock()
 	ac := r.agents[h.Name]
 	r.mu.Unlock()
 	if ac != nil {
+		return ac, nil
+	}
+	if parent, ok, err := r.relayParentOf(h); err != nil {
+		return nil, err
+	} else if ok {
+		if ac, err = r.relayAgent(ctx, role, h, parent); err != nil {
+			return nil, err
+		}
+		r.mu.Lock()
+		r.agents[h.Name] = ac
+		r.mu.Unlock()
 		return ac, nil
 	}
 	t, err := r.target(role, h, 0)
@@ -44,6 +62,7 @@ func (r *runner) agent(ctx context.Context, role *policy.Role, h *inventory.Host
 	if err != nil {
 		return nil, err
 	}
+	r.clients.Store(h.Name, client)
 	ac, err = startAgent(ctx, h.Name, func(cmd string) (*transport.Session, error) {
 		return client.Start(ctx, cmd)
 	}, r.o.Agent, h.Conn.AgentDir)
@@ -80,11 +99,13 @@ func startAgent(ctx context.Context, name string, start func(string) (*transport
 		return nil, fmt.Errorf("%s: agent reports binary %.16s, expected %.16s", name, hello.AgentHash, want)
 	}
 	ac.hello = hello
+	ac.startReader()
 	return ac, nil
 }
 
-// run sends one plan and relays events until the agent says it is done.
-func (ac *agentConn) run(ctx context.Context, m *wire.RunPlan, sink func(event.Event)) (*wire.Done, error) {
+// run sends one plan and relays events until the agent says it is done;
+// files serves the agent's file requests meanwhile.
+func (ac *agentConn) run(ctx context.Context, m *wire.RunPlan, files *fileServer, sink func(event.Event)) (*wire.Done, error) {
 	ac.mu.Lock()
 	defer ac.mu.Unlock()
 	stop := context.AfterFunc(ctx, func() { ac.sess.Close() })
@@ -93,7 +114,7 @@ func (ac *agentConn) run(ctx context.Context, m *wire.RunPlan, sink func(event.E
 		return nil, fmt.Errorf("send plan: %w%s", err, ac.stderr.suffix())
 	}
 	for {
-		msg, err := ac.wc.Recv()
+		msg, err := ac.recv()
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
@@ -105,6 +126,10 @@ func (ac *agentConn) run(ctx context.Context, m *wire.RunPlan, sink func(event.E
 			sink(v.Event)
 		case *wire.Done:
 			return v, nil
+		case *wire.FileRequest:
+			if err := files.request(v); err != nil {
+				return nil, err
+			}
 		case *wire.Error:
 			return nil, fmt.Errorf("agent error: %s", v.Msg)
 		default:

@@ -32,6 +32,9 @@ type Options struct {
 	Agent     *Binary
 	Transport transport.Config
 	Defaults  Defaults
+	// AskBecomePass is asked for the become password, once per run, when a
+	// host's sudo/su/doas wants one and none is configured.
+	AskBecomePass func() (string, error)
 }
 
 // Limit narrows every role's hosts (--limit-groups, --limit-hosts).
@@ -52,6 +55,12 @@ type HostResult struct {
 	Unreachable bool
 	Skipped     bool // should_contact said no for every role it was in
 	Err         string
+	// BytesSent counts what went to the host over SSH while its plans ran
+	// (plans, file contents, framing); FileBytes the file contents alone,
+	// fetched by hash; Refused the file requests refused (logged).
+	BytesSent int64
+	FileBytes int64
+	Refused   int
 }
 
 // Failed reports whether any host failed or was unreachable.
@@ -69,8 +78,11 @@ type runner struct {
 	pool *transport.Pool
 
 	mu      sync.Mutex
-	agents  map[string]*agentConn
+	agents  map[string]*agentConn // by host name, and by becomeKey for privileged agents
+	become  becomeState
+	relay   relayState
 	results map[string]*HostResult
+	clients sync.Map // host name → *transport.Client, for byte counts
 }
 
 // Run executes every role of pol in order.
@@ -211,13 +223,23 @@ func (r *runner) runHost(ctx context.Context, role *policy.Role, h *inventory.Ho
 		}
 	}
 	phost.Facts = ac.hello.Facts
+	if method, user, ok := r.becomeIdentity(role, h); ok {
+		if ac, err = r.becomeAgent(ctx, role, h, method, user); err != nil {
+			return fail(event.Failed, err)
+		}
+	}
 	p, err := r.pol.Plan(role, phost)
 	if err != nil {
 		return fail(event.Failed, err)
 	}
 	r.emit(event.Event{Type: event.HostStart, Host: h.Name, Role: role.Name, Msg: fmt.Sprintf("%d resources", len(p.Resources))})
 	start := time.Now()
-	done, err := ac.run(ctx, &wire.RunPlan{Plan: p, Check: r.o.Check, Parallel: r.o.Parallel}, func(e event.Event) {
+	files, err := r.serveFiles(role, h.Name, p, ac)
+	if err != nil {
+		return fail(event.Failed, err)
+	}
+	sent0 := r.bytesSent(h.Name)
+	done, err := ac.run(ctx, &wire.RunPlan{Plan: p, Check: r.o.Check, Parallel: r.o.Parallel}, files, func(e event.Event) {
 		// The agent is not trusted to speak for other hosts or roles.
 		e.Host, e.Role = h.Name, role.Name
 		r.mu.Lock()
@@ -225,6 +247,7 @@ func (r *runner) runHost(ctx context.Context, role *policy.Role, h *inventory.Ho
 		r.mu.Unlock()
 		r.o.Sink(e)
 	})
+	r.account(hr, h.Name, files, sent0)
 	if err != nil {
 		r.drop(h.Name)
 		return fail(event.Unreachable, fmt.Errorf("lost connection during role %s: %w", role.Name, err))
@@ -264,6 +287,7 @@ func (r *runner) drop(name string) {
 	if ac != nil {
 		ac.kill()
 	}
+	r.dropBecome(name)
 }
 
 // SortedHosts returns the result's host names in order, for recaps.

@@ -17,6 +17,9 @@ type Defaults struct {
 	MaxConns   int      `toml:"max_conns"`
 	LogPath    string   `toml:"log_path"`
 	KnownHosts []string `toml:"known_hosts"`
+	// SudoPassword is the become password for every host without its own
+	// (herd_sudo_password); keep the file private.
+	SudoPassword string `toml:"sudo_password"`
 }
 
 // target turns an inventory host into a transport target. Precedence for

@@ -8,6 +8,7 @@ package resource
 import (
 	"context"
 	"fmt"
+	"io"
 	"sort"
 
 	"github.com/herd-project/herd/plan"
@@ -23,6 +24,14 @@ type Env struct {
 	Log func(msg string)
 	// Refreshed is true when this resource received a refresh in this run.
 	Refreshed bool
+	// BoundChanged says, per bound param, whether a resource it receives a
+	// value from changed in this run (send/recv: the receiver sees the value
+	// and whether it changed, e.g. a freshly generated password).
+	BoundChanged map[string]bool
+	// Fetch copies the controller's file with content hash h, from byte
+	// offset on, into w; the caller verifies the hash. Nil when no
+	// controller serves files (local runs): only inline blobs exist then.
+	Fetch func(ctx context.Context, h string, offset int64, w io.Writer) error
 }
 
 // Change describes what Check found or Apply did.

@@ -79,15 +79,20 @@ func (c *Conn) Send(msg Message) error {
 		return errors.New("wire: send: nil message")
 	}
 	t := msg.Type()
-	payload, err := json.Marshal(msg)
-	if err != nil {
+	var payload []byte
+	var err error
+	compress := c.opts.CompressAbove > 0
+	if re, ok := msg.(rawEncoder); ok { // binary.go: bulk data skips JSON
+		payload = re.appendRaw(nil)
+		compress = compress && re.compressible()
+	} else if payload, err = json.Marshal(msg); err != nil {
 		return fmt.Errorf("wire: send %s: %w", t, err)
 	}
 	typeByte := byte(t)
 
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	if c.opts.CompressAbove > 0 && len(payload) > c.opts.CompressAbove {
+	if compress && len(payload) > c.opts.CompressAbove {
 		if c.enc == nil {
 			c.enc, err = zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
 			if err != nil {
@@ -153,7 +158,13 @@ func (c *Conn) Recv() (Message, error) {
 			return nil, fmt.Errorf("wire: decompressing %s frame: %w", t, err)
 		}
 	}
-	if err := json.Unmarshal(payload, msg); err != nil {
+	var err error
+	if rd, ok := msg.(rawDecoder); ok {
+		err = rd.decodeRaw(payload)
+	} else {
+		err = json.Unmarshal(payload, msg)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("wire: decoding %s message: %w", t, err)
 	}
 	return msg, nil

@@ -24,6 +24,12 @@ const (
 	TypeShutdown    Type = 6
 	TypeFileRequest Type = 7
 	TypeFileChunk   Type = 8
+	// Relay (package agent, relay.go): a parent agent connects to children.
+	TypeRelayOpen   Type = 9
+	TypeRelayAsk    Type = 10
+	TypeRelayAnswer Type = 11
+	TypeRelayData   Type = 12
+	TypeRelayClose  Type = 13
 )
 
 // String names the type for error messages.
@@ -45,6 +51,16 @@ func (t Type) String() string {
 		return "file_request"
 	case TypeFileChunk:
 		return "file_chunk"
+	case TypeRelayOpen:
+		return "relay_open"
+	case TypeRelayAsk:
+		return "relay_ask"
+	case TypeRelayAnswer:
+		return "relay_answer"
+	case TypeRelayData:
+		return "relay_data"
+	case TypeRelayClose:
+		return "relay_close"
 	}
 	return "unknown"
 }
@@ -69,6 +85,16 @@ func newMessage(t Type) Message {
 		return &FileRequest{}
 	case TypeFileChunk:
 		return &FileChunk{}
+	case TypeRelayOpen:
+		return &RelayOpen{}
+	case TypeRelayAsk:
+		return &RelayAsk{}
+	case TypeRelayAnswer:
+		return &RelayAnswer{}
+	case TypeRelayData:
+		return &RelayData{}
+	case TypeRelayClose:
+		return &RelayClose{}
 	}
 	return nil
 }
@@ -122,6 +148,10 @@ type Shutdown struct{}
 type FileRequest struct {
 	Hash   string `json:"hash"`
 	Offset int64  `json:"offset"`
+	// ID is chosen by the agent and echoed in every chunk of the answer,
+	// so that several requests (e.g. for the files of a tree) can be in
+	// flight at once.
+	ID uint64 `json:"id,omitempty"`
 }
 
 // FileChunk answers a FileRequest; EOF marks the last chunk.
@@ -130,6 +160,15 @@ type FileChunk struct {
 	Offset int64  `json:"offset"`
 	Data   []byte `json:"data,omitempty"`
 	EOF    bool   `json:"eof,omitempty"`
+	ID     uint64 `json:"id,omitempty"`
+	// Size is the whole file's size, in every chunk.
+	Size int64 `json:"size,omitempty"`
+	// Error ends the answer without content: the controller refused the
+	// request or could not read the file.
+	Error string `json:"error,omitempty"`
+	// Compress asks the sender's Conn to compress this chunk's frame (set
+	// for content that compresses); it is not itself transmitted.
+	Compress bool `json:"-"`
 }
 
 func (Hello) Type() Type       { return TypeHello }

@@ -50,6 +50,8 @@ func runPolicy(ctx context.Context, mode string, args []string, stdout, stderr i
 	fs.StringVar(&pf.sshConfig, "ssh-config", "", `ssh config file (default ~/.ssh/config, "none" to ignore)`)
 	fs.StringVar(&pf.knownHosts, "known-hosts", "", "known_hosts files, comma-separated (default ~/.ssh/known_hosts)")
 	fs.BoolVar(&pf.askPass, "k", false, "ask once for an SSH password, used where key auth fails")
+	fs.BoolVar(&pf.askBecomePass, "K", false, "ask once for the sudo/su/doas password, used where one is needed and none is set")
+	fs.BoolVar(&pf.askBecomePass, "ask-become-pass", false, "same as -K")
 	fs.DurationVar(&pf.timeout, "connect-timeout", 10*time.Second, "SSH connect timeout per host")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {

@@ -28,6 +28,8 @@ type pushFlags struct {
 	knownHosts  string
 	timeout     time.Duration
 	askPass     bool
+	// askBecomePass: -K, --ask-become-pass
+	askBecomePass bool
 }
 
 // loadDefaults reads ~/.herd/defaults.toml, else /etc/herd/defaults.toml.
@@ -48,7 +50,7 @@ func loadDefaults() (push.Defaults, string, error) {
 			return d, path, fmt.Errorf("%s: %v", path, err)
 		}
 		if und := md.Undecoded(); len(und) > 0 {
-			return d, path, fmt.Errorf("%s: unknown setting %q (known: ssh_user, ssh_key, sudo_user, max_conns, log_path, known_hosts)", path, und[0].String())
+			return d, path, fmt.Errorf("%s: unknown setting %q (known: ssh_user, ssh_key, sudo_user, sudo_password, max_conns, log_path, known_hosts)", path, und[0].String())
 		}
 		return d, path, nil
 	}
@@ -61,6 +63,15 @@ func transportConfig(pf pushFlags, maxConns int) transport.Config {
 		c.PasswordPrompt = passwordPrompt("SSH password")
 	}
 	return c
+}
+
+// askBecomePass is push's become password prompt with -K, else nil (a host
+// that needs a password then fails saying how to give one).
+func askBecomePass(pf pushFlags) func() (string, error) {
+	if !pf.askBecomePass {
+		return nil
+	}
+	return func() (string, error) { return readPassword("become password: ") }
 }
 
 func splitList(s string) []string {
@@ -102,13 +113,14 @@ func runPush(ctx context.Context, file string, check bool, f policyFlags, pf pus
 	out := ui.New(stdout, ui.Options{JSON: f.json, Diff: f.diff, Verbose: f.verbose})
 	out.MultiHost(true)
 	res, err := push.Run(ctx, pol, push.Options{
-		Check:     check,
-		Parallel:  f.parallel,
-		Limit:     push.Limit{Groups: splitList(pf.limitGroups), Hosts: splitList(pf.limitHosts)},
-		Inventory: inv,
-		Sink:      out.Handle,
-		Defaults:  defaults,
-		Transport: transportConfig(pf, maxConns),
+		Check:         check,
+		Parallel:      f.parallel,
+		Limit:         push.Limit{Groups: splitList(pf.limitGroups), Hosts: splitList(pf.limitHosts)},
+		Inventory:     inv,
+		Sink:          out.Handle,
+		Defaults:      defaults,
+		Transport:     transportConfig(pf, maxConns),
+		AskBecomePass: askBecomePass(pf),
 	})
 	if err != nil && !errors.Is(err, context.Canceled) {
 		fmt.Fprintf(stderr, "herd: %v\n", err)

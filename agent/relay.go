@@ -1,0 +1,418 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/klauspost/compress/gzip"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/herd-project/herd/transport"
+	"github.com/herd-project/herd/wire"
+)
+
+// relayParallel bounds the child connections a parent sets up at once, so
+// a rack of a hundred hosts does not trip their sshd MaxStartups or the
+// parent's CPU.
+const relayParallel = 8
+
+// relayKeepAlive is the interval of keepalives to children: after three
+// unanswered ones the child connection is closed, so a child whose link
+// died fails its role instead of hanging it (the controller does the same
+// for its own links).
+const relayKeepAlive = 5 * time.Second
+
+func keepAlive(ctx context.Context, c *ssh.Client, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	last := time.Now()
+	var mu sync.Mutex
+	var pending atomic.Bool
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		mu.Lock()
+		silent := time.Since(last)
+		mu.Unlock()
+		if silent > 3*interval {
+			c.Close()
+			return
+		}
+		if !pending.CompareAndSwap(false, true) {
+			continue
+		}
+		go func() {
+			defer pending.Store(false)
+			// Any reply, even OpenSSH's "failure", proves the child alive.
+			if _, _, err := c.SendRequest("keepalive@openssh.com", true, nil); err == nil {
+				mu.Lock()
+				last = time.Now()
+				mu.Unlock()
+			}
+		}()
+	}
+}
+
+// relayHub makes this agent a relay (a bastion, a rack top): on the
+// controller's RelayOpen it dials a child over SSH, starts the child's
+// agent from this agent's own binary (so the binary crosses the
+// controller's link once per parent, not once per child), and carries the
+// child's stream in RelayData frames. It holds no credentials: the
+// controller checks every host key and makes every signature (RelayAsk),
+// like ssh-agent forwarding but answering only for connections the
+// controller itself asked for.
+type relayHub struct {
+	c    *wire.Conn
+	hash string
+	sem  chan struct{}
+	bin  func() ([]byte, []byte, string)
+
+	mu       sync.Mutex
+	children map[uint64]*relayChild
+}
+
+type relayChild struct {
+	id     uint64
+	in     *transport.Pipe // the controller's bytes for the child's stdin
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu   sync.Mutex
+	seq  uint64
+	asks map[uint64]chan *wire.RelayAnswer
+}
+
+func newRelayHub(c *wire.Conn, hash string) *relayHub {
+	h := &relayHub{c: c, hash: hash, sem: make(chan struct{}, relayParallel), children: map[uint64]*relayChild{}}
+	var once sync.Once
+	var gz, raw []byte
+	var sum string
+	h.bin = func() ([]byte, []byte, string) {
+		once.Do(func() { gz, raw, sum = h.loadBinary() })
+		return gz, raw, sum
+	}
+	return h
+}
+
+// handle consumes the relay messages and reports false for any other.
+func (h *relayHub) handle(msg wire.Message) bool {
+	switch m := msg.(type) {
+	case *wire.RelayOpen:
+		ctx, cancel := context.WithCancel(context.Background())
+		ch := &relayChild{id: m.ID, in: transport.NewPipe(), ctx: ctx, cancel: cancel, asks: map[uint64]chan *wire.RelayAnswer{}}
+		h.mu.Lock()
+		_, dup := h.children[m.ID]
+		if !dup {
+			h.children[m.ID] = ch
+		}
+		h.mu.Unlock()
+		if dup {
+			cancel()
+			h.c.Send(&wire.RelayClose{ID: m.ID, Error: fmt.Sprintf("relay: connection %d is already open", m.ID)})
+			return true
+		}
+		go h.open(ch, m)
+	case *wire.RelayAnswer:
+		if ch := h.child(m.ID); ch != nil {
+			ch.mu.Lock()
+			wait := ch.asks[m.Seq]
+			delete(ch.asks, m.Seq)
+			ch.mu.Unlock()
+			if wait != nil {
+				wait <- m
+			}
+		}
+	case *wire.RelayData:
+		if ch := h.child(m.ID); ch != nil {
+			if len(m.Data) > 0 {
+				ch.in.Write(m.Data)
+			}
+			if m.EOF {
+				ch.in.Close()
+			}
+		}
+	case *wire.RelayClose:
+		if ch := h.remove(m.ID); ch != nil {
+			ch.cancel()
+			ch.in.CloseWithError(errors.New("closed by the controller"))
+		}
+	default:
+		return false
+	}
+	return true
+}
+
+func (h *relayHub) child(id uint64) *relayChild {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.children[id]
+}
+
+func (h *relayHub) remove(id uint64) *relayChild {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ch := h.children[id]
+	delete(h.children, id)
+	return ch
+}
+
+// open connects to the child and then pumps its stream until either side
+// ends; every ending is reported with one RelayClose.
+func (h *relayHub) open(ch *relayChild, m *wire.RelayOpen) {
+	defer ch.cancel()
+	where := fmt.Sprintf("%s (%s as %s)", m.Name, m.Addr, m.User)
+	sess, client, err := h.connect(ch, m)
+	if err != nil {
+		h.remove(ch.id)
+		h.c.Send(&wire.RelayClose{ID: ch.id, Error: fmt.Sprintf("relay to %s: %v", where, err)})
+		return
+	}
+	defer client.Close()
+	context.AfterFunc(ch.ctx, func() { client.Close() })
+	go keepAlive(ch.ctx, client, relayKeepAlive)
+	stderr := &tail{max: 2048}
+	go stderr.drain(sess.Stderr)
+	go func() {
+		io.Copy(sess.Stdin, ch.in)
+		sess.Stdin.Close()
+	}()
+	buf := make([]byte, 32<<10)
+	var readErr error
+	for {
+		n, err := sess.Stdout.Read(buf)
+		if n > 0 {
+			if err := h.c.Send(&wire.RelayData{ID: ch.id, Data: buf[:n]}); err != nil {
+				readErr = err
+				break
+			}
+		}
+		if err != nil {
+			readErr = err
+			break
+		}
+	}
+	msg := ""
+	if !errors.Is(readErr, io.EOF) || ch.ctx.Err() != nil {
+		msg = fmt.Sprintf("relay to %s: %v", where, readErr)
+	}
+	if waitErr := sess.Wait(); waitErr != nil && ch.ctx.Err() == nil {
+		msg = fmt.Sprintf("relay to %s: agent ended: %v", where, waitErr)
+	}
+	if s := stderr.String(); msg != "" && s != "" {
+		msg += " (stderr: " + s + ")"
+	}
+	if h.remove(ch.id) != nil {
+		h.c.Send(&wire.RelayClose{ID: ch.id, Error: msg})
+	}
+}
+
+// connect dials the child, authenticates with the controller's help and
+// starts its agent from this binary, within the request's timeout and one
+// of the parent's set-up slots.
+func (h *relayHub) connect(ch *relayChild, m *wire.RelayOpen) (*transport.Session, *ssh.Client, error) {
+	timeout := time.Duration(m.TimeoutMS) * time.Millisecond
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ch.ctx, timeout)
+	defer cancel()
+	select {
+	case h.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, nil, fmt.Errorf("waiting for a set-up slot: %w", ctx.Err())
+	}
+	defer func() { <-h.sem }()
+
+	var signers []ssh.Signer
+	for _, k := range m.Keys {
+		pub, err := ssh.ParsePublicKey(k)
+		if err != nil {
+			return nil, nil, fmt.Errorf("bad public key from the controller: %w", err)
+		}
+		signers = append(signers, &relaySigner{h: h, ch: ch, pub: pub})
+	}
+	auth := []ssh.AuthMethod{ssh.PublicKeys(signers...)}
+	if m.Password != "" {
+		auth = append(auth, ssh.Password(m.Password))
+	}
+	cfg := &ssh.ClientConfig{
+		User:            m.User,
+		Auth:            auth,
+		HostKeyCallback: func(_ string, _ net.Addr, key ssh.PublicKey) error { return h.checkHostKey(ch, key) },
+		ClientVersion:   "SSH-2.0-herd-relay",
+	}
+	raw, err := (&net.Dialer{}).DialContext(ctx, "tcp", m.Addr)
+	if err != nil {
+		return nil, nil, err
+	}
+	stop := context.AfterFunc(ctx, func() { raw.Close() })
+	conn, chans, reqs, err := ssh.NewClientConn(raw, m.Addr, cfg)
+	if err != nil {
+		stop()
+		raw.Close()
+		if ctx.Err() != nil {
+			return nil, nil, fmt.Errorf("SSH handshake did not finish within %s", timeout)
+		}
+		return nil, nil, err
+	}
+	client := ssh.NewClient(conn, chans, reqs)
+	start := func(cmd string) (*transport.Session, error) {
+		if m.Broker {
+			cmd = strings.ReplaceAll(cmd, " agent --hash ", " agent --become --hash ")
+		}
+		return startSSH(client, cmd)
+	}
+	sess, _, err := transport.Bootstrap(ctx, start, h.bin, m.AgentDir)
+	if !stop() && err == nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		client.Close()
+		return nil, nil, err
+	}
+	return sess, client, nil
+}
+
+func (h *relayHub) ask(ch *relayChild, m *wire.RelayAsk) (*wire.RelayAnswer, error) {
+	wait := make(chan *wire.RelayAnswer, 1)
+	ch.mu.Lock()
+	ch.seq++
+	m.ID, m.Seq = ch.id, ch.seq
+	ch.asks[m.Seq] = wait
+	ch.mu.Unlock()
+	if err := h.c.Send(m); err != nil {
+		return nil, err
+	}
+	select {
+	case a := <-wait:
+		if a.Error != "" {
+			return nil, errors.New(a.Error)
+		}
+		return a, nil
+	case <-ch.ctx.Done():
+		return nil, ch.ctx.Err()
+	}
+}
+
+func (h *relayHub) checkHostKey(ch *relayChild, key ssh.PublicKey) error {
+	_, err := h.ask(ch, &wire.RelayAsk{What: "hostkey", Key: key.Marshal()})
+	return err
+}
+
+// loadBinary is this agent's own executable, verified by its hash at start,
+// in the form Bootstrap sends.
+func (h *relayHub) loadBinary() ([]byte, []byte, string) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, nil, ""
+	}
+	raw, err := os.ReadFile(exe)
+	if err != nil {
+		return nil, nil, ""
+	}
+	sum := sha256.Sum256(raw)
+	if hash := hex.EncodeToString(sum[:]); h.hash != "" && hash != h.hash {
+		return nil, nil, "" // changed under us: Bootstrap reports a bad hash
+	}
+	var buf bytes.Buffer
+	w, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+	w.Write(raw)
+	w.Close()
+	return buf.Bytes(), raw, hex.EncodeToString(sum[:])
+}
+
+// relaySigner signs with a key only the controller holds.
+type relaySigner struct {
+	h   *relayHub
+	ch  *relayChild
+	pub ssh.PublicKey
+}
+
+func (s *relaySigner) PublicKey() ssh.PublicKey { return s.pub }
+
+func (s *relaySigner) Sign(rand io.Reader, data []byte) (*ssh.Signature, error) {
+	return s.SignWithAlgorithm(rand, data, "")
+}
+
+func (s *relaySigner) SignWithAlgorithm(_ io.Reader, data []byte, algorithm string) (*ssh.Signature, error) {
+	a, err := s.h.ask(s.ch, &wire.RelayAsk{What: "sign", Key: s.pub.Marshal(), Data: data, Algorithm: algorithm})
+	if err != nil {
+		return nil, err
+	}
+	sig := new(ssh.Signature)
+	if err := ssh.Unmarshal(a.Signature, sig); err != nil {
+		return nil, fmt.Errorf("bad signature from the controller: %w", err)
+	}
+	return sig, nil
+}
+
+// startSSH runs cmd on the child in the shape Bootstrap wants.
+func startSSH(c *ssh.Client, cmd string) (*transport.Session, error) {
+	s, err := c.NewSession()
+	if err != nil {
+		return nil, err
+	}
+	stdin, err1 := s.StdinPipe()
+	stdout, err2 := s.StdoutPipe()
+	stderr, err3 := s.StderrPipe()
+	if err := errors.Join(err1, err2, err3); err != nil {
+		s.Close()
+		return nil, err
+	}
+	if err := s.Start(cmd); err != nil {
+		s.Close()
+		return nil, err
+	}
+	wait := func() error {
+		err := s.Wait()
+		var exit *ssh.ExitError
+		if errors.As(err, &exit) {
+			return &transport.ExitError{Code: exit.ExitStatus(), Signal: exit.Signal()}
+		}
+		return err
+	}
+	return transport.NewSession(stdin, stdout, stderr, wait, s.Close), nil
+}
+
+// tail keeps the last bytes of a stream for error messages.
+type tail struct {
+	mu  sync.Mutex
+	buf []byte
+	max int
+}
+
+func (t *tail) drain(r io.Reader) {
+	b := make([]byte, 1024)
+	for {
+		n, err := r.Read(b)
+		t.mu.Lock()
+		t.buf = append(t.buf, b[:n]...)
+		if len(t.buf) > t.max {
+			t.buf = t.buf[len(t.buf)-t.max:]
+		}
+		t.mu.Unlock()
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (t *tail) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return strings.Join(strings.Fields(string(t.buf)), " ")
+}
