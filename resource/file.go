@@ -232,6 +232,11 @@ func (f *file) Apply(ctx context.Context, env *Env) (Change, error) {
 		}
 		return d.change, nil
 	}
+	if dir := filepath.Dir(f.path); !d.exists {
+		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+			return d.change, fmt.Errorf("file %s: parent directory %s does not exist (declare directory(%q) before this file)", f.path, dir, dir)
+		}
+	}
 	uid, gid, err := f.meta.ids()
 	if err != nil {
 		return d.change, fmt.Errorf("file %s: %w", f.path, err)
