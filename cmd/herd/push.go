@@ -12,6 +12,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/herd-project/herd/event"
 	"github.com/herd-project/herd/inventory"
 	"github.com/herd-project/herd/policy"
 	"github.com/herd-project/herd/push"
@@ -112,12 +113,26 @@ func runPush(ctx context.Context, file string, check bool, f policyFlags, pf pus
 	}
 	out := ui.New(stdout, ui.Options{JSON: f.json, Diff: f.diff, Verbose: f.verbose})
 	out.MultiHost(true)
+	sink := out.Handle
+	if defaults.LogPath != "" {
+		// The controller's own record of every run: the same events as
+		// --json (already free of no_log values), appended.
+		logf, err := os.OpenFile(defaults.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			fmt.Fprintf(stderr, "herd: log_path: %v\n", err)
+			return exitUsage
+		}
+		defer logf.Close()
+		logOut := ui.New(logf, ui.Options{JSON: true})
+		sink = func(e event.Event) { out.Handle(e); logOut.Handle(e) }
+		defer func() { logOut.Recap(time.Since(start)) }()
+	}
 	res, err := push.Run(ctx, pol, push.Options{
 		Check:         check,
 		Parallel:      f.parallel,
 		Limit:         push.Limit{Groups: splitList(pf.limitGroups), Hosts: splitList(pf.limitHosts)},
 		Inventory:     inv,
-		Sink:          out.Handle,
+		Sink:          sink,
 		Defaults:      defaults,
 		Transport:     transportConfig(pf, maxConns),
 		AskBecomePass: askBecomePass(pf),
