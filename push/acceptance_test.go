@@ -1,10 +1,13 @@
 package push_test
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/herd-project/herd/event"
 )
@@ -67,7 +70,16 @@ role("r", hosts = inv.hosts, main = main)
 	}
 	hash, _ := o.Agent.Hash()
 	cached := l.Host("host5").Path("/root/.cache/herd/" + hash + "/herd")
-	f, err := os.OpenFile(cached, os.O_APPEND|os.O_WRONLY, 0)
+	// The run does not wait for the agent to exit: wait for the file to be
+	// writable (ETXTBSY while the agent still runs).
+	var f *os.File
+	var err error
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		f, err = os.OpenFile(cached, os.O_APPEND|os.O_WRONLY, 0)
+		if !errors.Is(err, syscall.ETXTBSY) || time.Now().After(deadline) {
+			break
+		}
+	}
 	if err != nil {
 		t.Fatalf("cached agent not where expected: %v", err)
 	}
