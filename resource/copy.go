@@ -419,54 +419,5 @@ func (c *copyTree) writeOne(ctx context.Context, env *Env, d copyDelta, rel stri
 			return err
 		}
 	}
-	return writeNoDirSync(p, data, perm, uid, gid)
-}
-
-// writeNoDirSync is safefile.WriteBytes without the directory fsync: a tree
-// of thousands of small files syncs each directory once, after all its
-// renames (writeFiles), instead of once per file, which halves the fsyncs.
-// Each file is still written to a temp, fsynced, owned and moded, then
-// renamed; the resource reports success only after the directories synced.
-func writeNoDirSync(path string, data []byte, perm os.FileMode, uid, gid int) (err error) {
-	if uid < 0 || gid < 0 {
-		if fi, err := os.Lstat(path); err == nil {
-			if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-				if uid < 0 {
-					uid = int(st.Uid)
-				}
-				if gid < 0 {
-					gid = int(st.Gid)
-				}
-			}
-		}
-	}
-	tmp := filepath.Join(filepath.Dir(path), safefile.TempName(filepath.Base(path)))
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if uid >= 0 || gid >= 0 {
-		if err = f.Chown(uid, gid); err != nil {
-			return err
-		}
-	}
-	if err = f.Chmod(perm); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return safefile.WriteNoDirSync(p, data, perm, uid, gid)
 }

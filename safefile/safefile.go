@@ -37,7 +37,23 @@ const Keep = -1
 // on the temp file before the rename, so the destination never exists with
 // the wrong ownership or permissions. On any error the temp file is removed
 // and the destination is untouched.
-func Write(path string, r io.Reader, perm os.FileMode, uid, gid int) (err error) {
+func Write(path string, r io.Reader, perm os.FileMode, uid, gid int) error {
+	if err := write(path, r, perm, uid, gid); err != nil {
+		return err
+	}
+	dir := filepath.Dir(path)
+	return SyncDir(dir)
+}
+
+// WriteNoDirSync is Write without the final fsync of the directory, for
+// callers that write many files into one directory and sync it once after
+// the last rename (SyncDir). Until then a crash may lose the new entries,
+// but never leaves a torn file.
+func WriteNoDirSync(path string, b []byte, perm os.FileMode, uid, gid int) error {
+	return write(path, bytes.NewReader(b), perm, uid, gid)
+}
+
+func write(path string, r io.Reader, perm os.FileMode, uid, gid int) (err error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
@@ -85,10 +101,7 @@ func Write(path string, r io.Reader, perm os.FileMode, uid, gid int) (err error)
 	if err = f.Close(); err != nil {
 		return err
 	}
-	if err = os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return SyncDir(dir)
+	return os.Rename(tmp, path)
 }
 
 // WriteBytes is Write for content already in memory.
