@@ -163,6 +163,16 @@ func (h *Host) populate(a *accounts, userKey ssh.PublicKey) error {
 	if a.gshadow != "" {
 		files = append(files, file{"/etc/gshadow", a.gshadow, 0o640, 0, shadowGid()})
 	}
+	// A lab host is a fresh machine: root's shell start-up files come from
+	// /etc/skel, not from the controller's /root (whose .bashrc may run
+	// slow tools such as pyenv on every SSH session, or wait on their locks).
+	for _, name := range []string{".bashrc", ".profile"} {
+		skel, err := os.ReadFile("/etc/skel/" + name)
+		if err != nil {
+			skel = []byte("# herd lab host\n")
+		}
+		files = append(files, file{"/root/" + name, string(skel), 0o644, 0, 0})
+	}
 	for _, user := range []string{UserDeploy, UserDeployPW} {
 		id := a.uid[user]
 		home := "/home/" + user

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/herd-project/herd/event"
+	"github.com/herd-project/herd/push"
 )
 
 func singleHostPolicy(t *testing.T, extra map[string]string, body string) string {
@@ -194,5 +195,44 @@ role("r", hosts = inv.hosts, main = main)
 	log, err := h.ReadFile("/root/.herd/herd.log")
 	if err != nil || !strings.Contains(string(log), `"resource":"file:/etc/herd-check.conf"`) || !strings.Contains(string(log), `"check":true`) {
 		t.Fatalf("agent event log on the target: %v\n%s", err, log)
+	}
+}
+
+// A host whose login shell hangs fails within the agent start bound, and
+// the other hosts finish.
+func TestStuckLoginShellFailsOnlyThatHost(t *testing.T) {
+	l := flatLab(t)
+	stuck := l.Host("host8")
+	bashrc := stuck.Path("/root/.bashrc")
+	old, err := os.ReadFile(bashrc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bashrc, []byte("sleep 30\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	defer os.WriteFile(bashrc, old, 0o644)
+	defer func(d time.Duration) { push.AgentStartTimeout = d }(push.AgentStartTimeout)
+	push.AgentStartTimeout = 2 * time.Second
+
+	dir := singleHostPolicy(t, map[string]string{
+		"inventory.toml": tomlInventory(l, map[string][]string{"g": {"host7", "host8"}}),
+	}, `
+inv = inventory("inventory.toml")
+def main(host):
+    file("/tmp/stuck-check", content = "x")
+role("r", hosts = inv.hosts, main = main)
+`)
+	rec := &recorder{}
+	start := time.Now()
+	res := run(t, load(t, dir), options(t, l, rec))
+	if took := time.Since(start); took > 20*time.Second {
+		t.Fatalf("run took %v: the stuck host was not bounded", took)
+	}
+	if hr := res.Hosts["host8"]; hr == nil || !hr.Unreachable || !strings.Contains(hr.Err, "did not start within 2s") {
+		t.Fatalf("host8: %+v", hr)
+	}
+	if hr := res.Hosts["host7"]; hr == nil || hr.Failed || hr.Unreachable {
+		t.Fatalf("host7: %+v\n%s", hr, rec.dump())
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/herd-project/herd/event"
 	"github.com/herd-project/herd/inventory"
@@ -75,6 +76,11 @@ func (r *runner) agent(ctx context.Context, role *policy.Role, h *inventory.Host
 	return ac, nil
 }
 
+// AgentStartTimeout bounds an agent's start on one host: the bootstrap
+// (including sending the binary when the host has no cached copy) and the
+// hello.
+var AgentStartTimeout = 60 * time.Second
+
 // startAgent bootstraps the agent over start and completes the handshake,
 // checking that the agent runs the controller's exact binary.
 func startAgent(ctx context.Context, name string, start func(string) (*transport.Session, error), bin *Binary, agentDir string) (*agentConn, error) {
@@ -82,14 +88,25 @@ func startAgent(ctx context.Context, name string, start func(string) (*transport
 	if err != nil {
 		return nil, err
 	}
-	sess, installed, err := transport.Bootstrap(ctx, start, bin.Parts, agentDir)
+	// A login shell that hangs (a stuck .bashrc, a full disk, a blocked
+	// NFS home) must fail the host, not the run: bound the start. start
+	// itself keeps ctx, which owns the session for the whole run.
+	deadline := time.Now().Add(AgentStartTimeout)
+	bctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	sess, installed, err := transport.Bootstrap(bctx, start, bin.Parts, agentDir)
 	if err != nil {
+		if bctx.Err() != nil && ctx.Err() == nil {
+			err = fmt.Errorf("the agent did not start within %v (is the login shell stuck?): %w", AgentStartTimeout, err)
+		}
 		return nil, fmt.Errorf("%s: start agent: %w", name, err)
 	}
 	ac := &agentConn{name: name, sess: sess, installed: installed, stderr: &tailBuffer{max: 4096}}
 	go ac.stderr.drain(sess.Stderr)
 	ac.wc = wire.NewConn(sess.Stdout, sess.Stdin, wire.Options{})
+	timer := time.AfterFunc(time.Until(deadline), func() { sess.Close() })
 	hello, err := ac.wc.Handshake(wire.Hello{Version: wire.Version})
+	timer.Stop()
 	if err != nil {
 		ac.kill()
 		return nil, fmt.Errorf("%s: agent handshake: %w%s", name, err, ac.stderr.suffix())

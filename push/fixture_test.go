@@ -18,41 +18,57 @@ import (
 	"github.com/herd-project/herd/transport"
 )
 
-// flatLab is a 10-host lab shared by the push tests (the package's own, so
-// tests of other packages keep their small shared lab).
-var flat struct {
-	sync.Mutex
-	lab *lab.Lab
-	err error
+// lazyLab is a lab shared by the tests that need its topology, brought up
+// on first use and taken down by TestMain (labs made by tests also die with
+// the test process).
+type lazyLab struct {
+	mu   sync.Mutex
+	spec lab.Spec
+	lab  *lab.Lab
+	err  error
 }
 
-func flatLab(t *testing.T) *lab.Lab {
+func (z *lazyLab) get(t *testing.T) *lab.Lab {
 	t.Helper()
 	if ok, why := lab.Available(); !ok {
 		t.Skip("lab: " + why)
 	}
-	flat.Lock()
-	defer flat.Unlock()
-	if flat.lab == nil && flat.err == nil {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	if z.lab == nil && z.err == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 		defer cancel()
 		start := time.Now()
-		flat.lab, flat.err = lab.Up(ctx, lab.Spec{Name: fmt.Sprintf("p%d", os.Getpid()%100000), Flat: 10})
-		t.Logf("lab up: 10 hosts in %v", time.Since(start).Round(time.Millisecond))
+		z.lab, z.err = lab.Up(ctx, z.spec)
+		if z.err != nil {
+			t.Fatalf("lab up: %v", z.err)
+		}
+		t.Logf("lab %s up: %d hosts in %v", z.spec.Name, len(z.lab.Hosts), time.Since(start).Round(time.Millisecond))
 	}
-	if flat.err != nil {
-		t.Fatalf("lab up: %v", flat.err)
+	if z.err != nil {
+		t.Fatalf("lab up: %v", z.err)
 	}
-	return flat.lab
+	return z.lab
 }
 
-func downFlat() {
-	flat.Lock()
-	defer flat.Unlock()
-	if flat.lab != nil {
-		flat.lab.Down()
+func (z *lazyLab) down() {
+	z.mu.Lock()
+	defer z.mu.Unlock()
+	if z.lab != nil {
+		z.lab.Down()
 	}
 }
+
+// flat has ten flat hosts; tree is controller → bastion → racktop →
+// rack1..10, plus two flat hosts, with rack hosts unreachable directly.
+var (
+	flat = &lazyLab{spec: lab.Spec{Name: fmt.Sprintf("p%d", os.Getpid()%100000), Flat: 10}}
+	tree = &lazyLab{spec: lab.Spec{Name: fmt.Sprintf("r%d", os.Getpid()%100000), Flat: 2,
+		Bastion: &lab.BastionSpec{RackTop: true, RackHosts: 10}}}
+)
+
+func flatLab(t *testing.T) *lab.Lab { return flat.get(t) }
+func treeLab(t *testing.T) *lab.Lab { return tree.get(t) }
 
 // recorder collects events.
 type recorder struct {

@@ -19,7 +19,7 @@ func TestMain(m *testing.M) {
 		os.Exit(agent.Main(context.Background(), os.Args[2:], os.Stderr))
 	}
 	code := lab.RunTests(m)
-	downFlat()
-	downTree()
+	flat.down()
+	tree.down()
 	os.Exit(code)
 }

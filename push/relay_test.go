@@ -15,41 +15,6 @@ import (
 	"github.com/herd-project/herd/lab"
 )
 
-// treeLab is controller → bastion → racktop → rack1..10, plus two flat
-// hosts; rack hosts are unreachable from the controller.
-var tree struct {
-	sync.Mutex
-	lab *lab.Lab
-	err error
-}
-
-func treeLab(t *testing.T) *lab.Lab {
-	t.Helper()
-	if ok, why := lab.Available(); !ok {
-		t.Skip("lab: " + why)
-	}
-	tree.Lock()
-	defer tree.Unlock()
-	if tree.lab == nil && tree.err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-		defer cancel()
-		tree.lab, tree.err = lab.Up(ctx, lab.Spec{Name: fmt.Sprintf("r%d", os.Getpid()%100000), Flat: 2,
-			Bastion: &lab.BastionSpec{RackTop: true, RackHosts: 10}})
-	}
-	if tree.err != nil {
-		t.Fatalf("lab up: %v", tree.err)
-	}
-	return tree.lab
-}
-
-func downTree() {
-	tree.Lock()
-	defer tree.Unlock()
-	if tree.lab != nil {
-		tree.lab.Down()
-	}
-}
-
 // treeInventory puts the rack hosts behind racktop behind bastion; extra
 // is added to every relayed host's variables.
 func treeInventory(l *lab.Lab, extra string) string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"sync/atomic"
 	"time"
@@ -130,16 +131,27 @@ func (c *Client) Start(ctx context.Context, command string) (*Session, error) {
 		s.Close()
 		return nil, fmt.Errorf("%s: cannot start command: %w", c.e.where(), c.lostErr(err))
 	}
+	// sshd keeps a channel we closed open until the command exits, and
+	// x/crypto's readers wait for the server: a command stuck before its
+	// first output (a hanging login shell) would block its reader forever.
+	// Reading through pipes that Close breaks frees the reader at once.
+	outR, errR := detachable(stdout), detachable(stderr)
+	closeAll := func() error {
+		err := s.Close()
+		outR.CloseWithError(io.EOF)
+		errR.CloseWithError(io.EOF)
+		return err
+	}
 	stop := context.AfterFunc(ctx, func() {
 		// Honoured by OpenSSH ≥ 7.9 for non-root logins; otherwise the command
 		// runs on until it notices its closed stdin/stdout.
 		s.Signal(ssh.SIGKILL)
-		s.Close()
+		closeAll()
 	})
 	return &Session{
 		Stdin:  stdin,
-		Stdout: stdout,
-		Stderr: stderr,
+		Stdout: outR,
+		Stderr: errR,
 		wait: func() error {
 			// sshd keeps a session whose channel we closed until the command
 			// exits, so a cancelled Wait must not wait for the server.
@@ -163,8 +175,19 @@ func (c *Client) Start(ctx context.Context, command string) (*Session, error) {
 			}
 			return fmt.Errorf("%s: connection lost before the command finished: %w", c.e.where(), c.lostErr(err))
 		},
-		close: s.Close,
+		close: closeAll,
 	}, nil
+}
+
+// detachable copies r into a pipe whose reader can be closed while a Read
+// waits; the copy goroutine ends when r does.
+func detachable(r io.Reader) *io.PipeReader {
+	pr, pw := io.Pipe()
+	go func() {
+		_, err := io.Copy(pw, r)
+		pw.CloseWithError(err)
+	}()
+	return pr
 }
 
 // lostErr explains an error caused by the keepalive closing the connection.

@@ -62,7 +62,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "bound on one run of one tool")
 	fs.StringVar(&o.herd, "herd", "", "herd binary to measure (default: build ./cmd/herd with CGO_ENABLED=0)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (policies, inventories, playbooks)")
-	fs.BoolVar(&o.bashrc, "keep-bashrc", false, "leave the lab hosts' /root/.bashrc (the machine's own) as it is")
+	fs.BoolVar(&o.bashrc, "keep-bashrc", false, "leave the lab hosts' /root/.bashrc (Debian's /etc/skel copy) as it is")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
