@@ -193,6 +193,9 @@ func (b *builder) resolveHost(h *hostData) (*Host, error) {
 	for _, l := range layers {
 		merge(out.Vars, l)
 	}
+	// A group's priority orders groups; Ansible does not show it as a host
+	// variable.
+	delete(out.Vars, "ansible_group_priority")
 	conn, err := connFromLayers(layers)
 	if err != nil {
 		return nil, fmt.Errorf("inventory: host %s: %w", h.name, err)
