@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -33,7 +34,7 @@ func (f *policyFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&f.json, "json", false, "print one JSON event per line")
 	fs.BoolVar(&f.verbose, "v", false, "print every event")
 	fs.IntVar(&f.parallel, "parallel", 4, "resources run at once on a host")
-	fs.StringVar(&f.stateDir, "state-dir", "", "herd state on the target (default ~/.herd/state)")
+	fs.StringVar(&f.stateDir, "state-dir", "", "herd state in --local mode (default ~/.herd/state; agents always use ~/.herd/state)")
 	fs.Var(f.vars, "e", "extra var key=value (repeatable), overrides inventory vars")
 }
 
@@ -55,6 +56,9 @@ func runPolicy(ctx context.Context, mode string, args []string, stdout, stderr i
 	fs.DurationVar(&pf.timeout, "connect-timeout", 10*time.Second, "SSH connect timeout per host")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
 		return exitUsage
 	}
 	if len(pos) != 1 {
