@@ -27,13 +27,16 @@ import (
 // parent's CPU.
 const relayParallel = 8
 
-// relayKeepAlive is the interval of keepalives to children: after three
+// relayKeepAlive is the default interval of keepalives to children (the
+// controller sends its own in RelayOpen.KeepAliveMS): after three
 // unanswered ones the child connection is closed, so a child whose link
 // died fails its role instead of hanging it (the controller does the same
 // for its own links).
 const relayKeepAlive = 5 * time.Second
 
-func keepAlive(ctx context.Context, c *ssh.Client, interval time.Duration) {
+// keepAlive calls dead just before it closes a silent connection, so the
+// child's failure names the cause rather than the closed stream.
+func keepAlive(ctx context.Context, c *ssh.Client, interval time.Duration, dead func()) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	last := time.Now()
@@ -49,6 +52,7 @@ func keepAlive(ctx context.Context, c *ssh.Client, interval time.Duration) {
 		silent := time.Since(last)
 		mu.Unlock()
 		if silent > 3*interval {
+			dead()
 			c.Close()
 			return
 		}
@@ -87,7 +91,8 @@ type relayHub struct {
 
 type relayChild struct {
 	id     uint64
-	in     *transport.Pipe // the controller's bytes for the child's stdin
+	in     *transport.Pipe   // the controller's bytes for the child's stdin
+	credit *transport.Credit // what the controller can still take of the child's stdout
 	ctx    context.Context
 	cancel context.CancelFunc
 
@@ -112,8 +117,7 @@ func newRelayHub(c *wire.Conn, hash string) *relayHub {
 func (h *relayHub) handle(msg wire.Message) bool {
 	switch m := msg.(type) {
 	case *wire.RelayOpen:
-		ctx, cancel := context.WithCancel(context.Background())
-		ch := &relayChild{id: m.ID, in: transport.NewPipe(), ctx: ctx, cancel: cancel, asks: map[uint64]chan *wire.RelayAnswer{}}
+		ch := newRelayChild(m.ID, m.Name)
 		h.mu.Lock()
 		_, dup := h.children[m.ID]
 		if !dup {
@@ -121,7 +125,7 @@ func (h *relayHub) handle(msg wire.Message) bool {
 		}
 		h.mu.Unlock()
 		if dup {
-			cancel()
+			ch.cancel()
 			h.c.Send(&wire.RelayClose{ID: m.ID, Error: fmt.Sprintf("relay: connection %d is already open", m.ID)})
 			return true
 		}
@@ -138,8 +142,12 @@ func (h *relayHub) handle(msg wire.Message) bool {
 		}
 	case *wire.RelayData:
 		if ch := h.child(m.ID); ch != nil {
+			ch.credit.Grant(int(m.Ack))
 			if len(m.Data) > 0 {
-				ch.in.Write(m.Data)
+				if _, err := ch.in.Write(m.Data); err != nil && h.remove(m.ID) != nil {
+					ch.cancel()
+					go h.c.Send(&wire.RelayClose{ID: m.ID, Error: err.Error()})
+				}
 			}
 			if m.EOF {
 				ch.in.Close()
@@ -154,6 +162,16 @@ func (h *relayHub) handle(msg wire.Message) bool {
 		return false
 	}
 	return true
+}
+
+// newRelayChild holds at most a window of the controller's bytes for the
+// child's stdin and may send a window of its stdout before an Ack.
+func newRelayChild(id uint64, name string) *relayChild {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := &relayChild{id: id, in: transport.NewPipe(), credit: transport.NewCredit(wire.RelayWindow), ctx: ctx, cancel: cancel, asks: map[uint64]chan *wire.RelayAnswer{}}
+	ch.in.SetLimit(wire.RelayWindow, fmt.Errorf("relay buffer for %s exceeded %d MiB: the controller ignored flow control", name, wire.RelayWindow>>20))
+	context.AfterFunc(ctx, func() { ch.credit.Close(errors.New("relay connection closed")) })
+	return ch
 }
 
 func (h *relayHub) child(id uint64) *relayChild {
@@ -183,28 +201,21 @@ func (h *relayHub) open(ch *relayChild, m *wire.RelayOpen) {
 	}
 	defer client.Close()
 	context.AfterFunc(ch.ctx, func() { client.Close() })
-	go keepAlive(ch.ctx, client, relayKeepAlive)
+	interval := relayKeepAlive
+	if m.KeepAliveMS > 0 {
+		interval = time.Duration(m.KeepAliveMS) * time.Millisecond
+	}
+	var silent atomic.Bool
+	go keepAlive(ch.ctx, client, interval, func() { silent.Store(true) })
 	stderr := &tail{max: 2048}
 	go stderr.drain(sess.Stderr)
 	go func() {
-		io.Copy(sess.Stdin, ch.in)
+		io.Copy(sess.Stdin, transport.AckReader(ch.in, wire.RelayAckEvery, func(n int) {
+			h.c.Send(&wire.RelayData{ID: ch.id, Ack: int64(n)})
+		}))
 		sess.Stdin.Close()
 	}()
-	buf := make([]byte, 32<<10)
-	var readErr error
-	for {
-		n, err := sess.Stdout.Read(buf)
-		if n > 0 {
-			if err := h.c.Send(&wire.RelayData{ID: ch.id, Data: buf[:n]}); err != nil {
-				readErr = err
-				break
-			}
-		}
-		if err != nil {
-			readErr = err
-			break
-		}
-	}
+	readErr := h.pump(ch, sess.Stdout)
 	msg := ""
 	if !errors.Is(readErr, io.EOF) || ch.ctx.Err() != nil {
 		msg = fmt.Sprintf("relay to %s: %v", where, readErr)
@@ -212,11 +223,39 @@ func (h *relayHub) open(ch *relayChild, m *wire.RelayOpen) {
 	if waitErr := sess.Wait(); waitErr != nil && ch.ctx.Err() == nil {
 		msg = fmt.Sprintf("relay to %s: agent ended: %v", where, waitErr)
 	}
+	if silent.Load() && ch.ctx.Err() == nil {
+		msg = fmt.Sprintf("relay to %s: no answer to keepalives for %s (link down or host gone)", where, 3*interval)
+	}
 	if s := stderr.String(); msg != "" && s != "" {
 		msg += " (stderr: " + s + ")"
 	}
 	if h.remove(ch.id) != nil {
 		h.c.Send(&wire.RelayClose{ID: ch.id, Error: msg})
+	}
+}
+
+// pump carries the child's stdout to the controller within the credit it
+// grants: when the controller (or a relay above) reads slowly, pump stops
+// reading and the child's SSH channel window stops the child, so nothing
+// piles up here. It returns the error that ended the stream (io.EOF when
+// the child closed it).
+func (h *relayHub) pump(ch *relayChild, stdout io.Reader) error {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := stdout.Read(buf)
+		for b := buf[:n]; len(b) > 0; {
+			k, cerr := ch.credit.Take(len(b))
+			if cerr != nil {
+				return cerr
+			}
+			if serr := h.c.Send(&wire.RelayData{ID: ch.id, Data: b[:k]}); serr != nil {
+				return serr
+			}
+			b = b[k:]
+		}
+		if err != nil {
+			return err
+		}
 	}
 }
 

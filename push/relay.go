@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -90,18 +89,16 @@ func (r *runner) relayOpener(role *policy.Role, h *inventory.Host, parent *agent
 	if err != nil {
 		return nil, err
 	}
-	port := t.Port
-	if port == 0 {
-		port = 22
+	// The parent dials, but the controller's ssh_config decides where and
+	// as whom, as it would for a direct connection.
+	explicitKeys := len(t.KeyFiles)
+	t, err = transport.Resolve(t, r.o.Transport.SSHConfigFile)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", h.Name, err)
 	}
-	addr := net.JoinHostPort(first(t.Address, t.Name), strconv.Itoa(port))
+	addr := net.JoinHostPort(t.Address, strconv.Itoa(t.Port))
 	login := t.User
-	if login == "" {
-		if u, err := user.Current(); err == nil {
-			login = u.Username
-		}
-	}
-	signers, err := r.relaySigners(t)
+	signers, err := r.relaySigners(t, explicitKeys)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", h.Name, err)
 	}
@@ -113,15 +110,22 @@ func (r *runner) relayOpener(role *policy.Role, h *inventory.Host, parent *agent
 	return func(ctx context.Context) (*transport.Session, error) {
 		return parent.relay.open(ctx, relaySpec{
 			name: h.Name, addr: addr, user: login, password: t.Password, agentDir: h.Conn.AgentDir,
-			signers: signers, hostKey: check, timeout: timeout, broker: broker,
+			signers: signers, hostKey: check, timeout: timeout, broker: broker, keepAlive: r.o.Transport.KeepAlive,
 		})
 	}, nil
 }
 
 // relaySigners are the controller's keys for t. They never leave this
-// process: the relay sends what to sign and gets a signature back.
-func (r *runner) relaySigners(t transport.Target) ([]ssh.Signer, error) {
-	files := t.KeyFiles
+// process: the relay sends what to sign and gets a signature back. The
+// first explicit key files are the inventory's and must exist; the rest
+// come from ssh_config, whose missing files ssh(1) ignores too.
+func (r *runner) relaySigners(t transport.Target, explicit int) ([]ssh.Signer, error) {
+	var files []string
+	for i, f := range t.KeyFiles {
+		if i < explicit || fileExists(f) {
+			files = append(files, f)
+		}
+	}
 	if len(files) == 0 {
 		home, _ := os.UserHomeDir()
 		for _, n := range []string{"id_ed25519", "id_ecdsa", "id_rsa"} {
@@ -201,6 +205,7 @@ type relaySpec struct {
 	hostKey                              func(ssh.PublicKey) error
 	timeout                              time.Duration
 	broker                               bool
+	keepAlive                            time.Duration // the parent's keepalive interval to the child; 0 = its default
 }
 
 // relayHub is the controller's side of one parent agent's relayed children.
@@ -217,7 +222,8 @@ type relayHub struct {
 type relayStream struct {
 	id      uint64
 	spec    relaySpec
-	out     *transport.Pipe // the child's stdout
+	out     *transport.Pipe   // the child's stdout
+	credit  *transport.Credit // what the parent can still take of the child's stdin
 	mu      sync.Mutex
 	signed  int           // signatures made for this connection
 	started bool          // the child's agent has spoken: no more signing
@@ -240,6 +246,10 @@ func (s *relayStream) finish(err error) {
 	}
 	s.err = err
 	s.out.CloseWithError(err)
+	if err == nil {
+		err = errors.New("closed")
+	}
+	s.credit.Close(err)
 	close(s.done)
 }
 
@@ -254,12 +264,13 @@ func (h *relayHub) open(ctx context.Context, spec relaySpec) (*transport.Session
 		return nil, h.lost
 	}
 	h.next++
-	st := &relayStream{id: h.next, spec: spec, out: transport.NewPipe(), spoke: make(chan struct{}), done: make(chan struct{})}
+	st := h.newStream(h.next, spec)
 	h.children[st.id] = st
 	h.mu.Unlock()
 	if err := h.ac.wc.Send(&wire.RelayOpen{
 		ID: st.id, Name: spec.name, Addr: spec.addr, User: spec.user, Keys: keys, Password: spec.password,
 		AgentDir: spec.agentDir, TimeoutMS: spec.timeout.Milliseconds(), Broker: spec.broker,
+		KeepAliveMS: spec.keepAlive.Milliseconds(),
 	}); err != nil {
 		h.remove(st.id)
 		return nil, fmt.Errorf("relay %s: %w", h.ac.name, err)
@@ -290,7 +301,19 @@ func (h *relayHub) open(ctx context.Context, spec relaySpec) (*transport.Session
 		closeOnce()
 		return nil, ctx.Err()
 	}
-	return transport.NewSession(&relayWriter{h: h, id: st.id}, st.out, strings.NewReader(""), wait, closeOnce), nil
+	stdout := transport.AckReader(st.out, wire.RelayAckEvery, func(n int) {
+		h.ac.wc.Send(&wire.RelayData{ID: st.id, Ack: int64(n)})
+	})
+	return transport.NewSession(&relayWriter{h: h, st: st}, stdout, strings.NewReader(""), wait, closeOnce), nil
+}
+
+// newStream is a child stream whose output may hold at most the window it
+// granted the parent.
+func (h *relayHub) newStream(id uint64, spec relaySpec) *relayStream {
+	st := &relayStream{id: id, spec: spec, out: transport.NewPipe(), credit: transport.NewCredit(wire.RelayWindow),
+		spoke: make(chan struct{}), done: make(chan struct{})}
+	st.out.SetLimit(wire.RelayWindow, fmt.Errorf("relay buffer for %s exceeded %d MiB: %s ignored flow control", spec.name, wire.RelayWindow>>20, h.ac.name))
+	return st
 }
 
 func (h *relayHub) remove(id uint64) *relayStream {
@@ -316,6 +339,7 @@ func (h *relayHub) handle(msg wire.Message) bool {
 		}
 	case *wire.RelayData:
 		if st := h.child(m.ID); st != nil {
+			st.credit.Grant(int(m.Ack))
 			if len(m.Data) > 0 {
 				st.mu.Lock()
 				if !st.started {
@@ -323,7 +347,10 @@ func (h *relayHub) handle(msg wire.Message) bool {
 					close(st.spoke)
 				}
 				st.mu.Unlock()
-				st.out.Write(m.Data)
+				if _, err := st.out.Write(m.Data); err != nil && h.remove(m.ID) != nil {
+					st.finish(err)
+					go h.ac.wc.Send(&wire.RelayClose{ID: m.ID})
+				}
 			}
 			if m.EOF {
 				st.out.Close()
@@ -434,21 +461,31 @@ func (h *relayHub) answer(st *relayStream, m *wire.RelayAsk) {
 	h.ac.wc.Send(reply)
 }
 
-// relayWriter is a child's stdin: each write one RelayData frame.
+// relayWriter is a child's stdin: RelayData frames within the credit the
+// parent grants, so a child that does not read cannot make its parent
+// buffer what the controller sends it.
 type relayWriter struct {
 	h  *relayHub
-	id uint64
+	st *relayStream
 }
 
 func (w *relayWriter) Write(b []byte) (int, error) {
-	if err := w.h.ac.wc.Send(&wire.RelayData{ID: w.id, Data: b}); err != nil {
-		return 0, err
+	done := 0
+	for done < len(b) {
+		k, err := w.st.credit.Take(len(b) - done)
+		if err != nil {
+			return done, err
+		}
+		if err := w.h.ac.wc.Send(&wire.RelayData{ID: w.st.id, Data: b[done : done+k]}); err != nil {
+			return done, err
+		}
+		done += k
 	}
-	return len(b), nil
+	return done, nil
 }
 
 func (w *relayWriter) Close() error {
-	return w.h.ac.wc.Send(&wire.RelayData{ID: w.id, EOF: true})
+	return w.h.ac.wc.Send(&wire.RelayData{ID: w.st.id, EOF: true})
 }
 
 // recvd is one message from an agent's reader.

@@ -1,12 +1,15 @@
 package push
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
 	"io"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 
@@ -82,5 +85,111 @@ func TestRelaySignsOnlyForAuthenticatingChildren(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A parent that ignores the window fails that child with an error naming
+// it and tells the parent to hang up, instead of growing the controller's
+// buffer.
+func TestRelayStreamFailsWhenTheParentOverrunsItsBuffer(t *testing.T) {
+	r, w := io.Pipe()
+	defer r.Close()
+	h := &relayHub{ac: &agentConn{name: "racktop", wc: wire.NewConn(nil, w, wire.Options{})}, children: map[uint64]*relayStream{}}
+	st := h.newStream(3, relaySpec{name: "rack3"})
+	h.children[3] = st
+	chunk := bytes.Repeat([]byte{'x'}, 256<<10)
+	for range 4 {
+		h.handle(&wire.RelayData{ID: 3, Data: chunk}) // exactly the window: fine
+	}
+	if h.child(3) == nil {
+		t.Fatal("a full window failed the child")
+	}
+	closed := make(chan *wire.RelayClose, 1)
+	go func() {
+		m, err := wire.Expect[wire.RelayClose](wire.NewConn(r, nil, wire.Options{}))
+		if err != nil {
+			t.Error(err)
+		}
+		closed <- m
+	}()
+	h.handle(&wire.RelayData{ID: 3, Data: []byte("one more")})
+	select {
+	case m := <-closed:
+		if m != nil && m.ID != 3 {
+			t.Errorf("closed connection %d, want 3", m.ID)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the parent was not told to close the child")
+	}
+	<-st.done
+	if st.err == nil || !strings.Contains(st.err.Error(), "relay buffer for rack3 exceeded 1 MiB: racktop ignored flow control") {
+		t.Errorf("child ended with %v, want the buffer overrun naming rack3 and racktop", st.err)
+	}
+}
+
+// What the controller writes to a child's stdin waits for the parent's
+// credit, so a child that does not read cannot make its parent buffer it.
+func TestRelayWriterWaitsForTheParentsCredit(t *testing.T) {
+	r, w := io.Pipe()
+	defer r.Close()
+	h := &relayHub{ac: &agentConn{name: "racktop", wc: wire.NewConn(nil, w, wire.Options{})}, children: map[uint64]*relayStream{}}
+	st := h.newStream(3, relaySpec{name: "rack3"})
+	h.children[3] = st
+	var sent atomic.Int64
+	go func() {
+		c := wire.NewConn(r, nil, wire.Options{})
+		for {
+			m, err := c.Recv()
+			if err != nil {
+				return
+			}
+			if d, ok := m.(*wire.RelayData); ok {
+				sent.Add(int64(len(d.Data)))
+			}
+		}
+	}()
+	const total = 8 << 20
+	wrote := make(chan error, 1)
+	go func() {
+		_, err := (&relayWriter{h: h, st: st}).Write(make([]byte, total))
+		wrote <- err
+	}()
+	waitFor := func(want int64) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for sent.Load() < want && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		if got := sent.Load(); got != want {
+			t.Fatalf("%d bytes sent, want %d", got, want)
+		}
+	}
+	waitFor(wire.RelayWindow)
+	time.Sleep(200 * time.Millisecond)
+	if got := sent.Load(); got != wire.RelayWindow {
+		t.Fatalf("%d bytes sent without an acknowledgement, want the window of %d", got, wire.RelayWindow)
+	}
+	h.handle(&wire.RelayData{ID: 3, Ack: wire.RelayAckEvery})
+	waitFor(wire.RelayWindow + wire.RelayAckEvery)
+	h.handle(&wire.RelayData{ID: 3, Ack: total})
+	if err := <-wrote; err != nil {
+		t.Fatal(err)
+	}
+	waitFor(total)
+
+	// A writer waiting for credit is released when the child ends.
+	go func() {
+		_, err := (&relayWriter{h: h, st: st}).Write(make([]byte, 2*wire.RelayWindow))
+		wrote <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	st.finish(errors.New("rack3 went away"))
+	select {
+	case err := <-wrote:
+		if err == nil {
+			t.Error("write to an ended child succeeded")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("writer still blocked after the child ended")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -274,11 +275,168 @@ func restoreLink(t *testing.T, h *lab.Host) {
 	}
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
-		if c, err := net.DialTimeout("tcp", net.JoinHostPort(h.Addr, "22"), time.Second); err == nil {
-			c.Close()
+		if sshdAnswers(h) {
 			return
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Errorf("%s: sshd unreachable 15s after the link came back", h.Name)
+}
+
+// Cutting one child's link below a relay fails that child alone, within a
+// few keepalive intervals and with an error naming it and the cause; its
+// siblings behind the same rack top finish.
+func TestRelayCutChildLinkFailsOnlyThatChild(t *testing.T) {
+	l := treeLab(t)
+	rack3 := l.Host("rack3")
+	t.Cleanup(func() { restoreLink(t, rack3) })
+	dir := project(t, map[string]string{
+		"inventory.toml": treeInventory(l, ""),
+		"site.star": `
+inv = inventory("inventory.toml")
+
+def main(host):
+    exec("slow", command = "sleep 3; echo done > /srv/slow")
+
+role("all", hosts = inv.filter(groups = ["flat", "rack"]), main = main)
+`,
+	})
+	for _, h := range l.Hosts {
+		os.Remove(h.Path("/srv/slow"))
+	}
+	rec := &recorder{}
+	o := options(t, l, rec)
+	o.Transport.KeepAlive = 500 * time.Millisecond
+	var once sync.Once
+	cut := make(chan time.Time, 1)
+	sink := o.Sink
+	o.Sink = func(e event.Event) {
+		sink(e)
+		if e.Type == event.HostStart && e.Host == "rack3" {
+			once.Do(func() {
+				go func() {
+					time.Sleep(time.Second) // inside the exec's sleep
+					if err := rack3.CutLink(); err != nil {
+						t.Error(err)
+					}
+					cut <- time.Now()
+				}()
+			})
+		}
+	}
+	res := run(t, load(t, dir), o)
+	var cutAt time.Time
+	select {
+	case cutAt = <-cut:
+	default:
+		t.Fatalf("rack3 never started, so its link was not cut:\n%s", rec.dump())
+	}
+	for n, hr := range res.Hosts {
+		if n == "rack3" {
+			continue
+		}
+		if hr == nil || hr.Failed || hr.Unreachable {
+			t.Errorf("%s: %+v, want success", n, hr)
+		}
+	}
+	if len(res.Hosts) != 12 {
+		t.Errorf("%d hosts in the result, want 12", len(res.Hosts))
+	}
+	hr := res.Hosts["rack3"]
+	if hr == nil || !(hr.Failed || hr.Unreachable) || !strings.Contains(hr.Err, "rack3") || !strings.Contains(hr.Err, "keepalive") {
+		t.Fatalf("rack3: %+v, want a failure naming rack3 and its silent link", hr)
+	}
+	t.Logf("rack3: %s", hr.Err)
+	var failedAt time.Time
+	for _, e := range rec.events {
+		if e.Host == "rack3" && (e.Type == event.HostDone || e.Type == event.Unreachable) {
+			failedAt = e.Time
+		}
+	}
+	if failedAt.IsZero() {
+		t.Fatalf("no end event for rack3:\n%s", rec.dump())
+	}
+	if d := failedAt.Sub(cutAt); d > 20*time.Second {
+		t.Errorf("rack3 failed %v after its link was cut, want within 20s", d.Round(100*time.Millisecond))
+	} else {
+		t.Logf("rack3 failed %v after its link was cut", d.Round(100*time.Millisecond))
+	}
+}
+
+// sshdAnswers dials h's sshd from where herd reaches it: the controller, or
+// for a host behind a relay, its parent.
+func sshdAnswers(h *lab.Host) bool {
+	if h.Via == nil {
+		c, err := net.DialTimeout("tcp", net.JoinHostPort(h.Addr, "22"), time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_, err := h.Via.Exec(ctx, "bash", "-c", "exec 3<>/dev/tcp/"+h.Addr+"/22")
+	return err == nil
+}
+
+// A relayed child honours the controller's ssh_config like a direct host:
+// an alias with HostName, User and IdentityFile is resolved on the
+// controller, and the parent dials what it resolved to.
+func TestRelayedChildUsesTheControllersSSHConfig(t *testing.T) {
+	l := treeLab(t)
+	cfg := filepath.Join(t.TempDir(), "ssh_config")
+	text := fmt.Sprintf("Host rack3-alias\n  HostName %s\n  User root\n  IdentityFile %s\n\nHost bastion racktop\n  User root\n  IdentityFile %s\n",
+		l.Host("rack3").Addr, l.KeyFile, l.KeyFile)
+	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var inv strings.Builder
+	fmt.Fprintf(&inv, "[groups.relays.hosts]\n%q = \"herd_host=%s\"\n%q = \"herd_host=%s herd_via=bastion\"\n",
+		"bastion", l.Host("bastion").Addr, "racktop", l.Host("racktop").Addr)
+	fmt.Fprintf(&inv, "[groups.rack.hosts]\n%q = \"herd_via=racktop\"\n", "rack3-alias")
+	dir := project(t, map[string]string{"inventory.toml": inv.String(), "site.star": rackPolicy})
+	os.Remove(l.Host("rack3").Path("/srv/relayed"))
+	rec := &recorder{}
+	o := options(t, l, rec)
+	o.Defaults.SSHUser, o.Defaults.KeyFile = "", "" // only the config names them
+	o.Transport.SSHConfigFile = cfg
+	res := run(t, load(t, dir), o)
+	if hr := res.Hosts["rack3-alias"]; hr == nil || hr.Failed || hr.Unreachable {
+		t.Fatalf("rack3-alias: %+v, want success\n%s", hr, rec.dump())
+	}
+	if b, err := l.Host("rack3").ReadFile("/srv/relayed"); err != nil || string(b) != "via relay on rack3-alias\n" {
+		t.Errorf("rack3 /srv/relayed = %q, %v; want the file written through the alias", b, err)
+	}
+}
+
+// Files far larger than the relay window reach hosts two relays down
+// intact: stdin credit is returned hop by hop, so flow control slows the
+// transfer to the slowest link without stalling it.
+func TestRelayCarriesFilesLargerThanTheWindow(t *testing.T) {
+	l := treeLab(t)
+	dir := project(t, map[string]string{
+		"inventory.toml": treeInventory(l, ""),
+		"site.star": `
+inv = inventory("inventory.toml")
+
+def main(host):
+    file("/srv/big.bin", source = "files/big.bin", mode = 0o644)
+
+role("rack", hosts = inv.filter(hosts = ["rack1", "rack2", "rack3"]), main = main)
+`,
+	})
+	want := writeRandom(t, filepath.Join(dir, "files", "big.bin"), 7, 8<<20)
+	for _, n := range []string{"rack1", "rack2", "rack3"} {
+		os.Remove(l.Host(n).Path("/srv/big.bin"))
+	}
+	rec := &recorder{}
+	res := run(t, load(t, dir), options(t, l, rec))
+	if failed, unreachable := res.Failed(); failed || unreachable {
+		t.Fatalf("run failed:\n%s", rec.dump())
+	}
+	for _, n := range []string{"rack1", "rack2", "rack3"} {
+		if got := hostHash(t, l.Host(n), "/srv/big.bin"); got != want {
+			t.Errorf("%s: big.bin sha256 %s, want %s", n, got, want)
+		}
+	}
 }

@@ -236,3 +236,45 @@ func TestProxyJumpToAClosedPortSaysWhichHopFailed(t *testing.T) {
 		t.Fatalf("err = %v\nwant it to contain %q", err, want)
 	}
 }
+
+// Resolve gives connections transport does not make itself (a relay's
+// child) the same ssh_config view as a direct one, without ProxyJump: their
+// path is decided by the relay.
+func TestResolveExportsTheSSHConfigView(t *testing.T) {
+	file := writeSSHConfig(t, testSSHConfig)
+	home := homeDir()
+	tests := []struct {
+		name   string
+		target Target
+		file   string
+		want   Target
+	}{
+		{"alias from the file", Target{Name: "web"}, file,
+			Target{Name: "web", Address: "10.0.0.5", Port: 2222, User: "deploy", KeyFiles: []string{home + "/.ssh/web_10.0.0.5_deploy"}}},
+		{"explicit fields win, keys first", Target{Name: "web", Address: "192.0.2.1", Port: 22, User: "root", KeyFiles: []string{"/k"}}, file,
+			Target{Name: "web", Address: "192.0.2.1", Port: 22, User: "root", KeyFiles: []string{"/k", home + "/.ssh/web_192.0.2.1_root"}}},
+		{"ProxyJump is not followed", Target{Name: "behind", User: "u"}, file,
+			Target{Name: "behind", Address: "10.1.0.9", Port: 22, User: "u"}},
+		{"no file", Target{Name: "web", User: "u"}, "none",
+			Target{Name: "web", Address: "web", Port: 22, User: "u"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := Resolve(tt.target, tt.file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Address != tt.want.Address || got.Port != tt.want.Port || got.User != tt.want.User ||
+				fmt.Sprint(got.KeyFiles) != fmt.Sprint(tt.want.KeyFiles) || got.ProxyJump != nil {
+				t.Errorf("Resolve = %s@%s:%d keys %v jump %v; want %s@%s:%d keys %v",
+					got.User, got.Address, got.Port, got.KeyFiles, got.ProxyJump, tt.want.User, tt.want.Address, tt.want.Port, tt.want.KeyFiles)
+			}
+			if len(got.KnownHosts) == 0 {
+				t.Error("no known_hosts files")
+			}
+		})
+	}
+	if _, err := Resolve(Target{Name: "web"}, filepath.Join(t.TempDir(), "missing")); err == nil {
+		t.Error("a missing explicit config file was accepted")
+	}
+}

@@ -23,6 +23,9 @@ type RelayOpen struct {
 	// Broker starts the become broker (package become) instead of the
 	// agent; the controller then negotiates with it over the stream.
 	Broker bool `json:"broker,omitempty"`
+	// KeepAliveMS is the interval of the parent's keepalives to the child
+	// (the controller's own setting); 0 lets the parent choose.
+	KeepAliveMS int64 `json:"keepalive_ms,omitempty"`
 }
 
 // RelayAsk is the parent asking the controller, during a child's SSH
@@ -49,12 +52,24 @@ type RelayAnswer struct {
 
 // RelayData carries bytes of a child agent's stream: controller to parent
 // is the child's stdin, parent to controller its stdout. EOF closes the
-// direction.
+// direction. Ack returns credit for the other direction: the sender of
+// Data may have at most RelayWindow bytes not yet acknowledged, so a child
+// flooding its output is slowed down to its reader's pace rather than
+// buffered without bound on the parent and the controller.
 type RelayData struct {
 	ID   uint64 `json:"id"`
 	Data []byte `json:"data,omitempty"`
 	EOF  bool   `json:"eof,omitempty"`
+	Ack  int64  `json:"ack,omitempty"`
 }
+
+// RelayWindow is the credit each side of a child stream starts with; a
+// receiver holding more than this for one child fails that child.
+const RelayWindow = 1 << 20
+
+// RelayAckEvery batches acknowledgements: well under the window, so a
+// sender never waits on bytes already read.
+const RelayAckEvery = RelayWindow / 4
 
 // RelayClose ends a child connection: from the controller, hang up; from
 // the parent, the child ended or could not be reached (Error says why).
