@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os/exec"
 	"strings"
-	"syscall"
 )
 
 // tool is a system command a kind drives (groupadd, apt-get...). Its stdin
@@ -38,17 +37,10 @@ func (t tool) run(ctx context.Context) (stdout, stderr string, err error) {
 		return "", "", errors.New(msg)
 	}
 	var out, errOut capture
-	cmd := exec.CommandContext(ctx, prog, t.argv[1:]...)
-	cmd.Args[0] = t.argv[0]
-	cmd.Dir = "/"
-	cmd.Env = append([]string{"PATH=" + defaultPath, "LANG=C", "LC_ALL=C"}, t.env...)
-	cmd.Stdout, cmd.Stderr = &out, &errOut
+	cmd := groupCommand(ctx, prog, t.argv, "/", append([]string{"PATH=" + defaultPath, "LANG=C", "LC_ALL=C"}, t.env...), &out, &errOut)
 	if t.stdin != "" {
 		cmd.Stdin = strings.NewReader(t.stdin)
 	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = pipeGrace
 	err = cmd.Run()
 	if errors.Is(err, exec.ErrWaitDelay) {
 		err = nil

@@ -167,13 +167,9 @@ func (c *copyTree) inspect() (copyDelta, error) {
 			continue
 		}
 		d.existing[rel] = fi
-		same := fi.Size() == want.size
-		if same {
-			h, err := hashOf(p)
-			if err != nil {
-				return d, err
-			}
-			same = h == want.hash
+		same, err := sameHash(p, fi.Size(), want.hash, want.size)
+		if err != nil {
+			return d, err
 		}
 		if !same {
 			d.write = append(d.write, rel)

@@ -52,10 +52,8 @@ func newDirectory(name string, p plan.Params, blobs map[string][]byte) (Resource
 		return nil, fmt.Errorf("directory %s: %w", name, err)
 	}
 	if !d.present {
-		for _, k := range []string{"mode", "owner", "group"} {
-			if p.Has(k) {
-				return nil, fmt.Errorf("directory %s: %s makes no sense with state=\"absent\"", name, k)
-			}
+		if err := absentRejects(p, "mode", "owner", "group"); err != nil {
+			return nil, fmt.Errorf("directory %s: %w", name, err)
 		}
 		if name == "/" {
 			return nil, fmt.Errorf("directory /: refusing to remove the root directory")
@@ -89,10 +87,10 @@ func (d *directory) inspect() (c Change, exists bool, err error) {
 		}
 		return Change{}, exists, fmt.Errorf("directory %s: is not empty; set force=True to remove it with its content", d.path)
 	}
-	if _, _, err := d.meta.ids(); err != nil {
-		return Change{}, exists, fmt.Errorf("directory %s: %w", d.path, err)
-	}
 	if !exists {
+		if _, _, err := d.meta.ids(); err != nil {
+			return Change{}, exists, fmt.Errorf("directory %s: %w", d.path, err)
+		}
 		return Change{Changed: true, Summary: "create"}, exists, nil
 	}
 	parts, err := d.meta.diff(fi)

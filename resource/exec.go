@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/user"
@@ -276,15 +277,26 @@ func (e *execCmd) command(ctx context.Context, argv []string, stdout, stderr *ca
 	if err != nil {
 		return nil, fmt.Errorf("exec %s: %w", e.name, err)
 	}
+	cmd := groupCommand(ctx, prog, argv, e.cwd, environ, stdout, stderr)
+	cmd.SysProcAttr.Credential = cred
+	return cmd, nil
+}
+
+// groupCommand prepares prog to run as argv in dir with exactly env, in its
+// own process group: cancelling ctx kills the whole group, so a shell's or
+// an init script's children die with it. Output pipes that background
+// processes keep open are abandoned pipeGrace after the command exits (Run
+// then returns exec.ErrWaitDelay). Every kind that runs commands uses it.
+func groupCommand(ctx context.Context, prog string, argv []string, dir string, env []string, stdout, stderr io.Writer) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, prog, argv[1:]...)
 	cmd.Args[0] = argv[0]
-	cmd.Dir = e.cwd
-	cmd.Env = environ
+	cmd.Dir = dir
+	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = stdout, stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: cred}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.WaitDelay = pipeGrace
-	return cmd, nil
+	return cmd
 }
 
 // lookPath resolves a program name with the command's PATH, not herd's own.

@@ -73,8 +73,15 @@ func lockPartial(p string, create bool) (f *os.File, ok bool) {
 			return nil, false
 		}
 		if !ours(f) {
+			// Remove the name only if it still is the file we judged: by
+			// now it may name another run's fresh partial (ours failed
+			// because the file we opened was renamed away and replaced).
+			held, err1 := f.Stat()
+			named, err2 := os.Lstat(p)
 			f.Close()
-			os.Remove(p)
+			if err1 == nil && err2 == nil && os.SameFile(held, named) {
+				os.Remove(p)
+			}
 			if !create {
 				return nil, false
 			}
@@ -198,10 +205,13 @@ func fetchInstall(ctx context.Context, env *Env, path, h string, size int64, per
 	if err := f.Sync(); err != nil {
 		return err
 	}
-	if err := f.Close(); err != nil {
+	// Rename while still holding the partial's lock: once it is released,
+	// another run may lock the same name, and one of the two renames would
+	// find it gone.
+	if err := os.Rename(tmp, path); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := f.Close(); err != nil {
 		return err
 	}
 	return safefile.SyncDir(filepath.Dir(path))

@@ -97,10 +97,8 @@ func newFile(name string, p plan.Params, blobs map[string][]byte) (Resource, err
 		return nil, fmt.Errorf("file %s: size is set by source= for files fetched from the controller; do not give it", name)
 	}
 	if !f.present {
-		for _, k := range []string{"content", "blob", "mode", "owner", "group", "size"} {
-			if p.Has(k) {
-				return nil, fmt.Errorf("file %s: %s makes no sense with state=\"absent\"", name, k)
-			}
+		if err := absentRejects(p, "content", "blob", "mode", "owner", "group", "size"); err != nil {
+			return nil, fmt.Errorf("file %s: %w", name, err)
 		}
 	}
 	return f, nil
@@ -169,13 +167,9 @@ func (f *file) inspect() (fileDelta, error) {
 	if f.remote != "" {
 		// Compared by hash on the target: nothing crosses the network
 		// unless the content differs.
-		same := fi.Size() == f.size
-		if same {
-			h, err := hashOf(f.path)
-			if err != nil {
-				return d, fmt.Errorf("file %s: %w", f.path, err)
-			}
-			same = h == f.remote
+		same, err := sameHash(f.path, fi.Size(), f.remote, f.size)
+		if err != nil {
+			return d, fmt.Errorf("file %s: %w", f.path, err)
 		}
 		if !same {
 			d.rewrite = true
@@ -291,6 +285,16 @@ func sameContent(path string, size int64, want []byte) (bool, error) {
 			return false, err
 		}
 	}
+}
+
+// sameHash says whether a file of size bytes has content h of wantSize
+// bytes, hashing it only when the sizes match.
+func sameHash(path string, size int64, h string, wantSize int64) (bool, error) {
+	if size != wantSize {
+		return false, nil
+	}
+	got, err := hashOf(path)
+	return got == h, err
 }
 
 func describeType(fi os.FileInfo) string {

@@ -52,10 +52,8 @@ func newGroup(name string, p plan.Params, _ map[string][]byte) (Resource, error)
 		return fail(err)
 	}
 	if !g.present {
-		for _, k := range []string{"gid", "system"} {
-			if p.Has(k) {
-				return fail(fmt.Errorf("%s makes no sense with state=\"absent\"", k))
-			}
+		if err := absentRejects(p, "gid", "system"); err != nil {
+			return fail(err)
 		}
 	}
 	return g, nil

@@ -88,6 +88,17 @@ func stateParam(p plan.Params) (present bool, err error) {
 	return false, fmt.Errorf("state: %q is neither \"present\" nor \"absent\"", s)
 }
 
+// absentRejects fails on the first of keys that is given: they describe a
+// thing that is present.
+func absentRejects(p plan.Params, keys ...string) error {
+	for _, k := range keys {
+		if p.Has(k) {
+			return fmt.Errorf("%s makes no sense with state=\"absent\"", k)
+		}
+	}
+	return nil
+}
+
 // lookupUID resolves an owner given by name or number. Names are resolved on
 // the machine the resource runs on, which is why this happens at Check and
 // Apply rather than in the factory.

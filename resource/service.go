@@ -8,7 +8,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/herd-project/herd/plan"
@@ -287,10 +286,9 @@ func (c serviceCtl) isEnabled(ctx context.Context, run runner) (enabled, fixed b
 // command that could not run or did not finish.
 type runner func(ctx context.Context, argv []string) (stdout, stderr string, rc int, err error)
 
-// run executes argv like tool.run (own process group killed on cancel,
-// minimal environment), bounded by s.timeout. Init scripts leave daemons
-// behind that may keep the output pipes open: herd stops reading them
-// after pipeGrace.
+// run executes argv with groupCommand and a minimal environment, bounded by
+// s.timeout. Unlike tool.run, a non-zero exit is an answer (status
+// commands), not an error.
 func (s *service) run(ctx context.Context, argv []string) (string, string, int, error) {
 	ctx, cancel := context.WithTimeoutCause(ctx, s.timeout,
 		fmt.Errorf("%s did not finish within %v", strings.Join(argv, " "), s.timeout))
@@ -300,14 +298,9 @@ func (s *service) run(ctx context.Context, argv []string) (string, string, int, 
 		return "", "", -1, err
 	}
 	var out, errOut capture
-	cmd := exec.CommandContext(ctx, prog, argv[1:]...)
-	cmd.Dir = "/"
-	cmd.Env = []string{"PATH=" + s.path, "LANG=C", "LC_ALL=C", "SYSTEMD_PAGER=", "SYSTEMCTL_SKIP_REDIRECT=1"}
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	cmd.WaitDelay = pipeGrace
-	err = cmd.Run()
+	env := []string{"PATH=" + s.path, "LANG=C", "LC_ALL=C", "SYSTEMD_PAGER=", "SYSTEMCTL_SKIP_REDIRECT=1"}
+	// The program sees its resolved path as argv[0].
+	err = groupCommand(ctx, prog, append([]string{prog}, argv[1:]...), "/", env, &out, &errOut).Run()
 	var exitErr *exec.ExitError
 	switch {
 	case ctx.Err() != nil:

@@ -114,10 +114,8 @@ func newUser(name string, p plan.Params, _ map[string][]byte) (Resource, error) 
 		return fail(errors.New("remove_home only makes sense with state=\"absent\""))
 	}
 	if !u.present {
-		for _, k := range []string{"uid", "group", "groups", "home", "shell", "system", "create_home", "password_hash"} {
-			if p.Has(k) {
-				return fail(fmt.Errorf("%s makes no sense with state=\"absent\"", k))
-			}
+		if err := absentRejects(p, "uid", "group", "groups", "home", "shell", "system", "create_home", "password_hash"); err != nil {
+			return fail(err)
 		}
 	}
 	return u, nil
