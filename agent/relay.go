@@ -10,7 +10,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,43 +33,6 @@ const relayParallel = 8
 // for its own links).
 const relayKeepAlive = 5 * time.Second
 
-// keepAlive calls dead just before it closes a silent connection, so the
-// child's failure names the cause rather than the closed stream.
-func keepAlive(ctx context.Context, c *ssh.Client, interval time.Duration, dead func()) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	last := time.Now()
-	var mu sync.Mutex
-	var pending atomic.Bool
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		mu.Lock()
-		silent := time.Since(last)
-		mu.Unlock()
-		if silent > 3*interval {
-			dead()
-			c.Close()
-			return
-		}
-		if !pending.CompareAndSwap(false, true) {
-			continue
-		}
-		go func() {
-			defer pending.Store(false)
-			// Any reply, even OpenSSH's "failure", proves the child alive.
-			if _, _, err := c.SendRequest("keepalive@openssh.com", true, nil); err == nil {
-				mu.Lock()
-				last = time.Now()
-				mu.Unlock()
-			}
-		}()
-	}
-}
-
 // relayHub makes this agent a relay (a bastion, a rack top): on the
 // controller's RelayOpen it dials a child over SSH, starts the child's
 // agent from this agent's own binary (so the binary crosses the
@@ -83,7 +45,10 @@ type relayHub struct {
 	c    *wire.Conn
 	hash string
 	sem  chan struct{}
-	bin  func() ([]byte, []byte, string)
+	// self is this agent's own executable, read when a child first needs
+	// a copy and checked against hash; selfGz its gzip form.
+	self   func() ([]byte, error)
+	selfGz func() ([]byte, error)
 
 	mu       sync.Mutex
 	children map[uint64]*relayChild
@@ -103,13 +68,18 @@ type relayChild struct {
 
 func newRelayHub(c *wire.Conn, hash string) *relayHub {
 	h := &relayHub{c: c, hash: hash, sem: make(chan struct{}, relayParallel), children: map[uint64]*relayChild{}}
-	var once sync.Once
-	var gz, raw []byte
-	var sum string
-	h.bin = func() ([]byte, []byte, string) {
-		once.Do(func() { gz, raw, sum = h.loadBinary() })
-		return gz, raw, sum
-	}
+	h.self = sync.OnceValues(func() ([]byte, error) { return readSelf(hash) })
+	h.selfGz = sync.OnceValues(func() ([]byte, error) {
+		raw, err := h.self()
+		if err != nil {
+			return nil, err
+		}
+		var buf bytes.Buffer
+		w, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+		w.Write(raw)
+		w.Close()
+		return buf.Bytes(), nil
+	})
 	return h
 }
 
@@ -206,9 +176,9 @@ func (h *relayHub) open(ch *relayChild, m *wire.RelayOpen) {
 		interval = time.Duration(m.KeepAliveMS) * time.Millisecond
 	}
 	var silent atomic.Bool
-	go keepAlive(ch.ctx, client, interval, func() { silent.Store(true) })
-	stderr := &tail{max: 2048}
-	go stderr.drain(sess.Stderr)
+	go transport.KeepAlive(ch.ctx.Done(), client, interval, func(time.Duration) { silent.Store(true) })
+	stderr := transport.NewTail(2048)
+	go stderr.Drain(sess.Stderr)
 	go func() {
 		io.Copy(sess.Stdin, transport.AckReader(ch.in, wire.RelayAckEvery, func(n int) {
 			h.c.Send(&wire.RelayData{ID: ch.id, Ack: int64(n)})
@@ -276,6 +246,10 @@ func (h *relayHub) connect(ch *relayChild, m *wire.RelayOpen) (*transport.Sessio
 	}
 	defer func() { <-h.sem }()
 
+	hash, err := h.selfHash()
+	if err != nil {
+		return nil, nil, err
+	}
 	var signers []ssh.Signer
 	for _, k := range m.Keys {
 		pub, err := ssh.ParsePublicKey(k)
@@ -311,11 +285,14 @@ func (h *relayHub) connect(ch *relayChild, m *wire.RelayOpen) (*transport.Sessio
 	client := ssh.NewClient(conn, chans, reqs)
 	start := func(cmd string) (*transport.Session, error) {
 		if m.Broker {
-			cmd = strings.ReplaceAll(cmd, " agent --hash ", " agent --become --hash ")
+			var err error
+			if cmd, err = transport.BrokerCommand(cmd); err != nil {
+				return nil, err
+			}
 		}
 		return startSSH(client, cmd)
 	}
-	sess, _, err := transport.Bootstrap(ctx, start, h.bin, m.AgentDir)
+	sess, _, err := transport.Bootstrap(ctx, start, hash, h.payload, m.AgentDir)
 	if !stop() && err == nil {
 		err = ctx.Err()
 	}
@@ -352,26 +329,46 @@ func (h *relayHub) checkHostKey(ch *relayChild, key ssh.PublicKey) error {
 	return err
 }
 
-// loadBinary is this agent's own executable, verified by its hash at start,
-// in the form Bootstrap sends.
-func (h *relayHub) loadBinary() ([]byte, []byte, string) {
+// selfHash names the binary children run: the one this agent was started
+// as (verified at start), else its own file's.
+func (h *relayHub) selfHash() (string, error) {
+	if h.hash != "" {
+		return h.hash, nil
+	}
+	raw, err := h.self()
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:]), nil
+}
+
+// payload is what Bootstrap sends a child without a cached copy; children
+// with one cost neither the read nor the compression.
+func (h *relayHub) payload() (gz, raw []byte, err error) {
+	if gz, err = h.selfGz(); err != nil {
+		return nil, nil, err
+	}
+	raw, err = h.self()
+	return gz, raw, err
+}
+
+// readSelf reads this agent's own executable; when want is set it must
+// still have that hash, or children would be given other bytes than the
+// ones they are told to expect.
+func readSelf(want string) ([]byte, error) {
 	exe, err := os.Executable()
 	if err != nil {
-		return nil, nil, ""
+		return nil, fmt.Errorf("find own executable: %w", err)
 	}
 	raw, err := os.ReadFile(exe)
 	if err != nil {
-		return nil, nil, ""
+		return nil, fmt.Errorf("read own executable: %w", err)
 	}
-	sum := sha256.Sum256(raw)
-	if hash := hex.EncodeToString(sum[:]); h.hash != "" && hash != h.hash {
-		return nil, nil, "" // changed under us: Bootstrap reports a bad hash
+	if sum := sha256.Sum256(raw); want != "" && hex.EncodeToString(sum[:]) != want {
+		return nil, fmt.Errorf("own executable %s changed on disk since the agent started", exe)
 	}
-	var buf bytes.Buffer
-	w, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
-	w.Write(raw)
-	w.Close()
-	return buf.Bytes(), raw, hex.EncodeToString(sum[:])
+	return raw, nil
 }
 
 // relaySigner signs with a key only the controller holds.
@@ -425,33 +422,4 @@ func startSSH(c *ssh.Client, cmd string) (*transport.Session, error) {
 		return err
 	}
 	return transport.NewSession(stdin, stdout, stderr, wait, s.Close), nil
-}
-
-// tail keeps the last bytes of a stream for error messages.
-type tail struct {
-	mu  sync.Mutex
-	buf []byte
-	max int
-}
-
-func (t *tail) drain(r io.Reader) {
-	b := make([]byte, 1024)
-	for {
-		n, err := r.Read(b)
-		t.mu.Lock()
-		t.buf = append(t.buf, b[:n]...)
-		if len(t.buf) > t.max {
-			t.buf = t.buf[len(t.buf)-t.max:]
-		}
-		t.mu.Unlock()
-		if err != nil {
-			return
-		}
-	}
-}
-
-func (t *tail) String() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return strings.Join(strings.Fields(string(t.buf)), " ")
 }

@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/herd-project/herd/transport"
 )
 
 // ExitTampered tells the bootstrap script's caller that the cached binary
 // did not match its hash and removed itself; the controller then installs a
 // fresh copy. Chosen to be unlikely as a shell or signal exit status.
-const ExitTampered = 97
+const ExitTampered = transport.ExitAgentCorrupt
 
 // VerifySelf checks that the running executable has the expected sha256.
 // The cache directory is named by hash, so a mismatch means the file was

@@ -1,10 +1,8 @@
 package push
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -18,16 +16,15 @@ import (
 // agentConn is a running agent on one host: one exec channel over the host's
 // single SSH connection, kept for every role of the run.
 type agentConn struct {
-	name      string
-	sess      *transport.Session
-	wc        *wire.Conn
-	hello     *wire.Hello
-	stderr    *tailBuffer
-	installed bool // the binary was copied in this run (not cached)
+	name   string
+	sess   *transport.Session
+	wc     *wire.Conn
+	hello  *wire.Hello
+	stderr *transport.Tail
 
 	// inbox has the agent's messages except relay traffic, which relay
 	// takes on the reader's goroutine (relay.go); readErr ends it.
-	inbox   chan recvd
+	inbox   chan wire.Message
 	readErr error
 	relay   *relayHub
 
@@ -44,16 +41,50 @@ func (r *runner) agent(ctx context.Context, role *policy.Role, h *inventory.Host
 	if ac != nil {
 		return ac, nil
 	}
+	start, err := r.starter(ctx, role, h, false)
+	if err != nil {
+		return nil, err
+	}
+	if ac, err = startAgent(ctx, h.Name, start, r.o.Agent, h.Conn.AgentDir); err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	r.agents[h.Name] = ac
+	r.mu.Unlock()
+	return ac, nil
+}
+
+// hostLocks serialises agent start-ups per host, so that ten rack hosts
+// asking for their rack top at once start one agent there.
+type hostLocks struct {
+	mu    sync.Mutex
+	locks map[string]*sync.Mutex
+}
+
+func (r *runner) lockHost(name string) (unlock func()) {
+	r.starts.mu.Lock()
+	if r.starts.locks == nil {
+		r.starts.locks = map[string]*sync.Mutex{}
+	}
+	l := r.starts.locks[name]
+	if l == nil {
+		l = &sync.Mutex{}
+		r.starts.locks[name] = l
+	}
+	r.starts.mu.Unlock()
+	l.Lock()
+	return l.Unlock
+}
+
+// starter returns how to run the bootstrap command on h: on an exec channel
+// of the host's SSH connection, or through its relay parent's agent
+// (starting the parent first). broker starts the become broker instead of
+// the agent.
+func (r *runner) starter(ctx context.Context, role *policy.Role, h *inventory.Host, broker bool) (func(cmd string) (*transport.Session, error), error) {
 	if parent, ok, err := r.relayParentOf(h); err != nil {
 		return nil, err
 	} else if ok {
-		if ac, err = r.relayAgent(ctx, role, h, parent); err != nil {
-			return nil, err
-		}
-		r.mu.Lock()
-		r.agents[h.Name] = ac
-		r.mu.Unlock()
-		return ac, nil
+		return r.relayStarter(ctx, role, h, parent, broker)
 	}
 	t, err := r.target(role, h, 0)
 	if err != nil {
@@ -64,16 +95,15 @@ func (r *runner) agent(ctx context.Context, role *policy.Role, h *inventory.Host
 		return nil, err
 	}
 	r.clients.Store(h.Name, client)
-	ac, err = startAgent(ctx, h.Name, func(cmd string) (*transport.Session, error) {
+	return func(cmd string) (*transport.Session, error) {
+		if broker {
+			var err error
+			if cmd, err = transport.BrokerCommand(cmd); err != nil {
+				return nil, err
+			}
+		}
 		return client.Start(ctx, cmd)
-	}, r.o.Agent, h.Conn.AgentDir)
-	if err != nil {
-		return nil, err
-	}
-	r.mu.Lock()
-	r.agents[h.Name] = ac
-	r.mu.Unlock()
-	return ac, nil
+	}, nil
 }
 
 // AgentStartTimeout bounds an agent's start on one host: the bootstrap
@@ -94,22 +124,22 @@ func startAgent(ctx context.Context, name string, start func(string) (*transport
 	deadline := time.Now().Add(AgentStartTimeout)
 	bctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	sess, installed, err := transport.Bootstrap(bctx, start, bin.Parts, agentDir)
+	sess, _, err := transport.Bootstrap(bctx, start, want, bin.payload, agentDir)
 	if err != nil {
 		if bctx.Err() != nil && ctx.Err() == nil {
 			err = fmt.Errorf("the agent did not start within %v (is the login shell stuck?): %w", AgentStartTimeout, err)
 		}
 		return nil, fmt.Errorf("%s: start agent: %w", name, err)
 	}
-	ac := &agentConn{name: name, sess: sess, installed: installed, stderr: &tailBuffer{max: 4096}}
-	go ac.stderr.drain(sess.Stderr)
+	ac := &agentConn{name: name, sess: sess, stderr: transport.NewTail(4096)}
+	go ac.stderr.Drain(sess.Stderr)
 	ac.wc = wire.NewConn(sess.Stdout, sess.Stdin, wire.Options{})
 	timer := time.AfterFunc(time.Until(deadline), func() { sess.Close() })
 	hello, err := ac.wc.Handshake(wire.Hello{Version: wire.Version})
 	timer.Stop()
 	if err != nil {
 		ac.kill()
-		return nil, fmt.Errorf("%s: agent handshake: %w%s", name, err, ac.stderr.suffix())
+		return nil, fmt.Errorf("%s: agent handshake: %w%s", name, err, ac.stderrSuffix())
 	}
 	if hello.AgentHash != want {
 		ac.kill()
@@ -128,7 +158,7 @@ func (ac *agentConn) run(ctx context.Context, m *wire.RunPlan, files *fileServer
 	stop := context.AfterFunc(ctx, func() { ac.sess.Close() })
 	defer stop()
 	if err := ac.wc.Send(m); err != nil {
-		return nil, fmt.Errorf("send plan: %w%s", err, ac.stderr.suffix())
+		return nil, fmt.Errorf("send plan: %w%s", err, ac.stderrSuffix())
 	}
 	for {
 		msg, err := ac.recv()
@@ -136,7 +166,7 @@ func (ac *agentConn) run(ctx context.Context, m *wire.RunPlan, files *fileServer
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			return nil, fmt.Errorf("%w%s", err, ac.stderr.suffix())
+			return nil, fmt.Errorf("%w%s", err, ac.stderrSuffix())
 		}
 		switch v := msg.(type) {
 		case *wire.Event:
@@ -169,38 +199,10 @@ func (ac *agentConn) shutdown() {
 
 func (ac *agentConn) kill() { ac.sess.Close() }
 
-// tailBuffer keeps the last bytes of the agent's stderr for error messages.
-type tailBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-	max int
-}
-
-func (t *tailBuffer) drain(r interface{ Read([]byte) (int, error) }) {
-	b := make([]byte, 1024)
-	for {
-		n, err := r.Read(b)
-		if n > 0 {
-			t.mu.Lock()
-			t.buf.Write(b[:n])
-			if t.buf.Len() > t.max {
-				rest := t.buf.Bytes()[t.buf.Len()-t.max:]
-				t.buf = *bytes.NewBuffer(append([]byte(nil), rest...))
-			}
-			t.mu.Unlock()
-		}
-		if err != nil {
-			return
-		}
+// stderrSuffix is the agent's last words on stderr, for error messages.
+func (ac *agentConn) stderrSuffix() string {
+	if s := ac.stderr.String(); s != "" {
+		return " (agent stderr: " + s + ")"
 	}
-}
-
-func (t *tailBuffer) suffix() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	s := strings.TrimSpace(t.buf.String())
-	if s == "" {
-		return ""
-	}
-	return " (agent stderr: " + strings.Join(strings.Fields(s), " ") + ")"
+	return ""
 }

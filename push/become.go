@@ -61,7 +61,7 @@ func (r *runner) becomeAgent(ctx context.Context, role *policy.Role, h *inventor
 	if err := become.Validate(method, user); err != nil {
 		return nil, fmt.Errorf("%s: %w", h.Name, err)
 	}
-	brokerStart, err := r.brokerStarter(ctx, role, h)
+	brokerStart, err := r.starter(ctx, role, h, true)
 	if err != nil {
 		return nil, err
 	}
@@ -104,40 +104,6 @@ func (r *runner) askBecomePass() (string, error) {
 		r.become.asked = true
 	}
 	return r.become.pass, r.become.askErr
-}
-
-// brokerStarter returns how to start the become broker on h, given the
-// agent's bootstrap command: on a second exec channel of the host's SSH
-// connection, or through its relay parent.
-func (r *runner) brokerStarter(ctx context.Context, role *policy.Role, h *inventory.Host) (func(cmd string) (*transport.Session, error), error) {
-	if parentHost, ok, err := r.relayParentOf(h); err != nil {
-		return nil, err
-	} else if ok {
-		parent, err := r.agent(ctx, role, parentHost)
-		if err != nil {
-			return nil, fmt.Errorf("%s: cannot reach its relay %s: %w", h.Name, parentHost.Name, err)
-		}
-		open, err := r.relayOpener(role, h, parent, true)
-		if err != nil {
-			return nil, err
-		}
-		return func(string) (*transport.Session, error) { return open(ctx) }, nil
-	}
-	t, err := r.target(role, h, 0)
-	if err != nil {
-		return nil, err
-	}
-	client, err := r.pool.Get(ctx, t)
-	if err != nil {
-		return nil, err
-	}
-	return func(cmd string) (*transport.Session, error) {
-		const plain, broker = " agent --hash ", " agent --become --hash "
-		if strings.Count(cmd, plain) != 2 {
-			return nil, fmt.Errorf("become: the bootstrap command has changed shape; cannot start the broker")
-		}
-		return client.Start(ctx, strings.ReplaceAll(cmd, plain, broker))
-	}, nil
 }
 
 // startBecome starts the broker and hands it the request; what follows on

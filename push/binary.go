@@ -52,12 +52,22 @@ func (b *Binary) Hash() (string, error) {
 	return b.hash, b.err
 }
 
-// Parts returns the gzip form (compressed once per run, only when a target
-// needs it), the raw bytes and the hash, as transport.Bootstrap wants them.
+// Parts returns the gzip form, the raw bytes and the hash.
 func (b *Binary) Parts() (gz, raw []byte, hash string) {
+	gz, raw, err := b.payload()
+	if err != nil {
+		return nil, nil, ""
+	}
+	return gz, raw, b.hash
+}
+
+// payload is what transport.Bootstrap sends a target without a cached
+// copy. The gzip form is made once per run, and only when a target needs
+// it: a run over warm caches does not compress the binary at all.
+func (b *Binary) payload() (gz, raw []byte, err error) {
 	b.load()
 	if b.err != nil {
-		return nil, nil, ""
+		return nil, nil, b.err
 	}
 	b.gzOnce.Do(func() {
 		var buf bytes.Buffer
@@ -66,5 +76,5 @@ func (b *Binary) Parts() (gz, raw []byte, hash string) {
 		w.Close()
 		b.gz = buf.Bytes()
 	})
-	return b.gz, b.raw, b.hash
+	return b.gz, b.raw, nil
 }

@@ -30,28 +30,6 @@ import (
 // executed). Through a relay the agent binary crosses the controller's link
 // once per parent: the parent installs children from its own cache.
 
-// relayState serialises agent start-ups per host, so that ten rack hosts
-// asking for their rack top at once start one agent there.
-type relayState struct {
-	mu    sync.Mutex
-	locks map[string]*sync.Mutex
-}
-
-func (r *runner) lockHost(name string) (unlock func()) {
-	r.relay.mu.Lock()
-	if r.relay.locks == nil {
-		r.relay.locks = map[string]*sync.Mutex{}
-	}
-	l := r.relay.locks[name]
-	if l == nil {
-		l = &sync.Mutex{}
-		r.relay.locks[name] = l
-	}
-	r.relay.mu.Unlock()
-	l.Lock()
-	return l.Unlock
-}
-
 // relayParentOf returns the host h is relayed through, if any.
 func (r *runner) relayParentOf(h *inventory.Host) (*inventory.Host, bool, error) {
 	if h.Conn.Via == "" {
@@ -67,24 +45,15 @@ func (r *runner) relayParentOf(h *inventory.Host) (*inventory.Host, bool, error)
 	return parent, true, nil
 }
 
-// relayAgent starts h's agent through its parent's agent, starting the
-// parent (and its own parents) first.
-func (r *runner) relayAgent(ctx context.Context, role *policy.Role, h, parentHost *inventory.Host) (*agentConn, error) {
+// relayStarter returns how to start h's agent (or become broker) through
+// its parent's agent, starting the parent (and its own parents) first. What
+// the controller keeps for the child connection (keys, host key check) is
+// prepared here, once.
+func (r *runner) relayStarter(ctx context.Context, role *policy.Role, h, parentHost *inventory.Host, broker bool) (func(string) (*transport.Session, error), error) {
 	parent, err := r.agent(ctx, role, parentHost)
 	if err != nil {
 		return nil, fmt.Errorf("%s: cannot reach its relay %s: %w", h.Name, parentHost.Name, err)
 	}
-	open, err := r.relayOpener(role, h, parent, false)
-	if err != nil {
-		return nil, err
-	}
-	return startAgent(ctx, h.Name, func(string) (*transport.Session, error) { return open(ctx) }, r.o.Agent, h.Conn.AgentDir)
-}
-
-// relayOpener prepares everything the controller keeps for one child
-// connection (keys, host key check) and returns the function that opens it.
-// broker starts the become broker instead of the agent.
-func (r *runner) relayOpener(role *policy.Role, h *inventory.Host, parent *agentConn, broker bool) (func(context.Context) (*transport.Session, error), error) {
 	t, err := r.target(role, h, 0)
 	if err != nil {
 		return nil, err
@@ -97,7 +66,6 @@ func (r *runner) relayOpener(role *policy.Role, h *inventory.Host, parent *agent
 		return nil, fmt.Errorf("%s: %w", h.Name, err)
 	}
 	addr := net.JoinHostPort(t.Address, strconv.Itoa(t.Port))
-	login := t.User
 	signers, err := r.relaySigners(t, explicitKeys)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", h.Name, err)
@@ -106,13 +74,12 @@ func (r *runner) relayOpener(role *policy.Role, h *inventory.Host, parent *agent
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", h.Name, err)
 	}
-	timeout := max(30*time.Second, 3*r.o.Transport.ConnectTimeout)
-	return func(ctx context.Context) (*transport.Session, error) {
-		return parent.relay.open(ctx, relaySpec{
-			name: h.Name, addr: addr, user: login, password: t.Password, agentDir: h.Conn.AgentDir,
-			signers: signers, hostKey: check, timeout: timeout, broker: broker, keepAlive: r.o.Transport.KeepAlive,
-		})
-	}, nil
+	spec := relaySpec{
+		name: h.Name, addr: addr, user: t.User, password: t.Password, agentDir: h.Conn.AgentDir,
+		signers: signers, hostKey: check, timeout: max(30*time.Second, 3*r.o.Transport.ConnectTimeout),
+		broker: broker, keepAlive: r.o.Transport.KeepAlive,
+	}
+	return func(string) (*transport.Session, error) { return parent.relay.open(ctx, spec) }, nil
 }
 
 // relaySigners are the controller's keys for t. They never leave this
@@ -488,15 +455,12 @@ func (w *relayWriter) Close() error {
 	return w.h.ac.wc.Send(&wire.RelayData{ID: w.st.id, EOF: true})
 }
 
-// recvd is one message from an agent's reader.
-type recvd struct{ msg wire.Message }
-
 // startReader reads the agent's messages on their own goroutine: relay
 // traffic for children must flow while the parent runs a plan of its own,
 // or while it runs none. Everything else is handed to recv in order.
 func (ac *agentConn) startReader() {
 	ac.relay = &relayHub{ac: ac, children: map[uint64]*relayStream{}}
-	ac.inbox = make(chan recvd, 64)
+	ac.inbox = make(chan wire.Message, 64)
 	go func() {
 		for {
 			msg, err := ac.wc.Recv()
@@ -507,16 +471,16 @@ func (ac *agentConn) startReader() {
 				return
 			}
 			if !ac.relay.handle(msg) {
-				ac.inbox <- recvd{msg: msg}
+				ac.inbox <- msg
 			}
 		}
 	}()
 }
 
 func (ac *agentConn) recv() (wire.Message, error) {
-	m, ok := <-ac.inbox
+	msg, ok := <-ac.inbox
 	if !ok {
 		return nil, ac.readErr
 	}
-	return m.msg, nil
+	return msg, nil
 }

@@ -80,7 +80,7 @@ type runner struct {
 	mu      sync.Mutex
 	agents  map[string]*agentConn // by host name, and by becomeKey for privileged agents
 	become  becomeState
-	relay   relayState
+	starts  hostLocks
 	results map[string]*HostResult
 	clients sync.Map // host name → *transport.Client, for byte counts
 }

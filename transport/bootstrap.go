@@ -65,17 +65,30 @@ func BootstrapScript(hash, agentDir string) string {
 	}, "; ")
 }
 
+// BrokerCommand turns the command Bootstrap passes to its start function
+// into one that starts the become broker (`herd agent --become`) instead of
+// the agent, from the same cache and with the same install path.
+func BrokerCommand(cmd string) (string, error) {
+	const plain, broker = " agent --hash ", " agent --become --hash "
+	if strings.Count(cmd, plain) != 2 {
+		return "", errors.New("become: the bootstrap command has changed shape; cannot start the broker")
+	}
+	return strings.ReplaceAll(cmd, plain, broker), nil
+}
+
 // Bootstrap starts the agent through start (a Client's Start, a become
 // wrapper around it, or StartLocal) and returns the session whose Stdin and
 // Stdout now carry the agent protocol. installed says the binary was sent.
-// binary is called once; gz may be nil, then it is compressed here.
+// hash names the agent binary; payload gives its bytes, gzipped (nil: they
+// are compressed here) and raw, and is called only when the target has no
+// cached copy, so that a run over warm caches neither reads nor compresses
+// the binary for this.
 //
 // The agent must speak first (its hello): Bootstrap waits for that first
 // byte to tell a running agent from one that failed to start. An agent that
 // exits 97 (cached copy corrupt, removed) is started once more, which
 // installs a fresh copy.
-func Bootstrap(ctx context.Context, start func(cmd string) (*Session, error), binary func() (gz []byte, raw []byte, hash string), agentDir string) (*Session, bool, error) {
-	gz, raw, hash := binary()
+func Bootstrap(ctx context.Context, start func(cmd string) (*Session, error), hash string, payload func() (gz, raw []byte, err error), agentDir string) (*Session, bool, error) {
 	if len(hash) < 16 || strings.Trim(hash, "0123456789abcdef") != "" {
 		return nil, false, fmt.Errorf("agent bootstrap: bad agent hash %q (want lowercase hex)", hash)
 	}
@@ -91,6 +104,13 @@ func Bootstrap(ctx context.Context, start func(cmd string) (*Session, error), bi
 		if err == nil && first == needPrefix[0] {
 			var kind string
 			if kind, err = readNeed(s.Stdout); err == nil {
+				gz, raw, perr := payload()
+				if perr != nil {
+					// Ours, not the target's: do not wait for its word.
+					stop()
+					s.Close()
+					return nil, installed, fmt.Errorf("agent bootstrap: %w", perr)
+				}
 				if err = sendBinary(s.Stdin, kind, gz, raw); err == nil {
 					installed = true
 					first, err = readByte(s.Stdout)

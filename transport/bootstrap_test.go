@@ -95,7 +95,8 @@ func TestBootstrapInstallsThenUsesTheCache(t *testing.T) {
 			defer cancel()
 			dir := filepath.Join(t.TempDir(), "agents")
 			start := func(cmd string) (*Session, error) { return st.start(ctx, cmd) }
-			binary := func() ([]byte, []byte, string) { return gz, raw, hash }
+			sends := 0
+			payload := func() ([]byte, []byte, error) { sends++; return gz, raw, nil }
 			cached := filepath.Join(dir, hash, "herd")
 
 			steps := []struct {
@@ -117,12 +118,16 @@ func TestBootstrapInstallsThenUsesTheCache(t *testing.T) {
 				if step.before != nil {
 					step.before()
 				}
-				s, installed, err := Bootstrap(ctx, start, binary, dir)
+				before := sends
+				s, installed, err := Bootstrap(ctx, start, hash, payload, dir)
 				if err != nil {
 					t.Fatalf("%s: %v", step.name, err)
 				}
 				if installed != step.wantInstalled {
 					t.Errorf("%s: installed = %v, want %v", step.name, installed, step.wantInstalled)
+				}
+				if asked := sends > before; asked != step.wantInstalled {
+					t.Errorf("%s: binary asked for = %v, want %v (only when it is sent)", step.name, asked, step.wantInstalled)
 				}
 				talk(t, s)
 				got, err := os.ReadFile(cached)
@@ -159,7 +164,7 @@ func TestBootstrapWithoutGzip(t *testing.T) {
 	}
 	// Corrupt gzip data would fail the install if the script asked for it.
 	notGzip := []byte("not gzip data")
-	s, installed, err := Bootstrap(context.Background(), start, func() ([]byte, []byte, string) { return notGzip, raw, hash }, dir)
+	s, installed, err := Bootstrap(context.Background(), start, hash, func() ([]byte, []byte, error) { return notGzip, raw, nil }, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,11 +180,29 @@ func TestBootstrapCompressesWhenOnlyRawIsGiven(t *testing.T) {
 	start := func(cmd string) (*Session, error) {
 		return StartLocal(context.Background(), []string{"/bin/sh", "-c", cmd})
 	}
-	s, installed, err := Bootstrap(context.Background(), start, func() ([]byte, []byte, string) { return nil, raw, hash }, dir)
+	s, installed, err := Bootstrap(context.Background(), start, hash, func() ([]byte, []byte, error) { return nil, raw, nil }, dir)
 	if err != nil || !installed {
 		t.Fatalf("installed %v, err %v", installed, err)
 	}
 	talk(t, s)
+}
+
+// A binary the caller cannot produce fails at once: the target waits for
+// it, so there is no word of the target's to wait for.
+func TestBootstrapReportsAPayloadErrorWithoutWaitingForTheTarget(t *testing.T) {
+	_, _, hash := fakeAgent(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	start := func(cmd string) (*Session, error) { return StartLocal(ctx, []string{"/bin/sh", "-c", cmd}) }
+	_, installed, err := Bootstrap(ctx, start, hash, func() ([]byte, []byte, error) {
+		return nil, nil, errors.New("agent binary changed on disk")
+	}, t.TempDir())
+	if err == nil || !strings.Contains(err.Error(), "agent binary changed on disk") || installed {
+		t.Fatalf("installed %v, err %v; want the payload's error", installed, err)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("Bootstrap waited for the target until the test's deadline")
+	}
 }
 
 func TestBootstrapFailures(t *testing.T) {
@@ -214,7 +237,7 @@ func TestBootstrapFailures(t *testing.T) {
 			if bytes.Equal(tt.raw, raw) {
 				gzArg = gz
 			}
-			_, _, err := Bootstrap(context.Background(), start, func() ([]byte, []byte, string) { return gzArg, tt.raw, tt.hash }, tt.dir)
+			_, _, err := Bootstrap(context.Background(), start, tt.hash, func() ([]byte, []byte, error) { return gzArg, tt.raw, nil }, tt.dir)
 			if err == nil {
 				t.Fatal("Bootstrap succeeded")
 			}
@@ -243,5 +266,21 @@ func TestBootstrapScriptIsOneShellLineSafeForAnyLoginShell(t *testing.T) {
 		if out, err := exec.Command("/bin/sh", "-n", "-c", s).CombinedOutput(); err != nil {
 			t.Errorf("script for %q is not valid sh: %v %s", dir, err, out)
 		}
+	}
+}
+
+func TestBrokerCommandStartsTheBrokerOnBothPaths(t *testing.T) {
+	hash := strings.Repeat("ab", 32)
+	cmd := "exec /bin/sh -c " + shellQuote(BootstrapScript(hash, ""))
+	got, err := BrokerCommand(cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Both the cached exec and the exec after an install start the broker.
+	if n := strings.Count(got, " agent --become --hash "+hash); n != 2 {
+		t.Errorf("broker starts = %d in %q, want 2", n, got)
+	}
+	if _, err := BrokerCommand("exec herd agent --hash " + hash); err == nil {
+		t.Error("a command of another shape was rewritten; want an error")
 	}
 }

@@ -23,52 +23,18 @@ type Client struct {
 	lost        atomic.Pointer[string]
 }
 
-// keepAliveMisses is OpenSSH's ServerAliveCountMax default.
-const keepAliveMisses = 3
-
 func newClient(sc *ssh.Client, cc *countingConn, e *endpoint, fingerprint string, cfg Config) *Client {
 	c := &Client{ssh: sc, conn: cc, e: e, fingerprint: fingerprint, done: make(chan struct{})}
 	go func() {
 		sc.Wait()
 		close(c.done)
 	}()
-	go c.keepAlive(cfg.KeepAlive, cfg.Debugf)
+	go KeepAlive(c.done, sc, cfg.KeepAlive, func(silent time.Duration) {
+		reason := fmt.Sprintf("no answer to keepalives for %s", silent.Round(time.Millisecond))
+		c.lost.Store(&reason)
+		cfg.Debugf("%s: closing connection: %s", e.where(), reason)
+	})
 	return c
-}
-
-// keepAlive closes the connection when the server stops answering, so that
-// reads on its sessions fail instead of hanging on a frozen or vanished host.
-func (c *Client) keepAlive(interval time.Duration, debugf func(string, ...any)) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	var lastReply atomic.Int64
-	lastReply.Store(time.Now().UnixNano())
-	var pending atomic.Bool
-	for {
-		select {
-		case <-c.done:
-			return
-		case <-t.C:
-		}
-		silent := time.Since(time.Unix(0, lastReply.Load()))
-		if silent > keepAliveMisses*interval {
-			reason := fmt.Sprintf("no answer to keepalives for %s", silent.Round(time.Millisecond))
-			c.lost.Store(&reason)
-			debugf("%s: closing connection: %s", c.e.where(), reason)
-			c.ssh.Close()
-			return
-		}
-		if pending.CompareAndSwap(false, true) {
-			go func() {
-				defer pending.Store(false)
-				// Any reply counts, including OpenSSH's "failure" for this
-				// request type: it proves the peer is alive.
-				if _, _, err := c.ssh.SendRequest("keepalive@openssh.com", true, nil); err == nil {
-					lastReply.Store(time.Now().UnixNano())
-				}
-			}()
-		}
-	}
 }
 
 func (c *Client) isClosed() bool {
