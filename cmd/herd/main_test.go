@@ -65,6 +65,15 @@ func TestScripts(t *testing.T) {
 	if !labOK {
 		t.Logf("lab scripts skip: %s", why)
 	}
+	// Each run of the scripts starts from fresh hosts (go test -count=N).
+	t.Cleanup(func() {
+		scriptLab.Lock()
+		defer scriptLab.Unlock()
+		if scriptLab.lab != nil {
+			scriptLab.lab.Down()
+		}
+		scriptLab.lab, scriptLab.err = nil, nil
+	})
 	testscript.Run(t, testscript.Params{
 		Dir: "testdata/script",
 		Setup: func(env *testscript.Env) error {
