@@ -7,6 +7,15 @@ import (
 	"github.com/herd-project/herd/plan"
 )
 
+// errNoOutput marks a binding whose sender ran without producing the field,
+// typically a command that did not run. In check mode nothing runs, so the
+// receiver's value is simply not known yet.
+var errNoOutput = noOutput{}
+
+type noOutput struct{}
+
+func (noOutput) Error() string { return "" }
+
 // bindParams returns res's params with every binding filled from the
 // outputs of resources that already ran (send/recv). The plan is not
 // modified. Errors name only IDs and fields, never values, so they are safe
@@ -37,7 +46,7 @@ func (r *runner) bindParams(res plan.Resource) (plan.Params, error) {
 			}
 			s, ok := out[part.Field]
 			if !ok {
-				return nil, fmt.Errorf("%s: %s did not produce output %q", b.Param, part.From, part.Field)
+				return nil, fmt.Errorf("%s: %s did not produce output %q%w", b.Param, part.From, part.Field, errNoOutput)
 			}
 			v.WriteString(s)
 		}

@@ -177,12 +177,15 @@ func (e *execCmd) Refresh(ctx context.Context, env *Env) (Change, error) {
 	return e.run(ctx)
 }
 
+// Outputs are only what a command that ran printed: a command skipped by
+// its guards (or not run in check mode) sends nothing, so a receiver fails
+// (or, in check mode, says it depends on the run) instead of silently
+// receiving "" — a file bound to cmd.stdout must not be emptied.
 func (e *execCmd) Outputs() map[string]string {
-	rc := ""
-	if e.ran {
-		rc = strconv.Itoa(e.rc)
+	if !e.ran {
+		return map[string]string{}
 	}
-	return map[string]string{"stdout": e.stdout, "stderr": e.stderr, "rc": rc}
+	return map[string]string{"stdout": e.stdout, "stderr": e.stderr, "rc": strconv.Itoa(e.rc)}
 }
 
 // guard runs a shell condition and reports whether it exited 0.
