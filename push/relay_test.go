@@ -14,6 +14,7 @@ import (
 
 	"github.com/herd-project/herd/event"
 	"github.com/herd-project/herd/lab"
+	"github.com/herd-project/herd/push"
 )
 
 // treeInventory puts the rack hosts behind racktop behind bastion; extra
@@ -126,42 +127,8 @@ func len64(b []byte) int64 { return int64(len(b)) }
 // error naming the relay, while flat hosts finish.
 func TestRelayLinkCutFailsTheSubtreeOnly(t *testing.T) {
 	l := treeLab(t)
-	bastion := l.Host("bastion")
-	t.Cleanup(func() { restoreLink(t, bastion) })
-	dir := project(t, map[string]string{
-		"inventory.toml": treeInventory(l, ""),
-		"site.star": `
-inv = inventory("inventory.toml")
-
-def main(host):
-    exec("slow", command = "sleep 4; echo done > /srv/slow")
-
-role("all", hosts = inv.filter(groups = ["flat", "rack"]), main = main)
-`,
-	})
-	for _, h := range l.Hosts {
-		os.Remove(h.Path("/srv/slow"))
-	}
-	rec := &recorder{}
-	o := options(t, l, rec)
-	o.Transport.KeepAlive = 500 * time.Millisecond
-	var once sync.Once
-	sink := o.Sink
-	o.Sink = func(e event.Event) {
-		sink(e)
-		if e.Type == event.HostStart && e.Host == "rack10" {
-			once.Do(func() {
-				go func() {
-					time.Sleep(500 * time.Millisecond)
-					if err := bastion.CutLink(); err != nil {
-						t.Error(err)
-					}
-				}()
-			})
-		}
-	}
 	start := time.Now()
-	res := run(t, load(t, dir), o)
+	res, rec, _ := runCuttingLink(t, l, l.Host("bastion"), "rack10", 500*time.Millisecond, 4)
 	t.Logf("run with a cut took %v", time.Since(start).Round(time.Millisecond))
 	for _, e := range rec.events {
 		if e.Type == event.HostDone || e.Type == event.Unreachable {
@@ -185,6 +152,56 @@ role("all", hosts = inv.filter(groups = ["flat", "rack"]), main = main)
 	if t.Failed() {
 		t.Log(rec.dump())
 	}
+}
+
+// runCuttingLink runs a role that sleeps sleepSecs on every flat and rack
+// host of the tree lab, and cuts victim's link delay after trigger's role
+// started. It returns the result, the events and when the cut happened
+// (zero if trigger never started).
+func runCuttingLink(t *testing.T, l *lab.Lab, victim *lab.Host, trigger string, delay time.Duration, sleepSecs int) (*push.Result, *recorder, time.Time) {
+	t.Helper()
+	t.Cleanup(func() { restoreLink(t, victim) })
+	dir := project(t, map[string]string{
+		"inventory.toml": treeInventory(l, ""),
+		"site.star": fmt.Sprintf(`
+inv = inventory("inventory.toml")
+
+def main(host):
+    exec("slow", command = "sleep %d; echo done > /srv/slow")
+
+role("all", hosts = inv.filter(groups = ["flat", "rack"]), main = main)
+`, sleepSecs),
+	})
+	for _, h := range l.Hosts {
+		os.Remove(h.Path("/srv/slow"))
+	}
+	rec := &recorder{}
+	o := options(t, l, rec)
+	o.Transport.KeepAlive = 500 * time.Millisecond
+	var once sync.Once
+	cut := make(chan time.Time, 1)
+	sink := o.Sink
+	o.Sink = func(e event.Event) {
+		sink(e)
+		if e.Type == event.HostStart && e.Host == trigger {
+			once.Do(func() {
+				go func() {
+					time.Sleep(delay)
+					if err := victim.CutLink(); err != nil {
+						t.Error(err)
+					}
+					cut <- time.Now()
+				}()
+			})
+		}
+	}
+	res := run(t, load(t, dir), o)
+	var cutAt time.Time
+	select {
+	case cutAt = <-cut:
+	default:
+	}
+	return res, rec, cutAt
 }
 
 // Become works on relayed hosts too: the broker is started through the
@@ -288,47 +305,9 @@ func restoreLink(t *testing.T, h *lab.Host) {
 // siblings behind the same rack top finish.
 func TestRelayCutChildLinkFailsOnlyThatChild(t *testing.T) {
 	l := treeLab(t)
-	rack3 := l.Host("rack3")
-	t.Cleanup(func() { restoreLink(t, rack3) })
-	dir := project(t, map[string]string{
-		"inventory.toml": treeInventory(l, ""),
-		"site.star": `
-inv = inventory("inventory.toml")
-
-def main(host):
-    exec("slow", command = "sleep 3; echo done > /srv/slow")
-
-role("all", hosts = inv.filter(groups = ["flat", "rack"]), main = main)
-`,
-	})
-	for _, h := range l.Hosts {
-		os.Remove(h.Path("/srv/slow"))
-	}
-	rec := &recorder{}
-	o := options(t, l, rec)
-	o.Transport.KeepAlive = 500 * time.Millisecond
-	var once sync.Once
-	cut := make(chan time.Time, 1)
-	sink := o.Sink
-	o.Sink = func(e event.Event) {
-		sink(e)
-		if e.Type == event.HostStart && e.Host == "rack3" {
-			once.Do(func() {
-				go func() {
-					time.Sleep(time.Second) // inside the exec's sleep
-					if err := rack3.CutLink(); err != nil {
-						t.Error(err)
-					}
-					cut <- time.Now()
-				}()
-			})
-		}
-	}
-	res := run(t, load(t, dir), o)
-	var cutAt time.Time
-	select {
-	case cutAt = <-cut:
-	default:
+	// The cut lands inside the exec's sleep.
+	res, rec, cutAt := runCuttingLink(t, l, l.Host("rack3"), "rack3", time.Second, 3)
+	if cutAt.IsZero() {
 		t.Fatalf("rack3 never started, so its link was not cut:\n%s", rec.dump())
 	}
 	for n, hr := range res.Hosts {
