@@ -52,6 +52,10 @@ func Serve(ctx context.Context, o Options) error {
 		return err
 	}
 	in := newInbox(c, newRelayHub(c, o.Hash)) // file chunks flow to resources while a plan runs
+	// The run lock (lock.go) is taken before the first plan that applies
+	// and kept until exit.
+	var lock *RunLock
+	defer func() { lock.Release() }()
 	for {
 		msg, err := in.recv()
 		if err != nil {
@@ -64,6 +68,16 @@ func Serve(ctx context.Context, o Options) error {
 		case *wire.Shutdown:
 			return nil
 		case *wire.RunPlan:
+			if lock == nil && !m.Check {
+				l, err := TakeRunLock(ctx, o.StateDir, m.Lock, in.gone)
+				if err != nil {
+					if err := c.Send(&wire.Done{Failed: true, Error: err.Error()}); err != nil {
+						return err
+					}
+					continue
+				}
+				lock = l
+			}
 			done := runPlan(ctx, c, m, o.StateDir, log, in.f.Fetch)
 			if err := c.Send(done); err != nil {
 				return err

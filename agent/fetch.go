@@ -21,7 +21,8 @@ import (
 type inbox struct {
 	c    *wire.Conn
 	msgs chan wire.Message
-	err  error // set before msgs is closed
+	err  error         // set before msgs is closed
+	gone chan struct{} // closed when the controller's stream ends
 	// relay takes the messages of child connections (relay.go), which
 	// must flow while a plan runs too.
 	relay *relayHub
@@ -29,7 +30,7 @@ type inbox struct {
 }
 
 func newInbox(c *wire.Conn, relay *relayHub) *inbox {
-	in := &inbox{c: c, msgs: make(chan wire.Message, 16), f: &fetcher{c: c, waiting: map[uint64]*pending{}}, relay: relay}
+	in := &inbox{c: c, msgs: make(chan wire.Message, 16), gone: make(chan struct{}), f: &fetcher{c: c, waiting: map[uint64]*pending{}}, relay: relay}
 	go in.read()
 	return in
 }
@@ -41,6 +42,7 @@ func (in *inbox) read() {
 		if err != nil {
 			in.err = err
 			in.f.fail(err)
+			close(in.gone)
 			return
 		}
 		if ch, ok := msg.(*wire.FileChunk); ok {

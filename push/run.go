@@ -239,7 +239,7 @@ func (r *runner) runHost(ctx context.Context, role *policy.Role, h *inventory.Ho
 		return fail(event.Failed, err)
 	}
 	sent0 := r.bytesSent(h.Name)
-	done, err := ac.run(ctx, &wire.RunPlan{Plan: p, Check: r.o.Check, Parallel: r.o.Parallel}, files, func(e event.Event) {
+	done, err := ac.run(ctx, &wire.RunPlan{Plan: p, Check: r.o.Check, Parallel: r.o.Parallel, Lock: r.lockRequest()}, files, func(e event.Event) {
 		// The agent is not trusted to speak for other hosts or roles.
 		e.Host, e.Role = h.Name, role.Name
 		r.mu.Lock()

@@ -2,6 +2,7 @@ package push
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/herd-project/herd/inventory"
 	"github.com/herd-project/herd/policy"
@@ -20,6 +21,9 @@ type Defaults struct {
 	// SudoPassword is the become password for every host without its own
 	// (herd_sudo_password); keep the file private.
 	SudoPassword string `toml:"sudo_password"`
+	// LockWait is how long a run waits for another run's lock on a host
+	// before failing that host (nil: wire.DefaultLockWait).
+	LockWait *time.Duration `toml:"lock_wait"`
 }
 
 // target turns an inventory host into a transport target. Precedence for

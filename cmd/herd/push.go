@@ -31,6 +31,8 @@ type pushFlags struct {
 	askPass     bool
 	// askBecomePass: -K, --ask-become-pass
 	askBecomePass bool
+	// lockWait is --lock-wait; nil when not given.
+	lockWait *time.Duration
 }
 
 // loadDefaults reads ~/.herd/defaults.toml, else /etc/herd/defaults.toml.
@@ -51,7 +53,10 @@ func loadDefaults() (push.Defaults, string, error) {
 			return d, path, fmt.Errorf("%s: %v", path, err)
 		}
 		if und := md.Undecoded(); len(und) > 0 {
-			return d, path, fmt.Errorf("%s: unknown setting %q (known: ssh_user, ssh_key, sudo_user, sudo_password, max_conns, log_path, known_hosts)", path, und[0].String())
+			return d, path, fmt.Errorf("%s: unknown setting %q (known: ssh_user, ssh_key, sudo_user, sudo_password, max_conns, log_path, known_hosts, lock_wait)", path, und[0].String())
+		}
+		if d.LockWait != nil && *d.LockWait < 0 {
+			return d, path, fmt.Errorf("%s: lock_wait must not be negative", path)
 		}
 		return d, path, nil
 	}
@@ -106,6 +111,9 @@ func runPush(ctx context.Context, file string, check bool, f policyFlags, pf pus
 	}
 	if pf.knownHosts != "" {
 		defaults.KnownHosts = splitList(pf.knownHosts)
+	}
+	if pf.lockWait != nil {
+		defaults.LockWait = pf.lockWait
 	}
 	maxConns := pf.maxConns
 	if maxConns == 0 {
