@@ -7,6 +7,7 @@ import (
 	"io"
 	"sync"
 
+	"github.com/herd-project/herd/resource"
 	"github.com/herd-project/herd/wire"
 )
 
@@ -116,7 +117,7 @@ func (f *fetcher) Fetch(ctx context.Context, h string, offset int64, w io.Writer
 				return fmt.Errorf("connection to the controller lost while fetching %.12s at byte %d: %w", h, at, err)
 			}
 			if ch.Error != "" {
-				return fmt.Errorf("controller: %s", ch.Error)
+				return resource.RefusedError(ch.Error)
 			}
 			if ch.Offset != at {
 				return fmt.Errorf("controller sent bytes %d+ of %.12s, expected %d", ch.Offset, h, at)
