@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -12,9 +14,12 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/ssh"
+
 	"github.com/herd-project/herd/event"
 	"github.com/herd-project/herd/lab"
 	"github.com/herd-project/herd/push"
+	"github.com/herd-project/herd/transport"
 )
 
 // Tests of "nothing is lost": refreshes survive a full state disk, two
@@ -219,4 +224,143 @@ func lastOf(r *recorder, t event.Type) time.Time {
 		}
 	}
 	return last
+}
+
+// controllerEnv, when set, makes TestLostControllerProcess a controller
+// (run as a subprocess so the test can SIGKILL it): its value is the JSON
+// of a controllerJob.
+const controllerEnv = "HERD_LOST_CONTROLLER"
+
+type controllerJob struct {
+	Dir, Key   string
+	KnownHosts []string
+}
+
+func TestLostControllerProcess(t *testing.T) {
+	var job controllerJob
+	if err := json.Unmarshal([]byte(os.Getenv(controllerEnv)), &job); err != nil {
+		t.Skip("only run as a controller subprocess")
+	}
+	o := push.Options{
+		Agent:     agentBinary(t),
+		Defaults:  push.Defaults{SSHUser: "root", KeyFile: job.Key, KnownHosts: job.KnownHosts},
+		Transport: transport.Config{SSHConfigFile: "none", NoAgent: true, ConnectTimeout: 10 * time.Second},
+	}
+	run(t, load(t, job.Dir), o)
+}
+
+// A controller that dies in the middle of a transfer leaves the partial file
+// on the target (the agent lives on until it sees the end of its input);
+// the next run resumes from it instead of starting over, and leaves no temp
+// file. (A cancelled run closes the session the same way; resource's unit
+// tests cover each kind of interruption.)
+func TestInterruptedControllerLeavesAResumablePartial(t *testing.T) {
+	const size = 64 << 20
+	tests := []struct {
+		name string
+		stop func(t *testing.T, dir string, o push.Options, partialAt func() int64)
+	}{
+		{"controller SIGKILLed", func(t *testing.T, dir string, o push.Options, partialAt func() int64) {
+			job, _ := json.Marshal(controllerJob{Dir: dir, Key: o.Defaults.KeyFile, KnownHosts: o.Defaults.KnownHosts})
+			cmd := exec.Command(os.Args[0], "-test.run=^TestLostControllerProcess$", "-test.count=1")
+			cmd.Env = append(os.Environ(), controllerEnv+"="+string(job))
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer cmd.Wait()
+			waitPartial(t, partialAt, size/8)
+			cmd.Process.Kill() // SIGKILL, by pid
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l := lostLab(t)
+			h := l.Host("host1")
+			dir := project(t, map[string]string{"site.star": `
+inv = inventory("inventory.toml")
+def web(host):
+    file("/srv/big.bin", source = "files/big.bin")
+role("web", hosts = inv.hosts, main = web)
+`})
+			want := writeRandom(t, filepath.Join(dir, "files", "big.bin"), 7, size)
+			inventory := func(addr string, port int) {
+				body := fmt.Sprintf("[groups.g.hosts]\n\"host1\" = \"herd_host=%s herd_port=%d\"\n", addr, port)
+				if err := os.WriteFile(filepath.Join(dir, "inventory.toml"), []byte(body), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			// Install the agent first, so the slow link carries the file only.
+			inventory(h.Addr, 22)
+			warm := options(t, l, &recorder{})
+			warm.Check = true
+			run(t, load(t, dir), warm)
+
+			addr, stopProxy, err := l.Latency(h, 0, 6<<10) // 6 MiB/s
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer stopProxy()
+			var port int
+			fmt.Sscanf(addr[strings.LastIndex(addr, ":")+1:], "%d", &port)
+			kh := filepath.Join(t.TempDir(), "known_hosts")
+			if err := os.WriteFile(kh, []byte(fmt.Sprintf("[127.0.0.1]:%d %s", port, ssh.MarshalAuthorizedKey(h.HostKey))), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			inventory("127.0.0.1", port)
+			o := options(t, l, &recorder{})
+			o.Defaults.KnownHosts = []string{kh}
+			partialAt := func() int64 {
+				matches, _ := filepath.Glob(h.Path("/srv/.herd-partial-big.bin-*"))
+				if len(matches) != 1 {
+					return -1
+				}
+				fi, err := os.Stat(matches[0])
+				if err != nil {
+					return -1
+				}
+				return fi.Size()
+			}
+			tt.stop(t, dir, o, partialAt)
+
+			// The agent sees its input end and fails the fetch; the
+			// partial must outlive it.
+			time.Sleep(2 * time.Second)
+			kept := partialAt()
+			if kept <= 0 {
+				t.Fatalf("the partial was removed after the controller stopped (%d)", kept)
+			}
+			if _, err := h.ReadFile("/srv/big.bin"); err == nil {
+				t.Fatal("the cut transfer installed the file")
+			}
+
+			inventory(h.Addr, 22)
+			res := run(t, load(t, dir), options(t, l, &recorder{}))
+			hr := res.Hosts["host1"]
+			if hr.Failed || hr.Unreachable || hr.Counts.Changed != 1 {
+				t.Fatalf("resumed run: %+v", hr)
+			}
+			t.Logf("partial kept: %.1f MiB of %d MiB; the next run fetched %.1f MiB", float64(kept)/(1<<20), size>>20, float64(hr.FileBytes)/(1<<20))
+			if hr.FileBytes > size-kept {
+				t.Errorf("resumed run fetched %d bytes, the partial had %d of %d: not resumed", hr.FileBytes, kept, size)
+			}
+			if got := hostHash(t, h, "/srv/big.bin"); got != want {
+				t.Fatal("resumed file is wrong")
+			}
+			if temps := herdTemps(t, h, "/srv"); len(temps) > 0 {
+				t.Errorf("temp files left: %v", temps)
+			}
+		})
+	}
+}
+
+// waitPartial waits until the partial holds at least n bytes.
+func waitPartial(t *testing.T, partialAt func() int64, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for partialAt() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("the transfer never reached %d bytes (at %d)", n, partialAt())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
