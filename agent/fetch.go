@@ -7,6 +7,7 @@ import (
 	"io"
 	"sync"
 
+	"github.com/herd-project/herd/relay"
 	"github.com/herd-project/herd/wire"
 )
 
@@ -24,11 +25,11 @@ type inbox struct {
 	err  error // set before msgs is closed
 	// relay takes the messages of child connections (relay.go), which
 	// must flow while a plan runs too.
-	relay *relayHub
+	relay *relay.Parent
 	f     *fetcher
 }
 
-func newInbox(c *wire.Conn, relay *relayHub) *inbox {
+func newInbox(c *wire.Conn, relay *relay.Parent) *inbox {
 	in := &inbox{c: c, msgs: make(chan wire.Message, 16), f: &fetcher{c: c, waiting: map[uint64]*pending{}}, relay: relay}
 	go in.read()
 	return in
@@ -47,7 +48,7 @@ func (in *inbox) read() {
 			in.f.deliver(ch)
 			continue
 		}
-		if in.relay != nil && in.relay.handle(msg) {
+		if in.relay != nil && in.relay.Handle(msg) {
 			continue
 		}
 		in.msgs <- msg
