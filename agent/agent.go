@@ -15,6 +15,7 @@ import (
 	"github.com/herd-project/herd/engine"
 	"github.com/herd-project/herd/event"
 	"github.com/herd-project/herd/facts"
+	"github.com/herd-project/herd/relay"
 	"github.com/herd-project/herd/wire"
 )
 
@@ -51,7 +52,7 @@ func Serve(ctx context.Context, o Options) error {
 	if _, err := c.Handshake(wire.Hello{Version: wire.Version, AgentHash: o.Hash, Facts: facts.Gather(), Pid: os.Getpid()}); err != nil {
 		return err
 	}
-	in := newInbox(c, newRelayHub(c, o.Hash)) // file chunks flow to resources while a plan runs
+	in := newInbox(c, relay.NewParent(c, o.Hash)) // file chunks flow to resources while a plan runs
 	// The run lock (lock.go) is taken before the first plan that applies
 	// and kept until exit.
 	var lock *RunLock

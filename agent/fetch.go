@@ -7,6 +7,7 @@ import (
 	"io"
 	"sync"
 
+	"github.com/herd-project/herd/relay"
 	"github.com/herd-project/herd/resource"
 	"github.com/herd-project/herd/wire"
 )
@@ -26,11 +27,11 @@ type inbox struct {
 	gone chan struct{} // closed when the controller's stream ends
 	// relay takes the messages of child connections (relay.go), which
 	// must flow while a plan runs too.
-	relay *relayHub
+	relay *relay.Parent
 	f     *fetcher
 }
 
-func newInbox(c *wire.Conn, relay *relayHub) *inbox {
+func newInbox(c *wire.Conn, relay *relay.Parent) *inbox {
 	in := &inbox{c: c, msgs: make(chan wire.Message, 16), gone: make(chan struct{}), f: &fetcher{c: c, waiting: map[uint64]*pending{}}, relay: relay}
 	go in.read()
 	return in
@@ -50,7 +51,7 @@ func (in *inbox) read() {
 			in.f.deliver(ch)
 			continue
 		}
-		if in.relay != nil && in.relay.handle(msg) {
+		if in.relay != nil && in.relay.Handle(msg) {
 			continue
 		}
 		in.msgs <- msg
