@@ -33,7 +33,7 @@ func ParseStrictHostKeys(v string) (string, error) {
 	case "accept-new", "no", "off":
 		return AcceptNew, nil
 	}
-	return "", fmt.Errorf("StrictHostKeyChecking %q: want yes, accept-new or no", v)
+	return "", fmt.Errorf("%q: want yes or accept-new (no/off act as accept-new)", v)
 }
 
 // anyAddr stands for the remote address in known_hosts look-ups: the
@@ -89,6 +89,9 @@ func recordHostKey(file, addr string, key ssh.PublicKey, hash bool) error {
 	}
 	if _, err := f.Write([]byte(line)); err != nil {
 		return err
+	}
+	if st, err := f.Stat(); err == nil && !st.Mode().IsRegular() {
+		return nil // UserKnownHostsFile /dev/null: nothing to sync
 	}
 	return f.Sync()
 }

@@ -254,7 +254,7 @@ func (c *sshConfig) strictHostKeys(e *endpoint, t Target) error {
 	}
 	mode, src := t.StrictHostKeys, "strict host key checking"
 	if mode == "" {
-		mode, src = c.get(t.Name, "StrictHostKeyChecking"), c.file
+		mode, src = c.get(t.Name, "StrictHostKeyChecking"), "StrictHostKeyChecking in "+c.file
 	}
 	if mode == "" {
 		return nil
