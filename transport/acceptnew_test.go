@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -190,5 +191,52 @@ Host nofile
 	}
 	if e, _ := sc.resolve(Target{Name: "nofile", CheckHostKeys: true}); len(e.knownHosts) != 1 || e.knownHosts[0] != os.DevNull {
 		t.Errorf("UserKnownHostsFile none gives %v, want [%s]", e.knownHosts, os.DevNull)
+	}
+}
+
+// TestHostKeyConfigAlgorithms: the key types asked for follow what
+// known_hosts holds for the host:port, in every form OpenSSH writes.
+func TestHostKeyConfigAlgorithms(t *testing.T) {
+	ed := newKey(t)
+	dir := t.TempDir()
+	line := func(host string, hash bool) string {
+		if hash {
+			host = knownhosts.HashHostname(host)
+		}
+		return knownhosts.Line([]string{host}, ed) + "\n"
+	}
+	for _, tt := range []struct {
+		name, content string
+		port          int
+		want          []string
+	}{
+		{name: "plain, port 22", content: line("10.0.0.5", false), want: []string{ssh.KeyAlgoED25519}},
+		{name: "hashed, port 22", content: line("10.0.0.5", true), want: []string{ssh.KeyAlgoED25519}},
+		{name: "[host]:port", content: line("[10.0.0.5]:2222", false), port: 2222, want: []string{ssh.KeyAlgoED25519}},
+		{name: "hashed [host]:port", content: line("[10.0.0.5]:2222", true), port: 2222, want: []string{ssh.KeyAlgoED25519}},
+		{name: "other port only", content: line("[10.0.0.5]:2222", false), want: defaultHostKeyAlgorithms},
+		{name: "other host only", content: line("10.0.0.6", false), want: defaultHostKeyAlgorithms},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			kh := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "_"))
+			os.WriteFile(kh, []byte(tt.content), 0o600)
+			target := Target{Name: "web", Address: "10.0.0.5", Port: tt.port, CheckHostKeys: true, KnownHosts: []string{kh}}
+			cb, algos, err := HostKeyConfig(target, "none")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(algos, tt.want) {
+				t.Errorf("algorithms = %v, want %v", algos, tt.want)
+			}
+			// The callback checks the endpoint's host:port whatever address
+			// the caller dialled.
+			err = cb("elsewhere:1", anyAddr, ed)
+			if known := len(tt.want) == 1; known != (err == nil) {
+				t.Errorf("callback(known key) = %v, want success %v", err, known)
+			}
+			if err := cb("", anyAddr, newKey(t)); err == nil {
+				t.Error("callback accepted a key known_hosts does not hold")
+			}
+		})
 	}
 }
