@@ -194,9 +194,9 @@ Host nofile
 	}
 }
 
-// TestHostKeyConfigAlgorithms: the key types asked for follow what
+// TestHostKeyAlgorithms: the key types asked for follow what
 // known_hosts holds for the host:port, in every form OpenSSH writes.
-func TestHostKeyConfigAlgorithms(t *testing.T) {
+func TestHostKeyAlgorithms(t *testing.T) {
 	ed := newKey(t)
 	dir := t.TempDir()
 	line := func(host string, hash bool) string {
@@ -221,10 +221,15 @@ func TestHostKeyConfigAlgorithms(t *testing.T) {
 			kh := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "_"))
 			os.WriteFile(kh, []byte(tt.content), 0o600)
 			target := Target{Name: "web", Address: "10.0.0.5", Port: tt.port, CheckHostKeys: true, KnownHosts: []string{kh}}
-			cb, algos, err := HostKeyConfig(target, "none")
+			e, err := (&sshConfig{}).resolve(target)
 			if err != nil {
 				t.Fatal(err)
 			}
+			hk, err := newHostKeys(e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cb, algos := hk.callback, hk.algorithms()
 			if !slices.Equal(algos, tt.want) {
 				t.Errorf("algorithms = %v, want %v", algos, tt.want)
 			}

@@ -47,28 +47,6 @@ func newHostKeys(e *endpoint) (*hostKeys, error) {
 	return h, nil
 }
 
-// HostKeyConfig is the host-key half of an ssh.ClientConfig for t, the
-// same checks, accept-new recording and algorithm choice as Pool's own
-// connections, for connections that transport does not dial itself. t is
-// resolved through ssh_config like Resolve does (configFile as
-// Config.SSHConfigFile).
-func HostKeyConfig(t Target, configFile string) (ssh.HostKeyCallback, []string, error) {
-	c, err := loadSSHConfig(configFile)
-	if err != nil {
-		return nil, nil, err
-	}
-	t.ProxyJump = nil
-	e, err := c.resolveDepth(t, 0, false)
-	if err != nil {
-		return nil, nil, err
-	}
-	h, err := newHostKeys(e)
-	if err != nil {
-		return nil, nil, err
-	}
-	return h.callback, h.algorithms(), nil
-}
-
 // callback checks key against known_hosts for the endpoint's host:port,
 // whatever address the connection was opened with.
 func (h *hostKeys) callback(_ string, _ net.Addr, key ssh.PublicKey) error {
