@@ -54,6 +54,7 @@ func runPolicy(ctx context.Context, mode string, args []string, stdout, stderr i
 	fs.IntVar(&pf.maxConns, "max-conns", 0, "connection set-ups at once (default 16)")
 	fs.StringVar(&pf.sshConfig, "ssh-config", "", `ssh config file (default ~/.ssh/config, "none" to ignore)`)
 	fs.StringVar(&pf.knownHosts, "known-hosts", "", "known_hosts files, comma-separated (default ~/.ssh/known_hosts)")
+	fs.StringVar(&pf.strictKeys, "strict-host-keys", "", `unknown host keys: "yes" refuses them, "accept-new" records them in the first known_hosts file; a changed key is always refused (default: defaults.toml, ssh_config StrictHostKeyChecking, else yes)`)
 	fs.BoolVar(&pf.askPass, "k", false, "ask once for an SSH password, used where key auth fails")
 	fs.BoolVar(&pf.askBecomePass, "K", false, "ask once for the sudo/su/doas password, used where one is needed and none is set")
 	fs.BoolVar(&pf.askBecomePass, "ask-become-pass", false, "same as -K")

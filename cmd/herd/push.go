@@ -27,6 +27,7 @@ type pushFlags struct {
 	maxConns    int
 	sshConfig   string
 	knownHosts  string
+	strictKeys  string
 	timeout     time.Duration
 	askPass     bool
 	// askBecomePass: -K, --ask-become-pass
@@ -53,14 +54,34 @@ func loadDefaults() (push.Defaults, string, error) {
 			return d, path, fmt.Errorf("%s: %v", path, err)
 		}
 		if und := md.Undecoded(); len(und) > 0 {
-			return d, path, fmt.Errorf("%s: unknown setting %q (known: ssh_user, ssh_key, sudo_user, sudo_password, max_conns, log_path, known_hosts, lock_wait)", path, und[0].String())
+			return d, path, fmt.Errorf("%s: unknown setting %q (known: ssh_user, ssh_key, sudo_user, sudo_password, max_conns, log_path, known_hosts, strict_host_key_checking, lock_wait)", path, und[0].String())
 		}
 		if d.LockWait != nil && *d.LockWait < 0 {
 			return d, path, fmt.Errorf("%s: lock_wait must not be negative", path)
 		}
+		if v := d.StrictHostKeyChecking; v != "" {
+			if d.StrictHostKeyChecking, err = transport.ParseStrictHostKeys(v); err != nil {
+				return d, path, fmt.Errorf("%s: strict_host_key_checking: %v", settingLine(path, "strict_host_key_checking"), err)
+			}
+		}
 		return d, path, nil
 	}
 	return d, "", nil
+}
+
+// settingLine is "file:line" of a top-level setting, for messages about
+// its value (the TOML decoder reports positions only for syntax errors).
+func settingLine(path, key string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return path
+	}
+	for i, ln := range strings.Split(string(b), "\n") {
+		if k, _, ok := strings.Cut(ln, "="); ok && strings.TrimSpace(k) == key {
+			return fmt.Sprintf("%s:%d", path, i+1)
+		}
+	}
+	return path
 }
 
 func transportConfig(pf pushFlags, maxConns int) transport.Config {
@@ -114,6 +135,12 @@ func runPush(ctx context.Context, file string, check bool, f policyFlags, pf pus
 	}
 	if pf.lockWait != nil {
 		defaults.LockWait = pf.lockWait
+	}
+	if pf.strictKeys != "" {
+		if defaults.StrictHostKeyChecking, err = transport.ParseStrictHostKeys(pf.strictKeys); err != nil {
+			fmt.Fprintf(stderr, "herd: --strict-host-keys: %v\n", err)
+			return exitUsage
+		}
 	}
 	maxConns := pf.maxConns
 	if maxConns == 0 {
