@@ -66,7 +66,7 @@ func TestBadPoliciesGiveOneLinePositionedErrors(t *testing.T) {
 		{"unknown role argument", "-- site.star --\ndef web(host):\n    pass\nrole(\"web\", main = web, ssh_usr = \"x\")\n",
 			"site.star:3:5:", "unexpected keyword argument \"ssh_usr\" (did you mean ssh_user?)"},
 		{"deferred value in if", "-- site.star --\ndef web(host):\n    pw = password(\"db\")\n    if pw.value:\n        pass\n" + role,
-			"site.star:3:10:", "password:db.value is only known on the target when password:db runs; it can be used as a string argument of a resource or joined with +"},
+			"site.star:3:10:", "password:db.value is only known on the target when password:db runs; it can be used as a string argument of a resource (also in argv lists and env dicts) or joined with +"},
 		{"deferred value in str()", "-- site.star --\ndef web(host):\n    pw = password(\"db\")\n    file(\"/a\", content = str(pw.value))\n" + role,
 			"site.star:3:29:", "password:db.value is only known on the target"},
 		{"deferred value as int argument", "-- site.star --\ndef web(host):\n    pw = password(\"db\")\n    password(\"db2\", length = pw.value)\n" + role,
