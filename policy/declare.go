@@ -5,7 +5,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -273,27 +272,24 @@ func setParam(res *plan.Resource, what string, ps resource.Param, v starlark.Val
 		res.Params[key] = x
 		return err
 	case resource.Mode:
-		var m int64
+		var raw any
 		switch v := v.(type) {
 		case starlark.Int:
 			n, ok := v.Int64()
 			if !ok {
-				return fmt.Errorf("%s: %s %s is out of range", what, key, v)
+				return fmt.Errorf("%s: %s %s is out of range (0 to 0o7777)", what, key, v)
 			}
-			m = n
+			raw = n
 		case starlark.String:
-			n, err := strconv.ParseUint(strings.TrimPrefix(string(v), "0o"), 8, 32)
-			if err != nil {
-				return fmt.Errorf("%s: %s %q is not an octal number such as \"0644\"", what, key, string(v))
-			}
-			m = int64(n)
+			raw = string(v)
 		case *Deferred:
 			return v.misuseError()
 		default:
 			return fmt.Errorf("%s: %s must be an int such as 0o644 or an octal string such as \"0644\", got %s", what, key, v.Type())
 		}
-		if m < 0 || m > 0o7777 {
-			return fmt.Errorf("%s: %s %#o is out of range (0 to 0o7777)", what, key, m)
+		m, err := resource.ParseMode(raw)
+		if err != nil {
+			return fmt.Errorf("%s: %s: %v", what, key, err)
 		}
 		res.Params[key] = m
 		return nil
