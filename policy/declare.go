@@ -250,9 +250,15 @@ func setParam(res *plan.Resource, what string, ps resource.Param, v starlark.Val
 	case resource.String:
 		switch v := v.(type) {
 		case starlark.String:
+			if len(v) > maxInline {
+				return inlineTooLarge(what, key, len(v))
+			}
 			res.Params[key] = string(v)
 			return nil
 		case *Deferred:
+			if n := len(plan.Binding{Parts: v.parts}.Placeholder()); n > maxInline {
+				return inlineTooLarge(what, key, n)
+			}
 			res.Bind = append(res.Bind, plan.Binding{Param: key, Parts: v.parts})
 			return nil
 		case *ResourceRef:
