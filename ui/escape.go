@@ -75,3 +75,6 @@ func escapeEvent(e event.Event) event.Event {
 	e.Msg, e.Stdout, e.Stderr, e.Diff = escapeText(e.Msg), escapeText(e.Stdout), escapeText(e.Stderr), escapeText(e.Diff)
 	return e
 }
+
+// Escape is escapeLine for other text output (herd inventory).
+func Escape(s string) string { return escapeLine(s) }
