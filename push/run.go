@@ -229,6 +229,9 @@ func (r *runner) runHost(ctx context.Context, role *policy.Role, h *inventory.Ho
 		}
 	}
 	p, err := r.pol.Plan(role, phost)
+	if err == nil {
+		err = checkPlanSize(h.Name, role.Name, &wire.RunPlan{Plan: p, Check: r.o.Check, Parallel: r.o.Parallel})
+	}
 	if err != nil {
 		return fail(event.Failed, err)
 	}

@@ -81,6 +81,10 @@ func runPolicy(ctx context.Context, mode string, args []string, stdout, stderr i
 		fmt.Fprintf(stderr, "herd %s: want exactly one policy file, got %d\n", mode, len(pos))
 		return exitUsage
 	}
+	if err := validateFlags(fs, f, pf); err != nil {
+		fmt.Fprintf(stderr, "herd %s: %v\n", mode, err)
+		return exitUsage
+	}
 	if !f.local {
 		return runPush(ctx, pos[0], mode == "check", f, pf, stdout, stderr)
 	}

@@ -113,9 +113,13 @@ func splitList(s string) []string {
 
 func runPush(ctx context.Context, file string, check bool, f policyFlags, pf pushFlags, stdout, stderr io.Writer) int {
 	start := time.Now()
-	defaults, _, err := loadDefaults()
+	defaults, defaultsFile, err := loadDefaults()
 	if err != nil {
 		fmt.Fprintf(stderr, "herd: defaults: %v\n", err)
+		return exitUsage
+	}
+	if defaults.MaxConns < 0 {
+		fmt.Fprintf(stderr, "herd: defaults: %s: max_conns %d: want at least 1\n", defaultsFile, defaults.MaxConns)
 		return exitUsage
 	}
 	pol, err := policy.Load(file, policy.LoadOptions{Vars: f.vars, Stdout: stderr})
@@ -129,6 +133,15 @@ func runPush(ctx context.Context, file string, check bool, f policyFlags, pf pus
 			fmt.Fprintf(stderr, "herd: %v\n", err)
 			return exitUsage
 		}
+	}
+	limit := push.Limit{Groups: splitList(pf.limitGroups), Hosts: splitList(pf.limitHosts)}
+	warnings, err := push.CheckHosts(pol, inv, limit)
+	for _, w := range warnings {
+		fmt.Fprintf(stderr, "herd: warning: %s\n", w)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "herd: %v\n", err)
+		return exitUsage
 	}
 	if pf.knownHosts != "" {
 		defaults.KnownHosts = splitList(pf.knownHosts)
@@ -165,7 +178,7 @@ func runPush(ctx context.Context, file string, check bool, f policyFlags, pf pus
 	res, err := push.Run(ctx, pol, push.Options{
 		Check:         check,
 		Parallel:      f.parallel,
-		Limit:         push.Limit{Groups: splitList(pf.limitGroups), Hosts: splitList(pf.limitHosts)},
+		Limit:         limit,
 		Inventory:     inv,
 		Sink:          sink,
 		Defaults:      defaults,
