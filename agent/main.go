@@ -38,6 +38,14 @@ func Main(ctx context.Context, args []string, stderr io.Writer) (code int) {
 			}
 			return ExitTampered
 		}
+		// The privileged agent talks to its broker, which checked its own
+		// stream before it asked for the password.
+		if *becomeSocket == "" {
+			if err := VerifyUnwatched(); err != nil {
+				fmt.Fprintf(stderr, "herd agent: %v; refusing to start, nothing was read\n", err)
+				return ExitWatched
+			}
+		}
 	}
 	var err error
 	switch {
