@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
+
+	"github.com/herd-project/herd/transport"
 )
 
 // Main is `herd agent`: verify the binary, then serve the protocol on
@@ -42,7 +45,9 @@ func Main(ctx context.Context, args []string, stderr io.Writer) (code int) {
 		// stream before it asked for the password.
 		if *becomeSocket == "" {
 			if err := VerifyUnwatched(); err != nil {
-				fmt.Fprintf(stderr, "herd agent: %v; refusing to start, nothing was read\n", err)
+				msg := strings.ReplaceAll(err.Error(), "\n", " ") + "; refusing to start, nothing was read"
+				fmt.Fprintf(os.Stdout, "%s%s\n", transport.RefusedPrefix, msg)
+				fmt.Fprintf(stderr, "herd agent: %s\n", msg)
 				return ExitWatched
 			}
 		}

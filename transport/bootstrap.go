@@ -33,6 +33,12 @@ const AgentPathEnv = "HERD_AGENT_PATH"
 
 const needPrefix = "HERD-NEED "
 
+// RefusedPrefix starts the line an agent prints on stdout instead of its
+// hello when it refuses to start (ExitAgentWatched): a wrapper may keep the
+// session open after the agent exits, so the controller must not wait for
+// the exit status to learn why.
+const RefusedPrefix = "HERD-REFUSED "
+
 // BootstrapScript is the /bin/sh snippet that starts the agent on a target.
 // With the agent cached it execs it after one safety check, so a run costs
 // one round trip. Otherwise it prints one line "HERD-NEED gzip" (or "raw"
@@ -140,7 +146,12 @@ func Bootstrap(ctx context.Context, start func(cmd string) (*Session, error), ha
 		first, err := readByte(s.Stdout)
 		if err == nil && first == needPrefix[0] {
 			var kind string
-			if kind, err = readNeed(s.Stdout); err == nil {
+			if kind, err = readNeed(s.Stdout); errors.Is(err, errRefused) {
+				stop()
+				s.Close()
+				return nil, installed, fmt.Errorf("agent bootstrap: %s: %w", whyWatched, err)
+			}
+			if err == nil {
 				gz, raw, perr := payload()
 				if perr != nil {
 					// Ours, not the target's: do not wait for its word.
@@ -169,11 +180,14 @@ func Bootstrap(ctx context.Context, start func(cmd string) (*Session, error), ha
 	}
 }
 
+var errRefused = errors.New("the agent refused to start")
+
 // readNeed reads the rest of the "HERD-NEED <kind>" line one byte at a time,
-// so nothing after the newline is consumed.
+// so nothing after the newline is consumed. A "HERD-REFUSED <why>" line
+// is returned as an error wrapping errRefused.
 func readNeed(r io.Reader) (string, error) {
 	line := []byte{needPrefix[0]}
-	for len(line) < 64 {
+	for len(line) < 1024 {
 		b, err := readByte(r)
 		if err != nil {
 			return "", fmt.Errorf("reading the bootstrap request: %w", err)
@@ -182,6 +196,9 @@ func readNeed(r io.Reader) (string, error) {
 			break
 		}
 		line = append(line, b)
+	}
+	if why, ok := strings.CutPrefix(string(line), RefusedPrefix); ok {
+		return "", fmt.Errorf("%w: %s", errRefused, why)
 	}
 	kind, ok := strings.CutPrefix(string(line), needPrefix)
 	if !ok || (kind != "gzip" && kind != "raw") {
@@ -240,7 +257,7 @@ func agentFailure(ctx context.Context, s *Session, readErr error) error {
 	case ExitUnsafePath:
 		why = "the agent directory is not safe (nothing was run from it)"
 	case ExitAgentWatched:
-		why = "the cached agent is wrapped or watched by another program, so the login account may be compromised; nothing was sent to it"
+		why = whyWatched
 	case 126:
 		why = "the agent could not be executed (agent_dir on a noexec mount? set agent_dir)"
 	case 127:
@@ -250,6 +267,8 @@ func agentFailure(ctx context.Context, s *Session, readErr error) error {
 	}
 	return fmt.Errorf("agent bootstrap: %s, %w%s", why, exit, msg)
 }
+
+const whyWatched = "the cached agent is wrapped or watched by another program, so the login account may be compromised; nothing was sent to it"
 
 func readByte(r io.Reader) (byte, error) {
 	var b [1]byte
