@@ -35,6 +35,14 @@ func Main(ctx context.Context, args []string, stderr io.Writer) (code int) {
 	}
 	if *hash != "" {
 		if err := VerifySelf(*hash); err != nil {
+			// Only the login user's bootstrap removes a bad copy. Anyone
+			// a sudoers rule lets run the agent can pass any --hash: as
+			// root it must not delete a pinned install (a denial of
+			// service the pinned sudo test performs).
+			if *becomeSocket != "" {
+				fmt.Fprintf(stderr, "herd agent: %v; refusing to run\n", err)
+				return ExitTampered
+			}
 			fmt.Fprintf(stderr, "herd agent: %v; removing the cached copy\n", err)
 			if exe, err := os.Executable(); err == nil {
 				os.Remove(exe)

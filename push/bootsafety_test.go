@@ -231,3 +231,82 @@ func TestWrappedCachedAgentIsRefusedBeforeSecretsAreSent(t *testing.T) {
 		})
 	}
 }
+
+// pinnedRule is the sudoers rule the README documents for sites that want
+// sudo to name the agent: it names only the root-owned install.
+const pinnedRule = "herdop ALL=(root) NOPASSWD: /usr/local/lib/herd/*/herd agent --hash * --become-socket *\n"
+
+// The documented pinned set-up works, and the login user cannot use its
+// sudoers rule to run a program of their own as root: not at the path the
+// README used to document, not in the pinned directory, not by replacing
+// the pinned binary, not through "..".
+func TestPinnedAgentSudoRuleResistsPlantedBinaries(t *testing.T) {
+	l := privateLab(t, "c", 1)
+	h := l.Host("host1")
+	bin := agentBinary(t)
+	hash, err := bin.Hash()
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(bin.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(h.Path("/root/herd"), raw, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	// A dedicated account whose only sudo right is the pinned rule, and the
+	// README's one-time root step.
+	mustSh(t, h, "", `useradd -m -s /bin/sh herdop && usermod -p '*' herdop &&
+		install -d -o herdop -m 0700 /home/herdop/.ssh &&
+		install -o herdop -m 0600 /home/deploy/.ssh/authorized_keys /home/herdop/.ssh/authorized_keys &&
+		printf '%s' `+shellQuote(pinnedRule)+` > /etc/sudoers.d/herd-pinned && chmod 0440 /etc/sudoers.d/herd-pinned &&
+		visudo -c -q && umask 022 && cd /root &&
+		install -D -m 0755 herd /usr/local/lib/herd/$(sha256sum herd | cut -d' ' -f1)/herd`)
+
+	dir := project(t, map[string]string{
+		"inventory.toml": becomeInventory(l, map[string]string{"host1": "herd_user=herdop herd_agent_dir=/usr/local/lib/herd"}),
+		"site.star":      rootFilePolicy,
+	})
+	rec := &recorder{}
+	res := run(t, load(t, dir), options(t, l, rec))
+	if failed, unreachable := res.Failed(); failed || unreachable {
+		t.Fatalf("the pinned set-up does not work:\n%s", rec.dump())
+	}
+	if who, _ := h.ReadFile("/root/herd-become.who"); strings.TrimSpace(string(who)) != "root" {
+		t.Errorf("exec ran as %q, want root", who)
+	}
+	if out, err := sh(t, h, "herdop", "find /home/herdop -name herd -type f"); err != nil || strings.TrimSpace(out) != "" {
+		t.Errorf("the pinned set-up left an agent in herdop's home: %q %v", out, err)
+	}
+
+	evil := planted("/root/pwned") // only root can write there
+	pinned := "/usr/local/lib/herd/" + hash + "/herd"
+	const args = " agent --hash x --become-socket @herd-become-x"
+	attacks := []struct{ name, script string }{
+		{"other commands", "sudo -n id -u"},
+		{"planted at the formerly documented cache path",
+			"mkdir -p ~/.cache/herd/x && printf '%s' \"$E\" > ~/.cache/herd/x/herd && chmod 0755 ~/.cache/herd/x/herd && sudo -n ~/.cache/herd/x/herd" + args},
+		{"planted in the pinned directory",
+			"mkdir -p /usr/local/lib/herd/evil; printf '%s' \"$E\" > /usr/local/lib/herd/evil/herd; chmod 0755 /usr/local/lib/herd/evil/herd; sudo -n /usr/local/lib/herd/evil/herd" + args},
+		{"pinned binary replaced",
+			"printf '%s' \"$E\" > ~/evil; chmod 0755 ~/evil; cp ~/evil " + pinned + " || mv -f ~/evil " + pinned + "; sudo -n " + pinned + args},
+		{"dot-dot out of the pinned directory",
+			"mkdir -p ~/x && printf '%s' \"$E\" > ~/x/herd && chmod 0755 ~/x/herd && sudo -n /usr/local/lib/herd/../../../../home/herdop/x/herd" + args},
+	}
+	for _, a := range attacks {
+		t.Run(a.name, func(t *testing.T) {
+			out, err := sh(t, h, "herdop", "E="+shellQuote(evil)+"; export E; "+a.script)
+			if _, perr := h.ReadFile("/root/pwned"); perr == nil {
+				t.Fatalf("herdop ran a program of their own as root:\n%s", out)
+			}
+			if err == nil {
+				t.Errorf("the attack's sudo succeeded:\n%s", out)
+			}
+			if got, err := h.ReadFile(pinned); err != nil || string(got) != string(raw) {
+				out2, _ := sh(t, h, "", "ls -la "+pinned+"; sha256sum "+pinned)
+				t.Fatalf("the pinned binary was changed (%v, %d bytes): %s", err, len(got), out2)
+			}
+		})
+	}
+}
