@@ -161,18 +161,6 @@ func cleanBecome(t *testing.T, h *lab.Host) {
 	}
 }
 
-func replaceFile(t *testing.T, h *lab.Host, path, content string) (restore func()) {
-	t.Helper()
-	old, err := os.ReadFile(h.Path(path))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(h.Path(path), []byte(content), 0o440); err != nil {
-		t.Fatal(err)
-	}
-	return func() { os.WriteFile(h.Path(path), old, 0o440) }
-}
-
 // processSpy records every process's argv and environment on some hosts,
 // as any local user could read them, for the whole run.
 type processSpy struct {
