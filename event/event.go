@@ -27,7 +27,7 @@ const (
 	// NotRun says a host never ran a role of the run: it failed an
 	// earlier one, the run stopped, or it was interrupted. Msg says why.
 	NotRun Type = "not_run"
-	Recap       Type = "recap"
+	Recap  Type = "recap"
 )
 
 // Event is one line of the event stream. Fields are optional by type.
