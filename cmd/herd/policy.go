@@ -15,6 +15,7 @@ import (
 	"github.com/herd-project/herd/engine"
 	"github.com/herd-project/herd/event"
 	"github.com/herd-project/herd/facts"
+	"github.com/herd-project/herd/plan"
 	"github.com/herd-project/herd/policy"
 	"github.com/herd-project/herd/ui"
 	"github.com/herd-project/herd/wire"
@@ -120,14 +121,19 @@ func runLocal(ctx context.Context, file string, check bool, f policyFlags, stdou
 		defer lock.Release()
 	}
 	host := policy.Host{Name: "localhost", Vars: map[string]any(f.vars), Facts: facts.Gather()}
-	out := ui.New(stdout, ui.Options{JSON: f.json, Diff: f.diff, Verbose: f.verbose})
-	failed := false
-	for _, role := range pol.Roles {
-		p, err := pol.Plan(role, host)
-		if err != nil {
+	out := ui.New(stdout, ui.Options{JSON: f.json, Diff: f.diff, Verbose: f.verbose, Check: check})
+	// Every role is planned before the first one changes anything, so a
+	// policy error in a later role leaves the machine untouched.
+	plans := make([]*plan.Plan, len(pol.Roles))
+	for i, role := range pol.Roles {
+		if plans[i], err = pol.Plan(role, host); err != nil {
 			fmt.Fprintf(stderr, "herd: %v\n", err)
 			return exitUsage
 		}
+	}
+	failed := false
+	for i, role := range pol.Roles {
+		p := plans[i]
 		out.Handle(event.Event{Type: event.RoleStart, Role: role.Name, Msg: host.Name})
 		res, err := engine.Run(ctx, p, engine.Options{
 			Check: check, Parallel: f.parallel, StateDir: stateDir,

@@ -159,7 +159,7 @@ func runPush(ctx context.Context, file string, check bool, f policyFlags, pf pus
 	if maxConns == 0 {
 		maxConns = defaults.MaxConns
 	}
-	out := ui.New(stdout, ui.Options{JSON: f.json, Diff: f.diff, Verbose: f.verbose})
+	out := ui.New(stdout, ui.Options{JSON: f.json, Diff: f.diff, Verbose: f.verbose, Check: check})
 	out.MultiHost(true)
 	sink := out.Handle
 	if defaults.LogPath != "" {
@@ -185,6 +185,14 @@ func runPush(ctx context.Context, file string, check bool, f policyFlags, pf pus
 		Transport:     transportConfig(pf, maxConns),
 		AskBecomePass: askBecomePass(pf),
 	})
+	if pe, ok := push.IsPolicyErrors(err); ok {
+		// Found while planning, before any host changed: one line each.
+		for _, e := range pe {
+			fmt.Fprintf(stderr, "herd: %s\n", e)
+		}
+		fmt.Fprintln(stderr, "herd: nothing was changed")
+		return exitUsage
+	}
 	if err != nil && !errors.Is(err, context.Canceled) {
 		fmt.Fprintf(stderr, "herd: %v\n", err)
 		return exitUsage
