@@ -26,10 +26,14 @@ type inbox struct {
 	// must flow while a plan runs too.
 	relay *relayHub
 	f     *fetcher
+	// gone is closed when the controller's stream ends (end of input,
+	// closed socket, broken link): the controller went away or asked to
+	// stop, and the plan in flight must start nothing more.
+	gone chan struct{}
 }
 
 func newInbox(c *wire.Conn, relay *relayHub) *inbox {
-	in := &inbox{c: c, msgs: make(chan wire.Message, 16), f: &fetcher{c: c, waiting: map[uint64]*pending{}}, relay: relay}
+	in := &inbox{c: c, msgs: make(chan wire.Message, 16), f: &fetcher{c: c, waiting: map[uint64]*pending{}}, relay: relay, gone: make(chan struct{})}
 	go in.read()
 	return in
 }
@@ -40,7 +44,11 @@ func (in *inbox) read() {
 		msg, err := in.c.Recv()
 		if err != nil {
 			in.err = err
+			close(in.gone)
 			in.f.fail(err)
+			if in.relay != nil {
+				in.relay.closeInputs()
+			}
 			return
 		}
 		if ch, ok := msg.(*wire.FileChunk); ok {

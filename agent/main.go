@@ -39,6 +39,7 @@ func Main(ctx context.Context, args []string, stderr io.Writer) (code int) {
 			return ExitTampered
 		}
 	}
+	catchHangups()
 	var err error
 	switch {
 	case *broker:

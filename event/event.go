@@ -24,6 +24,9 @@ const (
 	HostStart   Type = "host_start"
 	HostDone    Type = "host_done"
 	Unreachable Type = "unreachable"
+	// Interrupted: the run was stopped (SIGINT/SIGTERM) while this host ran
+	// or before it started; Msg says how far it got.
+	Interrupted Type = "interrupted"
 	Recap       Type = "recap"
 )
 

@@ -35,6 +35,9 @@ type Options struct {
 	// AskBecomePass is asked for the become password, once per run, when a
 	// host's sudo/su/doas wants one and none is configured.
 	AskBecomePass func() (string, error)
+	// Stop, when closed, stops the run softly (see stop.go): nothing new
+	// starts, plans in flight finish their running resources and report.
+	Stop <-chan struct{}
 }
 
 // Limit narrows every role's hosts (--limit-groups, --limit-hosts).
@@ -61,6 +64,8 @@ type HostResult struct {
 	BytesSent int64
 	FileBytes int64
 	Refused   int
+	// Interrupted: the run stopped before this host finished its roles.
+	Interrupted bool
 }
 
 // Failed reports whether any host failed or was unreachable.
@@ -116,11 +121,13 @@ func Run(ctx context.Context, pol *policy.Policy, o Options) (*Result, error) {
 
 	res := &Result{Hosts: r.results}
 	for i, role := range pol.Roles {
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || r.stopping() {
 			break
 		}
 		if stop := r.runRole(ctx, role, roleHosts[i]); stop {
-			res.StoppedAfter = role.Name
+			if ctx.Err() == nil && !r.stopping() {
+				res.StoppedAfter = role.Name
+			}
 			break
 		}
 	}
@@ -152,7 +159,7 @@ func (r *runner) runRole(ctx context.Context, role *policy.Role, hosts []*invent
 			}()
 		}
 		wg.Wait()
-		if failedHosts > role.MaxFail || ctx.Err() != nil {
+		if failedHosts > role.MaxFail || ctx.Err() != nil || r.stopping() {
 			// A failed batch stops later batches, and the run stops after
 			// this role.
 			return true
@@ -185,6 +192,10 @@ func (r *runner) runHost(ctx context.Context, role *policy.Role, h *inventory.Ho
 	hr := r.result(h.Name)
 	phost := policy.Host{Name: h.Name, Vars: h.Vars}
 	fail := func(t event.Type, err error) bool {
+		if ctx.Err() != nil || r.stopping() {
+			// Whatever broke, it broke because the run was stopped.
+			return r.interrupted(hr, h.Name, role.Name, "interrupted before role "+role.Name+" finished: "+err.Error())
+		}
 		r.mu.Lock()
 		if t == event.Unreachable {
 			hr.Unreachable = true
@@ -198,6 +209,9 @@ func (r *runner) runHost(ctx context.Context, role *policy.Role, h *inventory.Ho
 		return false
 	}
 
+	if r.stopping() {
+		return r.interrupted(hr, h.Name, role.Name, "interrupted before role "+role.Name+" started")
+	}
 	if role.ShouldContact != nil {
 		v, err := r.pol.Call(role.ShouldContact, phost)
 		if err != nil {
@@ -232,6 +246,9 @@ func (r *runner) runHost(ctx context.Context, role *policy.Role, h *inventory.Ho
 	if err != nil {
 		return fail(event.Failed, err)
 	}
+	if r.stopping() {
+		return r.interrupted(hr, h.Name, role.Name, "interrupted before role "+role.Name+" started")
+	}
 	r.emit(event.Event{Type: event.HostStart, Host: h.Name, Role: role.Name, Msg: fmt.Sprintf("%d resources", len(p.Resources))})
 	start := time.Now()
 	files, err := r.serveFiles(role, h.Name, p, ac)
@@ -239,7 +256,7 @@ func (r *runner) runHost(ctx context.Context, role *policy.Role, h *inventory.Ho
 		return fail(event.Failed, err)
 	}
 	sent0 := r.bytesSent(h.Name)
-	done, err := ac.run(ctx, &wire.RunPlan{Plan: p, Check: r.o.Check, Parallel: r.o.Parallel}, files, func(e event.Event) {
+	done, err := ac.run(ctx, r.o.Stop, &wire.RunPlan{Plan: p, Check: r.o.Check, Parallel: r.o.Parallel}, files, func(e event.Event) {
 		// The agent is not trusted to speak for other hosts or roles.
 		e.Host, e.Role = h.Name, role.Name
 		r.mu.Lock()
@@ -256,6 +273,9 @@ func (r *runner) runHost(ctx context.Context, role *policy.Role, h *inventory.Ho
 		return fail(event.Failed, errors.New(done.Error))
 	}
 	r.emit(event.Event{Type: event.HostDone, Host: h.Name, Role: role.Name, Duration: time.Since(start), Counts: &done.Counts})
+	if done.Failed && r.stopping() {
+		return r.interrupted(hr, h.Name, role.Name, fmt.Sprintf("interrupted: role %s stopped after the resources in flight (%d skipped)", role.Name, done.Counts.Skipped))
+	}
 	if done.Failed {
 		r.mu.Lock()
 		hr.Failed = true

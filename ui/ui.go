@@ -183,6 +183,8 @@ func (p *Printer) text(e event.Event) {
 		fmt.Fprintf(p.out, "%s%s %s  %s\n", pre, pad("msg"), e.Resource, e.Msg)
 	case event.Unreachable:
 		fmt.Fprintf(p.out, "%s%s %s\n", pre, p.paint(cRed, pad("unreachable")), oneLine(e.Msg))
+	case event.Interrupted:
+		fmt.Fprintf(p.out, "%s%s %s\n", pre, p.paint(cYellow, pad("interrupted")), oneLine(e.Msg))
 	case event.RoleStart:
 		fmt.Fprintf(p.out, "%s\n", p.paint(cBold, fmt.Sprintf("── role %s (%s)", e.Role, e.Msg)))
 	case event.HostStart, event.HostDone:
