@@ -118,6 +118,9 @@ func Run(ctx context.Context, pol *policy.Policy, o Options) (*Result, error) {
 	r := &runner{pol: pol, o: o, pool: transport.NewPool(o.Transport),
 		agents: map[string]*agentConn{}, results: map[string]*HostResult{}}
 	defer r.close()
+	if err := r.checkVia(roleHosts); err != nil {
+		return nil, err
+	}
 
 	res := &Result{Hosts: r.results}
 	for i, role := range pol.Roles {
