@@ -210,3 +210,65 @@ func TestControllerStopLeavesNothingRunning(t *testing.T) {
 		})
 	}
 }
+
+// TestSecondInterruptQuitsAtOnce: the first SIGINT waits for the step in
+// flight (3 s here); a second one ends the controller at once with 130.
+// The agent still stops on its own: the step in flight finishes, the next
+// never starts, and nothing of herd is left on the host.
+func TestSecondInterruptQuitsAtOnce(t *testing.T) {
+	l := getStopLab(t)
+	h := l.Host("host1")
+	dir := t.TempDir()
+	marker := "/tmp/stop-marker-twice"
+	inv := fmt.Sprintf("[groups.all.hosts]\n%q = \"herd_host=%s herd_ssh_key=%s\"\n", "host1", h.Addr, l.KeyFile)
+	os.WriteFile(filepath.Join(dir, "inventory.toml"), []byte(inv), 0o644)
+	os.WriteFile(filepath.Join(dir, "site.star"), []byte(fmt.Sprintf(`inv = inventory("inventory.toml")
+def main(h):
+    exec("started", command = "echo started >> %[1]s")
+    exec("long", command = "sleep 3; echo long >> %[1]s")
+    exec("next", command = "echo next >> %[1]s")
+role("r", hosts = inv.hosts, main = main)
+`, marker)), 0o644)
+	cmd, out, exited := startHerd(t, dir, "apply", "site.star", "--ssh-config", "none", "--known-hosts", l.KnownHosts)
+	for deadline := time.Now().Add(60 * time.Second); markerLines(h, marker) < 1; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the first step did not run:\n%s", out)
+		}
+	}
+	time.Sleep(300 * time.Millisecond) // "long" is in flight
+	cmd.Process.Signal(syscall.SIGINT)
+	time.Sleep(300 * time.Millisecond)
+	select {
+	case err := <-exited:
+		t.Fatalf("the first SIGINT did not wait for the step in flight: %v\n%s", err, out)
+	default:
+	}
+	cmd.Process.Signal(syscall.SIGINT)
+	sent := time.Now()
+	select {
+	case <-exited:
+	case <-time.After(2 * time.Second):
+		t.Fatalf("controller still running 2 s after the second SIGINT:\n%s", out)
+	}
+	t.Logf("second SIGINT: exit %d after %v", cmd.ProcessState.ExitCode(), time.Since(sent).Round(time.Millisecond))
+	if code := cmd.ProcessState.ExitCode(); code != exitKilled {
+		t.Errorf("exit %d, want %d\n%s", code, exitKilled, out)
+	}
+	if !strings.Contains(out.String(), "interrupted again: quitting now") {
+		t.Errorf("output does not say it quit:\n%s", out)
+	}
+	var left []string
+	for wait := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if left = agentsOn(t, h); len(left) == 0 || time.Now().After(wait) {
+			break
+		}
+	}
+	if len(left) > 0 {
+		t.Fatalf("herd processes still running:\n%s", strings.Join(left, "\n"))
+	}
+	time.Sleep(500 * time.Millisecond)
+	b, _ := h.ReadFile(marker)
+	if got := string(b); got != "started\nlong\n" {
+		t.Errorf("marker = %q, want the step in flight finished and the next not started", got)
+	}
+}
