@@ -24,13 +24,3 @@ import (
 func catchHangups() {
 	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE, syscall.SIGHUP)
 }
-
-// closeInputs ends the input of every child relayed through this agent, so
-// each stops as its controller's stream ending would stop it directly.
-func (h *relayHub) closeInputs() {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for _, ch := range h.children {
-		ch.in.Close()
-	}
-}

@@ -54,7 +54,7 @@ func (r *runner) runOne(ctx context.Context, i int) bool {
 		Fetch:        r.o.Fetch,
 	}
 	change, err := r.withRetry(ctx, i, func(ctx context.Context) (resource.Change, error) {
-		return r.checkAndApply(ctx, inst, env)
+		return r.checkAndApply(ctx, i, inst, env)
 	})
 	if err != nil {
 		return failed(err, change, false)
@@ -62,12 +62,6 @@ func (r *runner) runOne(ctx context.Context, i int) bool {
 	if s, ok := inst.(resource.Sender); ok {
 		r.setOutputs(res.ID, s.Outputs())
 		r.setSentChanged(res.ID, change.Changed)
-	}
-	if change.Changed && len(res.Notify) > 0 {
-		if err := r.pending.add(res.Notify, res.ID); err != nil {
-			return failed(fmt.Errorf("%s, but the refresh of %s could not be recorded: %w",
-				changedWord(r.o.Check), strings.Join(res.Notify, ", "), err), resource.Change{}, true)
-		}
 	}
 	if env.Refreshed {
 		refreshed, err := r.deliverRefresh(ctx, i, inst, env)
@@ -89,22 +83,30 @@ func (r *runner) runOne(ctx context.Context, i int) bool {
 	return true
 }
 
-func changedWord(check bool) string {
-	if check {
-		return "would change"
-	}
-	return "changed"
-}
-
 // checkAndApply is one attempt: Check, then Apply if something differs and
 // this is not check mode. What Apply reports wins; what it leaves empty is
 // taken from Check, which usually computed the diff already.
-func (r *runner) checkAndApply(ctx context.Context, inst resource.Resource, env *resource.Env) (resource.Change, error) {
+//
+// The refreshes a change owes are recorded before Apply (durably, in apply
+// mode): whatever fails afterwards — Apply itself, the state disk, the
+// agent — the refresh stays pending for the next run. If it cannot be
+// recorded, nothing is applied. An Apply that then fails leaves a refresh
+// that may not have been needed; that is the safe side.
+func (r *runner) checkAndApply(ctx context.Context, i int, inst resource.Resource, env *resource.Env) (resource.Change, error) {
 	found, err := inst.Check(ctx, env)
 	if err != nil {
 		return found, fmt.Errorf("check: %w", err)
 	}
-	if !found.Changed || r.o.Check {
+	if !found.Changed {
+		return found, nil
+	}
+	if res := r.p.Resources[i]; len(res.Notify) > 0 {
+		if err := r.pending.add(res.Notify, res.ID); err != nil {
+			return found, fmt.Errorf("not applied: the refresh it owes %s could not be recorded in the state directory %s: %w",
+				strings.Join(res.Notify, ", "), r.o.StateDir, err)
+		}
+	}
+	if r.o.Check {
 		return found, nil
 	}
 	did, err := inst.Apply(ctx, env)

@@ -246,6 +246,9 @@ func (r *runner) runHost(ctx context.Context, role *policy.Role, h *inventory.Ho
 		}
 	}
 	p, err := r.pol.Plan(role, phost)
+	if err == nil {
+		err = checkPlanSize(h.Name, role.Name, &wire.RunPlan{Plan: p, Check: r.o.Check, Parallel: r.o.Parallel})
+	}
 	if err != nil {
 		return fail(event.Failed, err)
 	}
@@ -259,7 +262,7 @@ func (r *runner) runHost(ctx context.Context, role *policy.Role, h *inventory.Ho
 		return fail(event.Failed, err)
 	}
 	sent0 := r.bytesSent(h.Name)
-	done, err := ac.run(ctx, r.o.Stop, &wire.RunPlan{Plan: p, Check: r.o.Check, Parallel: r.o.Parallel}, files, func(e event.Event) {
+	done, err := ac.run(ctx, r.o.Stop, &wire.RunPlan{Plan: p, Check: r.o.Check, Parallel: r.o.Parallel, Lock: r.lockRequest()}, files, func(e event.Event) {
 		// The agent is not trusted to speak for other hosts or roles.
 		e.Host, e.Role = h.Name, role.Name
 		r.mu.Lock()

@@ -72,6 +72,9 @@ func (p *Printer) MultiHost(on bool) {
 
 // Handle is an event.Sink.
 func (p *Printer) Handle(e event.Event) {
+	if !p.opts.JSON {
+		e = escapeEvent(e)
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if e.Host != "" {

@@ -27,10 +27,13 @@ type pushFlags struct {
 	maxConns    int
 	sshConfig   string
 	knownHosts  string
+	strictKeys  string
 	timeout     time.Duration
 	askPass     bool
 	// askBecomePass: -K, --ask-become-pass
 	askBecomePass bool
+	// lockWait is --lock-wait; nil when not given.
+	lockWait *time.Duration
 }
 
 // loadDefaults reads ~/.herd/defaults.toml, else /etc/herd/defaults.toml.
@@ -51,11 +54,34 @@ func loadDefaults() (push.Defaults, string, error) {
 			return d, path, fmt.Errorf("%s: %v", path, err)
 		}
 		if und := md.Undecoded(); len(und) > 0 {
-			return d, path, fmt.Errorf("%s: unknown setting %q (known: ssh_user, ssh_key, sudo_user, sudo_password, max_conns, log_path, known_hosts)", path, und[0].String())
+			return d, path, fmt.Errorf("%s: unknown setting %q (known: ssh_user, ssh_key, sudo_user, sudo_password, max_conns, log_path, known_hosts, strict_host_key_checking, lock_wait)", path, und[0].String())
+		}
+		if d.LockWait != nil && *d.LockWait < 0 {
+			return d, path, fmt.Errorf("%s: lock_wait must not be negative", path)
+		}
+		if v := d.StrictHostKeyChecking; v != "" {
+			if d.StrictHostKeyChecking, err = transport.ParseStrictHostKeys(v); err != nil {
+				return d, path, fmt.Errorf("%s: strict_host_key_checking: %v", settingLine(path, "strict_host_key_checking"), err)
+			}
 		}
 		return d, path, nil
 	}
 	return d, "", nil
+}
+
+// settingLine is "file:line" of a top-level setting, for messages about
+// its value (the TOML decoder reports positions only for syntax errors).
+func settingLine(path, key string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return path
+	}
+	for i, ln := range strings.Split(string(b), "\n") {
+		if k, _, ok := strings.Cut(ln, "="); ok && strings.TrimSpace(k) == key {
+			return fmt.Sprintf("%s:%d", path, i+1)
+		}
+	}
+	return path
 }
 
 func transportConfig(pf pushFlags, maxConns int) transport.Config {
@@ -87,9 +113,13 @@ func splitList(s string) []string {
 
 func runPush(in *interrupts, file string, check bool, f policyFlags, pf pushFlags, stdout, stderr io.Writer) int {
 	start := time.Now()
-	defaults, _, err := loadDefaults()
+	defaults, defaultsFile, err := loadDefaults()
 	if err != nil {
 		fmt.Fprintf(stderr, "herd: defaults: %v\n", err)
+		return exitUsage
+	}
+	if defaults.MaxConns < 0 {
+		fmt.Fprintf(stderr, "herd: defaults: %s: max_conns %d: want at least 1\n", defaultsFile, defaults.MaxConns)
 		return exitUsage
 	}
 	pol, err := policy.Load(file, f.loadOptions(in, stderr))
@@ -103,8 +133,26 @@ func runPush(in *interrupts, file string, check bool, f policyFlags, pf pushFlag
 			return exitUsage
 		}
 	}
+	limit := push.Limit{Groups: splitList(pf.limitGroups), Hosts: splitList(pf.limitHosts)}
+	warnings, err := push.CheckHosts(pol, inv, limit)
+	for _, w := range warnings {
+		fmt.Fprintf(stderr, "herd: warning: %s\n", w)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "herd: %v\n", err)
+		return exitUsage
+	}
 	if pf.knownHosts != "" {
 		defaults.KnownHosts = splitList(pf.knownHosts)
+	}
+	if pf.lockWait != nil {
+		defaults.LockWait = pf.lockWait
+	}
+	if pf.strictKeys != "" {
+		if defaults.StrictHostKeyChecking, err = transport.ParseStrictHostKeys(pf.strictKeys); err != nil {
+			fmt.Fprintf(stderr, "herd: --strict-host-keys: %v\n", err)
+			return exitUsage
+		}
 	}
 	maxConns := pf.maxConns
 	if maxConns == 0 {
@@ -129,7 +177,7 @@ func runPush(in *interrupts, file string, check bool, f policyFlags, pf pushFlag
 	res, err := push.Run(in.ctx, pol, push.Options{
 		Check:         check,
 		Parallel:      f.parallel,
-		Limit:         push.Limit{Groups: splitList(pf.limitGroups), Hosts: splitList(pf.limitHosts)},
+		Limit:         limit,
 		Inventory:     inv,
 		Sink:          sink,
 		Defaults:      defaults,

@@ -117,9 +117,10 @@ func TestControllerStopLeavesNothingRunning(t *testing.T) {
 		{"plain agent, SIGINT", "host1", "", false, syscall.SIGINT, nil},
 		{"sudo with password, SIGKILL", "host1", "herd_user=deploy-pw", true, syscall.SIGKILL, nil},
 		{"sudo with password, SIGINT", "host1", "herd_user=deploy-pw", true, syscall.SIGINT, nil},
+		{"relayed (trusted), SIGKILL", "rack1", "herd_via=bastion herd_via_mode=trusted", false, syscall.SIGKILL, []string{"bastion"}},
 		{"passwordless sudo, SIGKILL", "host1", "herd_user=deploy", true, syscall.SIGKILL, nil},
-		{"relayed, SIGKILL", "rack1", "herd_via=bastion", false, syscall.SIGKILL, []string{"bastion"}},
-		{"relayed with sudo, SIGINT", "rack1", "herd_via=bastion herd_user=deploy-pw", true, syscall.SIGINT, []string{"bastion"}},
+		{"via ProxyJump, SIGKILL", "rack1", "herd_via=bastion", false, syscall.SIGKILL, []string{"bastion"}},
+		{"relayed (trusted) with sudo, SIGINT", "rack1", "herd_via=bastion herd_via_mode=trusted herd_user=deploy-pw", true, syscall.SIGINT, []string{"bastion"}},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
