@@ -27,8 +27,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/herd-project/herd/bench"
-	"github.com/herd-project/herd/lab"
+	"github.com/herd-project/herd/internal/bench"
+	"github.com/herd-project/herd/internal/lab"
 )
 
 func main() {

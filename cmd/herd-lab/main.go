@@ -16,7 +16,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/herd-project/herd/lab"
+	"github.com/herd-project/herd/internal/lab"
 )
 
 func main() {

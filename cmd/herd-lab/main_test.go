@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/herd-project/herd/lab"
+	"github.com/herd-project/herd/internal/lab"
 )
 
 func TestUpStatusDown(t *testing.T) {

@@ -4,7 +4,7 @@ import (
 	"context"
 	"io"
 
-	"github.com/herd-project/herd/agent"
+	"github.com/herd-project/herd/internal/agent"
 )
 
 // runAgent is the hidden target-side entry point, started by the bootstrap

@@ -7,7 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/herd-project/herd/examples"
+	"github.com/herd-project/herd/internal/examples"
 )
 
 // runDemo unpacks the embedded demo policy and applies it twice in local

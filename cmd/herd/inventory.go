@@ -7,8 +7,8 @@ import (
 	"io"
 	"sort"
 
-	"github.com/herd-project/herd/inventory"
-	"github.com/herd-project/herd/ui"
+	"github.com/herd-project/herd/internal/inventory"
+	"github.com/herd-project/herd/internal/ui"
 )
 
 // runInventory prints hosts with their groups and resolved vars (secrets

@@ -11,7 +11,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
-	"github.com/herd-project/herd/lab"
+	"github.com/herd-project/herd/internal/lab"
 )
 
 // scriptLab is brought up by the first script that runs lab-env and taken

@@ -10,14 +10,14 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/herd-project/herd/agent"
-	"github.com/herd-project/herd/engine"
-	"github.com/herd-project/herd/event"
-	"github.com/herd-project/herd/facts"
-	"github.com/herd-project/herd/plan"
-	"github.com/herd-project/herd/policy"
-	"github.com/herd-project/herd/ui"
-	"github.com/herd-project/herd/wire"
+	"github.com/herd-project/herd/internal/agent"
+	"github.com/herd-project/herd/internal/engine"
+	"github.com/herd-project/herd/internal/event"
+	"github.com/herd-project/herd/internal/facts"
+	"github.com/herd-project/herd/internal/plan"
+	"github.com/herd-project/herd/internal/policy"
+	"github.com/herd-project/herd/internal/ui"
+	"github.com/herd-project/herd/internal/wire"
 )
 
 type policyFlags struct {

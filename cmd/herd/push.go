@@ -12,12 +12,12 @@ import (
 
 	"github.com/BurntSushi/toml"
 
-	"github.com/herd-project/herd/event"
-	"github.com/herd-project/herd/inventory"
-	"github.com/herd-project/herd/policy"
-	"github.com/herd-project/herd/push"
-	"github.com/herd-project/herd/transport"
-	"github.com/herd-project/herd/ui"
+	"github.com/herd-project/herd/internal/event"
+	"github.com/herd-project/herd/internal/inventory"
+	"github.com/herd-project/herd/internal/policy"
+	"github.com/herd-project/herd/internal/push"
+	"github.com/herd-project/herd/internal/transport"
+	"github.com/herd-project/herd/internal/ui"
 )
 
 type pushFlags struct {

@@ -9,7 +9,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/herd-project/herd/push"
+	"github.com/herd-project/herd/internal/push"
 )
 
 // exitKilled is the exit status after a second Ctrl-C: the shell's own for a

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/herd-project/herd/lab"
+	"github.com/herd-project/herd/internal/lab"
 )
 
 // stopLab is this file's private lab: one flat host and a rack host behind

@@ -1,0 +1,486 @@
+package policy
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"go.starlark.net/starlark"
+
+	"github.com/herd-project/herd/internal/plan"
+	"github.com/herd-project/herd/internal/resource"
+)
+
+// metaParams are accepted by every resource builtin on top of its kind's
+// params. They shape the graph and the engine's behaviour, not the resource.
+var metaParams = []string{"after", "before", "notify", "retry", "retry_delay", "timeout", "when", "no_log", "label"}
+
+func isMeta(name string) bool {
+	for _, m := range metaParams {
+		if m == name {
+			return true
+		}
+	}
+	return false
+}
+
+// builderKey is the thread-local under which Plan keeps the host's builder;
+// its absence is how builtins know they run outside a role's main.
+const builderKey = "herd.builder"
+
+func builderOf(thread *starlark.Thread) *builder {
+	b, _ := thread.Local(builderKey).(*builder)
+	return b
+}
+
+// declaration is one resource call, with its graph edges still unresolved
+// because before=/notify= may name resources declared later.
+type declaration struct {
+	index         int // in plan.Resources
+	pos           string
+	label         string
+	explicitAfter bool
+	after         []target
+	before        []target
+	notify        []target
+}
+
+// target is one element of after=/before=/notify=.
+type target struct {
+	ref  *ResourceRef // set when a resource value was passed
+	name string       // "kind:name" or label otherwise
+}
+
+// kindBuiltin makes the Starlark builtin for one registered kind.
+func kindBuiltin(p *Policy, s *resource.Schema) *starlark.Builtin {
+	return starlark.NewBuiltin(s.Kind, func(thread *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+		return declareResource(thread, p, s, s.Kind, args, kwargs)
+	})
+}
+
+// templateBuiltin renders a template on the controller and declares a file
+// resource whose content travels as a blob.
+func templateBuiltin(p *Policy) *starlark.Builtin {
+	return starlark.NewBuiltin("template", func(thread *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+		s, ok := resource.Lookup("file")
+		if !ok {
+			return nil, errorAt(callerPos(thread), "template() needs the file resource kind, which this herd does not have")
+		}
+		return declareResource(thread, p, s, "template", args, kwargs)
+	})
+}
+
+// declareResource implements every resource builtin. builtin is the name the
+// user called (the kind, or "template").
+func declareResource(thread *starlark.Thread, p *Policy, s *resource.Schema, builtin string, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
+	pos := callerPos(thread)
+	b := builderOf(thread)
+	if b == nil {
+		return nil, errorAt(pos, "%s() can only be called inside a role's main function", builtin)
+	}
+	if len(args) != 1 {
+		return nil, errorAt(pos, "%s() takes the resource name as its only positional argument, got %d positional arguments", builtin, len(args))
+	}
+	nameV, ok := args[0].(starlark.String)
+	if !ok || nameV == "" {
+		if d, isD := args[0].(*Deferred); isD {
+			return nil, d.misuseError()
+		}
+		return nil, errorAt(pos, "%s(): the name must be a non-empty string, got %s", builtin, args[0].Type())
+	}
+	name := string(nameV)
+	what := fmt.Sprintf("%s %q", builtin, name)
+
+	res := plan.Resource{Kind: s.Kind, Name: name, ID: plan.ResourceID(s.Kind, name), Pos: pos, Params: plan.Params{}}
+	d := &declaration{pos: pos}
+
+	// Policy-level arguments that turn into a blob.
+	var src, source string
+	var tmplVars *starlark.Dict
+	extra := []string{}
+	switch builtin {
+	case "template":
+		extra = []string{"src", "vars"}
+	case "file", "copy":
+		extra = []string{"source"}
+	}
+
+	for _, kv := range kwargs {
+		key := string(kv[0].(starlark.String))
+		v := kv[1]
+		if v == starlark.None && key != "when" {
+			continue // None means "not given": handy for conditional arguments
+		}
+		var err error
+		switch {
+		case builtin == "template" && key == "src":
+			src, err = stringArg(what, key, v)
+		case builtin == "template" && key == "vars":
+			var okD bool
+			if tmplVars, okD = v.(*starlark.Dict); !okD {
+				err = fmt.Errorf("%s: vars must be a dict, got %s", what, v.Type())
+			}
+		case builtin == "template" && (key == "content" || key == "blob"):
+			err = fmt.Errorf("%s: %s cannot be combined with src", what, key)
+		case (builtin == "file" || builtin == "copy") && key == "source":
+			source, err = stringArg(what, key, v)
+		case isMeta(key):
+			err = d.setMeta(&res, what, key, v)
+		default:
+			ps, known := s.Param(key)
+			if !known {
+				names := append(append([]string{}, extra...), metaParams...)
+				for _, p := range s.Params {
+					if builtin != "template" || (p.Name != "content" && p.Name != "blob") {
+						names = append(names, p.Name)
+					}
+				}
+				err = fmt.Errorf("unknown argument %q for %s%s", key, builtin, suggest(key, names))
+				break
+			}
+			err = setParam(&res, what, ps, v)
+		}
+		if err != nil {
+			if e, isE := err.(*Error); isE {
+				return nil, e
+			}
+			return nil, errorAt(pos, "%v", err)
+		}
+	}
+
+	switch builtin {
+	case "template":
+		if src == "" {
+			return nil, errorAt(pos, "%s: missing required argument src (the template file, relative to the policy directory)", what)
+		}
+		if _, err := p.servable(b, src); err != nil {
+			return nil, errorAt(pos, "%s: src: %v", what, err)
+		}
+		out, err := p.render(src, tmplVars, b)
+		if err != nil {
+			if e, isE := err.(*Error); isE {
+				return nil, e
+			}
+			return nil, errorAt(pos, "%v", err)
+		}
+		res.Params["blob"] = b.plan.AddBlob(out)
+	case "file":
+		if source != "" {
+			h, err := p.sourceFile(b, source)
+			if err != nil {
+				return nil, errorAt(pos, "%s: source: %v", what, pathError(err))
+			}
+			res.Params["blob"] = h
+			if ref, remote := b.plan.Files[h]; remote {
+				res.Params["size"] = ref.Size
+			}
+		}
+	case "copy":
+		if source == "" {
+			return nil, errorAt(pos, "%s: missing required argument source (a directory, relative to the policy directory)", what)
+		}
+		if res.Params.Has("files") {
+			return nil, errorAt(pos, "%s: files is computed from source; do not give it", what)
+		}
+		m, err := p.copyManifest(b, source)
+		if err != nil {
+			return nil, errorAt(pos, "%s: %v", what, pathError(err))
+		}
+		res.Params["files"] = m
+	}
+
+	// Let the kind reject bad combinations now, at the call site, rather
+	// than on the target. Bound values are unknown yet: validate with
+	// placeholders, as the engine does before it runs anything.
+	check, err := res.WithPlaceholders()
+	if err == nil {
+		_, err = resource.New(check, b.plan.Blobs)
+	}
+	if err != nil {
+		msg := err.Error()
+		for _, prefix := range []string{s.Kind + ": ", s.Kind + " " + name + ": "} {
+			msg = strings.TrimPrefix(msg, prefix)
+		}
+		return nil, errorAt(pos, "%s: %s", what, msg)
+	}
+	return b.add(res, d)
+}
+
+func stringArg(what, key string, v starlark.Value) (string, error) {
+	switch v := v.(type) {
+	case starlark.String:
+		return string(v), nil
+	case *Deferred:
+		return "", v.misuseError()
+	}
+	return "", fmt.Errorf("%s: %s must be a string, got %s", what, key, v.Type())
+}
+
+func boolArg(what, key string, v starlark.Value) (bool, error) {
+	switch v := v.(type) {
+	case starlark.Bool:
+		return bool(v), nil
+	case *Deferred:
+		return false, v.misuseError()
+	}
+	return false, fmt.Errorf("%s: %s must be a bool (True or False), got %s", what, key, v.Type())
+}
+
+func intArg(what, key string, v starlark.Value) (int64, error) {
+	switch v := v.(type) {
+	case starlark.Int:
+		n, ok := v.Int64()
+		if !ok {
+			return 0, fmt.Errorf("%s: %s: %s is too large", what, key, v)
+		}
+		return n, nil
+	case *Deferred:
+		return 0, v.misuseError()
+	}
+	return 0, fmt.Errorf("%s: %s must be an int, got %s", what, key, v.Type())
+}
+
+// setParam converts one kind param by its schema type.
+func setParam(res *plan.Resource, what string, ps resource.Param, v starlark.Value) error {
+	key := ps.Name
+	switch ps.Type {
+	case resource.String:
+		switch v := v.(type) {
+		case starlark.String:
+			if len(v) > maxInline {
+				return inlineTooLarge(what, key, len(v))
+			}
+			res.Params[key] = string(v)
+			return nil
+		case *Deferred:
+			if n := len(plan.Binding{Parts: v.parts}.Placeholder()); n > maxInline {
+				return inlineTooLarge(what, key, n)
+			}
+			res.Bind = append(res.Bind, plan.Binding{Param: key, Parts: v.parts})
+			return nil
+		case *ResourceRef:
+			hint := ""
+			if len(v.outputs) > 0 {
+				hint = fmt.Sprintf(" (did you mean its output .%s?)", v.outputs[0])
+			}
+			return fmt.Errorf("%s: %s must be a string, got the resource %s%s", what, key, v.id, hint)
+		}
+		return fmt.Errorf("%s: %s must be a string, got %s", what, key, v.Type())
+	case resource.Bool:
+		x, err := boolArg(what, key, v)
+		res.Params[key] = x
+		return err
+	case resource.Int:
+		x, err := intArg(what, key, v)
+		res.Params[key] = x
+		return err
+	case resource.Mode:
+		var raw any
+		switch v := v.(type) {
+		case starlark.Int:
+			n, ok := v.Int64()
+			if !ok {
+				return fmt.Errorf("%s: %s %s is out of range (0 to 0o7777)", what, key, v)
+			}
+			raw = n
+		case starlark.String:
+			raw = string(v)
+		case *Deferred:
+			return v.misuseError()
+		default:
+			return fmt.Errorf("%s: %s must be an int such as 0o644 or an octal string such as \"0644\", got %s", what, key, v.Type())
+		}
+		m, err := resource.ParseMode(raw)
+		if err != nil {
+			return fmt.Errorf("%s: %s: %v", what, key, err)
+		}
+		res.Params[key] = m
+		return nil
+	case resource.StringList:
+		l, binds, err := boundStringList(what, key, v)
+		res.Params[key] = l
+		res.Bind = append(res.Bind, binds...)
+		return err
+	case resource.StringMap:
+		dict, ok := v.(*starlark.Dict)
+		if !ok {
+			return fmt.Errorf("%s: %s must be a dict of strings, got %s", what, key, v.Type())
+		}
+		m := make(map[string]string, dict.Len())
+		for _, kv := range dict.Items() {
+			k, kok := kv[0].(starlark.String)
+			if dv, isD := kv[1].(*Deferred); isD && kok && k != "" {
+				// Bound on the target; the key is known now.
+				m[string(k)] = ""
+				res.Bind = append(res.Bind, plan.Binding{Param: key, Key: string(k), Parts: dv.parts})
+				continue
+			}
+			val, vok := kv[1].(starlark.String)
+			if !kok || !vok {
+				return fmt.Errorf("%s: %s must be a dict of strings, has %s: %s", what, key, kv[0].Type(), kv[1].Type())
+			}
+			m[string(k)] = string(val)
+		}
+		res.Params[key] = m
+		return nil
+	}
+	return fmt.Errorf("%s: %s has unsupported type %v", what, key, ps.Type)
+}
+
+// stringList converts a list of strings known now (no deferred values).
+func stringList(what, key string, v starlark.Value) ([]string, error) {
+	if seq, ok := v.(starlark.Indexable); ok {
+		for i := 0; i < seq.Len(); i++ {
+			if d, isD := seq.Index(i).(*Deferred); isD {
+				return nil, d.misuseError()
+			}
+		}
+	}
+	l, _, err := boundStringList(what, key, v)
+	return l, err
+}
+
+// boundStringList converts a resource's list of strings; deferred elements
+// become bindings of their index, filled on the target.
+func boundStringList(what, key string, v starlark.Value) ([]string, []plan.Binding, error) {
+	seq, ok := v.(starlark.Indexable)
+	if _, isStr := v.(starlark.String); !ok || isStr {
+		return nil, nil, fmt.Errorf("%s: %s must be a list of strings, got %s", what, key, v.Type())
+	}
+	out := make([]string, seq.Len())
+	var binds []plan.Binding
+	for i := range out {
+		switch e := seq.Index(i).(type) {
+		case starlark.String:
+			out[i] = string(e)
+		case *Deferred:
+			idx := i
+			binds = append(binds, plan.Binding{Param: key, Index: &idx, Parts: e.parts})
+		default:
+			return nil, nil, fmt.Errorf("%s: %s[%d] must be a string, got %s", what, key, i, e.Type())
+		}
+	}
+	return out, binds, nil
+}
+
+func (d *declaration) setMeta(res *plan.Resource, what, key string, v starlark.Value) error {
+	var err error
+	switch key {
+	case "after":
+		d.explicitAfter = true
+		d.after, err = targets(what, key, v)
+	case "before":
+		d.before, err = targets(what, key, v)
+	case "notify":
+		d.notify, err = targets(what, key, v)
+	case "retry":
+		var n int64
+		n, err = intArg(what, key, v)
+		if err == nil && (n < 0 || n > 1000) {
+			err = fmt.Errorf("%s: retry %d is out of range (0 to 1000)", what, n)
+		}
+		res.Meta.Retry = int(n)
+	case "retry_delay":
+		res.Meta.RetryDelay, err = durationArg(what, key, v)
+	case "timeout":
+		res.Meta.Timeout, err = durationArg(what, key, v)
+	case "when":
+		var ok bool
+		ok, err = boolArg(what, key, v)
+		res.Meta.Skip = !ok
+	case "no_log":
+		res.Meta.NoLog, err = boolArg(what, key, v)
+	case "label":
+		d.label, err = stringArg(what, key, v)
+		if err == nil && (d.label == "" || strings.Contains(d.label, ":")) {
+			err = fmt.Errorf("%s: label %q must be non-empty and contain no ':' (that is how resource ids are told apart)", what, d.label)
+		}
+	}
+	return err
+}
+
+// durationArg accepts seconds (int or float) or a Go duration string.
+func durationArg(what, key string, v starlark.Value) (time.Duration, error) {
+	var dur time.Duration
+	switch v := v.(type) {
+	case starlark.Int:
+		n, ok := v.Int64()
+		if !ok || n > math.MaxInt64/int64(time.Second) {
+			return 0, fmt.Errorf("%s: %s %s is too large", what, key, v)
+		}
+		dur = time.Duration(n) * time.Second
+	case starlark.Float:
+		if math.IsNaN(float64(v)) || float64(v) > float64(math.MaxInt64/int64(time.Second)) {
+			return 0, fmt.Errorf("%s: %s %v is out of range", what, key, v)
+		}
+		dur = time.Duration(float64(v) * float64(time.Second))
+	case starlark.String:
+		var err error
+		dur, err = time.ParseDuration(string(v))
+		if err != nil {
+			return 0, fmt.Errorf("%s: %s %q is not a duration such as \"500ms\", \"5s\" or \"2m\"", what, key, string(v))
+		}
+	case *Deferred:
+		return 0, v.misuseError()
+	default:
+		return 0, fmt.Errorf("%s: %s must be seconds (int or float) or a duration string such as \"5s\", got %s", what, key, v.Type())
+	}
+	if dur < 0 {
+		return 0, fmt.Errorf("%s: %s must not be negative", what, key)
+	}
+	return dur, nil
+}
+
+// targets accepts one target or a list of them.
+func targets(what, key string, v starlark.Value) ([]target, error) {
+	one := func(e starlark.Value) (target, error) {
+		switch e := e.(type) {
+		case *ResourceRef:
+			return target{ref: e}, nil
+		case starlark.String:
+			if e == "" {
+				return target{}, fmt.Errorf("%s: %s: empty resource name", what, key)
+			}
+			return target{name: string(e)}, nil
+		case *Deferred:
+			return target{}, fmt.Errorf("%s: %s takes resources, not a resource's output (%s)", what, key, e.describe())
+		}
+		return target{}, fmt.Errorf("%s: %s must list resources, \"kind:name\" ids or labels, got %s", what, key, e.Type())
+	}
+	switch v := v.(type) {
+	case *starlark.List, starlark.Tuple:
+		seq := v.(starlark.Indexable)
+		out := make([]target, 0, seq.Len())
+		for i := 0; i < seq.Len(); i++ {
+			t, err := one(seq.Index(i))
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, t)
+		}
+		return out, nil
+	}
+	t, err := one(v)
+	if err != nil {
+		return nil, err
+	}
+	return []target{t}, nil
+}
+
+func (p *Policy) path(rel string) string {
+	if filepath.IsAbs(rel) {
+		return rel
+	}
+	return filepath.Join(p.Dir, rel)
+}
+
+// pathError drops the Go-ish "open " prefix but keeps the path and cause.
+func pathError(err error) string {
+	if pe, ok := err.(*os.PathError); ok {
+		return pe.Path + ": " + pe.Err.Error()
+	}
+	return err.Error()
+}
