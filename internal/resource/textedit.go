@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 
@@ -19,6 +20,9 @@ type textEdit struct {
 	create     bool        // create the file when missing (else an error, unless nothing is wanted)
 	perm       os.FileMode // of a created file
 	uid, gid   int         // of a created file (safefile.Keep: the agent's)
+	// removeEmpty deletes the file when the edit leaves it empty (a cron.d
+	// file whose last entry went).
+	removeEmpty bool
 	// edit returns the wanted content and a summary, "" when old is right.
 	edit func(old []byte) ([]byte, string)
 }
@@ -77,7 +81,11 @@ func (t *textEdit) inspect() (textDelta, error) {
 		summary = "create " + t.path + ", " + summary
 	}
 	d.content = new
-	d.change = Change{Changed: true, Summary: summary, Diff: contentDiff(t.path, old, new, d.exists, true)}
+	gone := t.removeEmpty && len(new) == 0
+	if gone {
+		summary += ", file removed"
+	}
+	d.change = Change{Changed: true, Summary: summary, Diff: contentDiff(t.path, old, new, d.exists, !gone)}
 	return d, nil
 }
 
@@ -85,6 +93,12 @@ func (t *textEdit) inspect() (textDelta, error) {
 // existing file.
 func (t *textEdit) write(d textDelta) error {
 	safefile.CleanStale(t.path, staleTempAge)
+	if t.removeEmpty && len(d.content) == 0 {
+		if err := os.Remove(t.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		return safefile.SyncDir(filepath.Dir(t.path))
+	}
 	uid, gid := safefile.Keep, safefile.Keep
 	if !d.exists {
 		uid, gid = t.uid, t.gid
