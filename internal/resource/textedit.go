@@ -3,10 +3,12 @@ package resource
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/herd-project/herd/internal/safefile"
 )
@@ -65,7 +67,7 @@ func (t *textEdit) inspect() (textDelta, error) {
 	}
 	var old []byte
 	if d.exists {
-		if old, err = os.ReadFile(t.path); err != nil {
+		if old, err = readNoFollow(t.path); err != nil {
 			return d, fmt.Errorf("%s: %w", t.path, err)
 		}
 	}
@@ -132,4 +134,22 @@ func joinLines(lines []string, trailingNL bool) []byte {
 		out += "\n"
 	}
 	return []byte(out)
+}
+
+// readNoFollow reads a regular file, refusing a symlink or device swapped in
+// after the Lstat (the file may live in a directory its user controls).
+func readNoFollow(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() || fi.Size() > maxLineFileSize {
+		return nil, fmt.Errorf("changed under us into %s", describeType(fi))
+	}
+	return io.ReadAll(io.LimitReader(f, maxLineFileSize+1))
 }
