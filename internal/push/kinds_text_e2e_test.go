@@ -1,0 +1,157 @@
+package push_test
+
+import (
+	"context"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/herd-project/herd/internal/event"
+	"github.com/herd-project/herd/internal/lab"
+)
+
+const e2eKey = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIHxxhTVxVBJyrkCX1TEf13/vRGqXKXUqnJYJdJHAc2N herd-e2e"
+
+// textKindsPolicy uses block, cron, sysctl and authorized_key together.
+// net.ipv4.ip_forward belongs to the lab host's network namespace, so
+// setting it changes neither the machine nor the other hosts.
+func textKindsPolicy(state string) string {
+	if state == "absent" {
+		return `
+def main(host):
+    block("/etc/herd-e2e.conf", state = "absent")
+    cron("herd nightly", cron_file = "herd-e2e", state = "absent")
+    sysctl("net.ipv4.ip_forward", file = "/etc/sysctl.d/90-herd-e2e.conf", state = "absent")
+    authorized_key("herd-keys", keys = [` + "\"" + e2eKey + "\"" + `], state = "absent")
+role("text", hosts = inv.hosts, main = main)
+`
+	}
+	return `
+def main(host):
+    block("/etc/herd-e2e.conf", block = "listen = 0.0.0.0\nworkers = 4\n", create = True)
+    cron("herd nightly", cron_file = "herd-e2e", job = "/usr/bin/true", minute = "5", hour = "4")
+    sysctl("net.ipv4.ip_forward", value = "1", file = "/etc/sysctl.d/90-herd-e2e.conf")
+    authorized_key("herd-keys", keys = [` + "'no-pty " + e2eKey + "'" + `])
+role("text", hosts = inv.hosts, main = main)
+`
+}
+
+var textKindIDs = []string{"block:/etc/herd-e2e.conf", "cron:herd nightly", "sysctl:net.ipv4.ip_forward", "authorized_key:herd-keys"}
+
+func hostExec(t *testing.T, h *lab.Host, argv ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, err := h.Exec(ctx, argv...)
+	if err != nil {
+		t.Fatalf("%s: %v: %v: %s", h.Name, argv, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func TestKindsTextFiles(t *testing.T) {
+	l := flatLab(t)
+	for _, name := range kindHosts {
+		h := l.Host(name)
+		if _, err := h.ReadFile("/home/herd-keys/.profile"); err != nil {
+			hostExec(t, h, "useradd", "-m", "-s", "/bin/sh", "herd-keys")
+		}
+	}
+	machineForward := readFileOrEmpty("/proc/sys/net/ipv4/ip_forward")
+
+	// Check mode predicts the first run, message for message, and changes nothing.
+	recCheck, res := pushKinds(t, l, textKindsPolicy("present"), true)
+	if c := total(res); c.Changed != 4*len(kindHosts) {
+		t.Errorf("check: %+v, want 4 changes per host\n%s", c, recCheck.dump())
+	}
+	for _, name := range kindHosts {
+		h := l.Host(name)
+		for _, p := range []string{"/etc/herd-e2e.conf", "/etc/cron.d/herd-e2e", "/etc/sysctl.d/90-herd-e2e.conf", "/home/herd-keys/.ssh"} {
+			if _, err := os.Lstat(h.Path(p)); err == nil {
+				t.Errorf("%s: check mode created %s", name, p)
+			}
+		}
+		if v := hostExec(t, h, "cat", "/proc/sys/net/ipv4/ip_forward"); v != "0" {
+			t.Errorf("%s: check mode set ip_forward to %s", name, v)
+		}
+	}
+
+	rec, res := pushKinds(t, l, textKindsPolicy("present"), false)
+	if c := total(res); c.Changed != 4*len(kindHosts) {
+		t.Errorf("first run: %+v\n%s", c, rec.dump())
+	}
+	want := map[string]string{
+		"block:/etc/herd-e2e.conf":   "create /etc/herd-e2e.conf, block inserted (2 lines)",
+		"cron:herd nightly":          "create /etc/cron.d/herd-e2e, entry added",
+		"sysctl:net.ipv4.ip_forward": "create /etc/sysctl.d/90-herd-e2e.conf, /etc/sysctl.d/90-herd-e2e.conf line added, live 0→1",
+		"authorized_key:herd-keys":   "create ~/.ssh, create /home/herd-keys/.ssh/authorized_keys, 1 key added",
+	}
+	for _, name := range kindHosts {
+		for _, id := range textKindIDs {
+			typ, msg := msgOf(rec, name, id)
+			if typ != event.Changed || msg != want[id] {
+				t.Errorf("%s: %s: %s %q, want %q", name, id, typ, msg, want[id])
+			}
+			if _, cmsg := msgOf(recCheck, name, id); cmsg != msg {
+				t.Errorf("%s: %s: check mode said %q, the run %q", name, id, cmsg, msg)
+			}
+		}
+		h := l.Host(name)
+		for path, content := range map[string]string{
+			"/etc/herd-e2e.conf":                   "# BEGIN HERD MANAGED BLOCK\nlisten = 0.0.0.0\nworkers = 4\n# END HERD MANAGED BLOCK\n",
+			"/etc/cron.d/herd-e2e":                 "#herd: herd nightly\n5 4 * * * root /usr/bin/true\n",
+			"/etc/sysctl.d/90-herd-e2e.conf":       "net.ipv4.ip_forward = 1\n",
+			"/home/herd-keys/.ssh/authorized_keys": "no-pty " + e2eKey + "\n",
+		} {
+			if got := readHostFile(t, h, path); got != content {
+				t.Errorf("%s: %s = %q, want %q", name, path, got, content)
+			}
+		}
+		if v := hostExec(t, h, "cat", "/proc/sys/net/ipv4/ip_forward"); v != "1" {
+			t.Errorf("%s: ip_forward = %s", name, v)
+		}
+		if st := hostExec(t, h, "stat", "-c", "%a %U", "/home/herd-keys/.ssh", "/home/herd-keys/.ssh/authorized_keys", "/etc/cron.d/herd-e2e"); st != "700 herd-keys\n600 herd-keys\n644 root" {
+			t.Errorf("%s: modes and owners:\n%s", name, st)
+		}
+	}
+	if got := readFileOrEmpty("/proc/sys/net/ipv4/ip_forward"); got != machineForward {
+		t.Errorf("the machine's ip_forward changed: %q → %q", machineForward, got)
+	}
+
+	rec, res = pushKinds(t, l, textKindsPolicy("present"), false)
+	if c := total(res); c.Changed != 0 || c.OK != 4*len(kindHosts) {
+		t.Errorf("second run: %+v, want changed=0\n%s", c, rec.dump())
+	}
+
+	// A drifted live value is found and set back, the file left alone.
+	hostExec(t, l.Host("host9"), "sh", "-c", "echo 0 >/proc/sys/net/ipv4/ip_forward")
+	rec, _ = pushKinds(t, l, textKindsPolicy("present"), false)
+	if typ, msg := msgOf(rec, "host9", "sysctl:net.ipv4.ip_forward"); typ != event.Changed || msg != "live 0→1" {
+		t.Errorf("drift: %s %q", typ, msg)
+	}
+
+	rec, res = pushKinds(t, l, textKindsPolicy("absent"), false)
+	if c := total(res); c.Changed != 4*len(kindHosts) {
+		t.Errorf("absent: %+v\n%s", c, rec.dump())
+	}
+	for _, name := range kindHosts {
+		h := l.Host(name)
+		for path, content := range map[string]string{
+			"/etc/herd-e2e.conf":                   "",
+			"/etc/sysctl.d/90-herd-e2e.conf":       "",
+			"/home/herd-keys/.ssh/authorized_keys": "",
+		} {
+			if got := readHostFile(t, h, path); got != content {
+				t.Errorf("%s: after absent %s = %q", name, path, got)
+			}
+		}
+		if _, err := os.Lstat(h.Path("/etc/cron.d/herd-e2e")); err == nil {
+			t.Errorf("%s: the emptied cron.d file is still there", name)
+		}
+	}
+	rec, res = pushKinds(t, l, textKindsPolicy("absent"), false)
+	if c := total(res); c.Changed != 0 {
+		t.Errorf("absent twice: %+v\n%s", c, rec.dump())
+	}
+}
