@@ -155,3 +155,109 @@ func TestKindsTextFiles(t *testing.T) {
 		t.Errorf("absent twice: %+v\n%s", c, rec.dump())
 	}
 }
+
+func mountPolicy(state string) string {
+	if state == "absent" {
+		return `
+def main(host):
+    mount("/mnt/herd-tmp", state = "absent")
+    mount("/mnt/herd-bind", state = "absent")
+role("mounts", hosts = inv.hosts, main = main)
+`
+	}
+	return `
+def main(host):
+    directory("/srv/herd-src")
+    mount("/mnt/herd-tmp", src = "tmpfs", fstype = "tmpfs", opts = "size=1m")
+    mount("/mnt/herd-bind", src = "/srv/herd-src", fstype = "none", opts = "bind")
+role("mounts", hosts = inv.hosts, main = main)
+`
+}
+
+// hostMounts lists the mount points under /mnt inside host h.
+func hostMounts(t *testing.T, h *lab.Host) []string {
+	var out []string
+	for _, line := range strings.Split(hostExec(t, h, "cat", "/proc/self/mountinfo"), "\n") {
+		if f := strings.Fields(line); len(f) > 9 && strings.HasPrefix(f[4], "/mnt/") {
+			out = append(out, f[4]+" "+f[len(f)-3])
+		}
+	}
+	return out
+}
+
+// Each lab host has its own mount namespace with private propagation, so
+// these mounts exist only inside host9 and host10.
+func TestKindsMount(t *testing.T) {
+	l := flatLab(t)
+	rec, res := pushKinds(t, l, mountPolicy("mounted"), true)
+	if c := total(res); c.Changed != 3*len(kindHosts) {
+		t.Errorf("check: %+v\n%s", c, rec.dump())
+	}
+	for _, name := range kindHosts {
+		if m := hostMounts(t, l.Host(name)); len(m) != 0 {
+			t.Errorf("%s: check mode mounted %v", name, m)
+		}
+		if typ, msg := msgOf(rec, name, "mount:/mnt/herd-tmp"); msg != "fstab line added, mount" {
+			t.Errorf("%s: check says %s %q", name, typ, msg)
+		}
+	}
+
+	rec, res = pushKinds(t, l, mountPolicy("mounted"), false)
+	if c := total(res); c.Changed != 3*len(kindHosts) {
+		t.Errorf("first run: %+v\n%s", c, rec.dump())
+	}
+	for _, name := range kindHosts {
+		h := l.Host(name)
+		if m := strings.Join(hostMounts(t, h), ","); m != "/mnt/herd-tmp tmpfs,/mnt/herd-bind "+mountFSType(t, h) {
+			t.Errorf("%s: mounts %q", name, m)
+		}
+		hostExec(t, h, "sh", "-c", "echo via-bind >/srv/herd-src/probe")
+		if got := hostExec(t, h, "cat", "/mnt/herd-bind/probe"); got != "via-bind" {
+			t.Errorf("%s: bind mount shows %q", name, got)
+		}
+		fstab := readHostFile(t, h, "/etc/fstab")
+		for _, want := range []string{"tmpfs /mnt/herd-tmp tmpfs size=1m 0 0", "/srv/herd-src /mnt/herd-bind none bind 0 0"} {
+			if !strings.Contains(fstab, want+"\n") {
+				t.Errorf("%s: fstab lacks %q:\n%s", name, want, fstab)
+			}
+		}
+	}
+	if strings.Contains(readFileOrEmpty("/proc/self/mountinfo"), "/mnt/herd-") {
+		t.Fatal("a lab mount leaked onto the machine")
+	}
+
+	rec, res = pushKinds(t, l, mountPolicy("mounted"), false)
+	if c := total(res); c.Changed != 0 {
+		t.Errorf("second run: %+v\n%s", c, rec.dump())
+	}
+
+	rec, res = pushKinds(t, l, mountPolicy("absent"), false)
+	if c := total(res); c.Changed != 2*len(kindHosts) {
+		t.Errorf("absent: %+v\n%s", c, rec.dump())
+	}
+	for _, name := range kindHosts {
+		h := l.Host(name)
+		if m := hostMounts(t, h); len(m) != 0 {
+			t.Errorf("%s: still mounted %v", name, m)
+		}
+		if fstab := readHostFile(t, h, "/etc/fstab"); strings.Contains(fstab, "herd-") {
+			t.Errorf("%s: fstab still names herd mounts:\n%s", name, fstab)
+		}
+	}
+	rec, res = pushKinds(t, l, mountPolicy("absent"), false)
+	if c := total(res); c.Changed != 0 {
+		t.Errorf("absent twice: %+v\n%s", c, rec.dump())
+	}
+}
+
+// mountFSType is the type a bind mount of /srv shows in host h's mount
+// table: that of the filesystem under it (the host's root overlay).
+func mountFSType(t *testing.T, h *lab.Host) string {
+	for _, line := range strings.Split(hostExec(t, h, "cat", "/proc/self/mountinfo"), "\n") {
+		if f := strings.Fields(line); len(f) > 9 && f[4] == "/" {
+			return f[len(f)-3]
+		}
+	}
+	t.Fatalf("%s: no root mount", h.Name)
+	return ""
+}
