@@ -86,6 +86,12 @@
 //	.vars    host vars (inventory, overridden by -e vars), overridden by vars=
 //	.facts   .hostname .os_family .distro .version .arch .user .uid .home
 //	         .env (a map, e.g. .facts.env.LANG) .kernel .cpus
+//	         .interfaces (name → .mac .up .ipv4 .ipv6, addresses as "10.0.0.2/24")
+//	         .default_ipv4 (.interface .address .gateway; empty without a default route)
+//	         .memtotal_mb .mounts (list of .mount .device .fstype, pseudo filesystems left out)
+//	         .init_system ("systemd", "openrc", "sysvinit", "unknown")
+//	         .pkg_mgr ("apt", "dnf", "yum", "apk", "zypper", "pacman", "unknown")
+//	         .virtualization ("kvm", "vmware", "xen", "hyperv", "virtualbox", "docker", "podman", "none", "unknown")
 //	.host    .name
 //
 // A reference to a var that does not exist is an error naming the template
