@@ -168,8 +168,8 @@ role("mounts", hosts = inv.hosts, main = main)
 	return `
 def main(host):
     directory("/srv/herd-src")
-    mount("/mnt/herd-tmp", src = "tmpfs", fstype = "tmpfs", opts = "size=1m")
-    mount("/mnt/herd-bind", src = "/srv/herd-src", fstype = "none", opts = "bind")
+    mount("/mnt/herd-tmp", device = "tmpfs", fstype = "tmpfs", opts = "size=1m")
+    mount("/mnt/herd-bind", device = "/srv/herd-src", fstype = "none", opts = "bind")
 role("mounts", hosts = inv.hosts, main = main)
 `
 }

@@ -21,10 +21,10 @@ func init() {
 			"\"present\" (in fstab only), \"unmounted\" (in fstab, not mounted), \"absent\" (neither). " +
 			"A mounted filesystem whose fstab line changed is unmounted and mounted again. Mounting " +
 			"uses the mount command with explicit arguments (util-linux or busybox). Bind mounts: " +
-			"opts=\"bind\" and src a directory.",
+			"opts=\"bind\" and device the directory to bind.",
 		Params: []Param{
-			{Name: "src", Type: String, Doc: "device, UUID=..., LABEL=..., directory for a bind mount, or e.g. \"tmpfs\" (required unless state=\"absent\" or \"unmounted\")"},
-			{Name: "fstype", Type: String, Doc: "filesystem type, e.g. \"ext4\", \"tmpfs\"; \"none\" for bind mounts (required with src)"},
+			{Name: "device", Type: String, Doc: "device, UUID=..., LABEL=..., directory for a bind mount, or e.g. \"tmpfs\" (required unless state=\"absent\" or \"unmounted\")"},
+			{Name: "fstype", Type: String, Doc: "filesystem type, e.g. \"ext4\", \"tmpfs\"; \"none\" for bind mounts (required with device)"},
 			{Name: "opts", Type: String, Doc: "mount options, default \"defaults\""},
 			{Name: "dump", Type: Int, Doc: "fstab's fifth field, default 0"},
 			{Name: "passno", Type: Int, Doc: "fstab's sixth field, default 0"},
@@ -59,7 +59,7 @@ func newMount(name string, p plan.Params, blobs map[string][]byte) (Resource, er
 	for _, s := range []struct {
 		dst      *string
 		key, def string
-	}{{&m.src, "src", ""}, {&m.fstype, "fstype", ""}, {&m.opts, "opts", "defaults"}, {&m.state, "state", "mounted"}} {
+	}{{&m.src, "device", ""}, {&m.fstype, "fstype", ""}, {&m.opts, "opts", "defaults"}, {&m.state, "state", "mounted"}} {
 		if *s.dst, err = p.Str(s.key, s.def); err != nil {
 			return fail(err)
 		}
@@ -83,12 +83,12 @@ func newMount(name string, p plan.Params, blobs map[string][]byte) (Resource, er
 	switch m.state {
 	case "mounted", "present":
 		if m.src == "" || m.fstype == "" {
-			return fail(fmt.Errorf("src and fstype are required with state=%q", m.state))
+			return fail(fmt.Errorf("device and fstype are required with state=%q", m.state))
 		}
 	case "unmounted", "absent":
 		if m.src != "" || m.fstype != "" || p.Has("opts") {
 			if m.state == "absent" || m.src == "" || m.fstype == "" {
-				return fail(fmt.Errorf("give src and fstype (to keep the fstab line) or none of src, fstype, opts"))
+				return fail(fmt.Errorf("give device and fstype (to keep the fstab line) or none of device, fstype, opts"))
 			}
 		}
 	default:

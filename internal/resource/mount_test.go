@@ -25,15 +25,15 @@ func TestMountCheck(t *testing.T) {
 		params            plan.Params
 		want, after       string
 	}{
-		{"new tmpfs", "/mnt/t", base, plan.Params{"src": "tmpfs", "fstype": "tmpfs", "opts": "size=1m"},
+		{"new tmpfs", "/mnt/t", base, plan.Params{"device": "tmpfs", "fstype": "tmpfs", "opts": "size=1m"},
 			"fstab line added, mount", base + "tmpfs /mnt/t tmpfs size=1m 0 0\n"},
-		{"mounted and listed", "/srv/my data", base + `tmpfs /srv/my\040data tmpfs defaults 0 0` + "\n", plan.Params{"src": "tmpfs", "fstype": "tmpfs"},
+		{"mounted and listed", "/srv/my data", base + `tmpfs /srv/my\040data tmpfs defaults 0 0` + "\n", plan.Params{"device": "tmpfs", "fstype": "tmpfs"},
 			"", base + `tmpfs /srv/my\040data tmpfs defaults 0 0` + "\n"},
-		{"changed options remount", "/srv/my data", base + `tmpfs   /srv/my\040data  tmpfs defaults 0 0` + "\n", plan.Params{"src": "tmpfs", "fstype": "tmpfs", "opts": "size=2m"},
+		{"changed options remount", "/srv/my data", base + `tmpfs   /srv/my\040data  tmpfs defaults 0 0` + "\n", plan.Params{"device": "tmpfs", "fstype": "tmpfs", "opts": "size=2m"},
 			"fstab line changed, remount", base + `tmpfs /srv/my\040data tmpfs size=2m 0 0` + "\n"},
-		{"present only edits fstab", "/mnt/t", base, plan.Params{"src": "/srv", "fstype": "none", "opts": "bind", "state": "present"},
+		{"present only edits fstab", "/mnt/t", base, plan.Params{"device": "/srv", "fstype": "none", "opts": "bind", "state": "present"},
 			"fstab line added", base + "/srv /mnt/t none bind 0 0\n"},
-		{"duplicates collapse to the last", "/mnt/t", base + "a /mnt/t x y 0 0\nb /mnt/t x y 0 0\n", plan.Params{"src": "b", "fstype": "x", "opts": "y", "state": "present"},
+		{"duplicates collapse to the last", "/mnt/t", base + "a /mnt/t x y 0 0\nb /mnt/t x y 0 0\n", plan.Params{"device": "b", "fstype": "x", "opts": "y", "state": "present"},
 			"fstab line changed", base + "b /mnt/t x y 0 0\n"},
 		{"absent unmounts and removes", "/srv/my data", base + `tmpfs /srv/my\040data tmpfs defaults 0 0` + "\n", plan.Params{"state": "absent"},
 			"fstab line removed, unmount", base},
@@ -69,12 +69,12 @@ func TestMountRejects(t *testing.T) {
 		params plan.Params
 		want   string
 	}{
-		{"/mnt/x", plan.Params{"src": "tmpfs"}, "src and fstype are required"},
-		{"/mnt/x", plan.Params{"src": "tmpfs", "fstype": "tmpfs", "state": "up"}, "is not one of"},
-		{"/mnt/x", plan.Params{"src": "tmpfs", "state": "absent"}, "none of src"},
-		{"/", plan.Params{"src": "/dev/sda1", "fstype": "ext4"}, "root filesystem"},
-		{"mnt", plan.Params{"src": "tmpfs", "fstype": "tmpfs"}, "must be absolute"},
-		{"/mnt/x", plan.Params{"src": "a\tb", "fstype": "tmpfs"}, "tabs or newlines"},
+		{"/mnt/x", plan.Params{"device": "tmpfs"}, "device and fstype are required"},
+		{"/mnt/x", plan.Params{"device": "tmpfs", "fstype": "tmpfs", "state": "up"}, "is not one of"},
+		{"/mnt/x", plan.Params{"device": "tmpfs", "state": "absent"}, "none of device"},
+		{"/", plan.Params{"device": "/dev/sda1", "fstype": "ext4"}, "root filesystem"},
+		{"mnt", plan.Params{"device": "tmpfs", "fstype": "tmpfs"}, "must be absolute"},
+		{"/mnt/x", plan.Params{"device": "a\tb", "fstype": "tmpfs"}, "tabs or newlines"},
 	} {
 		_, err := New(plan.Resource{Kind: "mount", Name: tt.path, Params: tt.params}, nil)
 		wantErrContaining(t, err, tt.want)
