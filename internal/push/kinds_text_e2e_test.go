@@ -261,3 +261,69 @@ func mountFSType(t *testing.T, h *lab.Host) string {
 	t.Fatalf("%s: no root mount", h.Name)
 	return ""
 }
+
+// The git kind against a bare repository on each lab host (hosts have no
+// network): clone, rerun, then a new commit on the branch moves the checkout.
+func TestKindsGit(t *testing.T) {
+	l := flatLab(t)
+	setup := `set -e
+rm -rf /srv/herd-repo.git /srv/herd-work /srv/herd-app
+export HOME=/root GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@t GIT_COMMITTER_NAME=t GIT_COMMITTER_EMAIL=t@t
+git init -q --bare -b main /srv/herd-repo.git
+git init -q -b main /srv/herd-work
+cd /srv/herd-work
+echo "$1" >file
+git add file
+git commit -q -m "$1"
+git push -q /srv/herd-repo.git main
+git rev-parse HEAD`
+	heads := map[string]string{}
+	for _, name := range kindHosts {
+		heads[name] = hostExec(t, l.Host(name), "sh", "-c", setup, "sh", "one")
+	}
+	const policy = `
+def main(host):
+    git("/srv/herd-app", repo = "/srv/herd-repo.git", version = "main")
+role("git", hosts = inv.hosts, main = main)
+`
+	rec, res := pushKinds(t, l, policy, true)
+	if c := total(res); c.Changed != len(kindHosts) {
+		t.Errorf("check: %+v\n%s", c, rec.dump())
+	}
+	check := map[string]string{}
+	for _, name := range kindHosts {
+		_, check[name] = msgOf(rec, name, "git:/srv/herd-app")
+		if _, err := os.Lstat(l.Host(name).Path("/srv/herd-app")); err == nil {
+			t.Errorf("%s: check mode cloned", name)
+		}
+	}
+	rec, _ = pushKinds(t, l, policy, false)
+	for _, name := range kindHosts {
+		h := l.Host(name)
+		want := "clone /srv/herd-repo.git at " + heads[name][:12]
+		if typ, msg := msgOf(rec, name, "git:/srv/herd-app"); typ != event.Changed || msg != want || check[name] != want {
+			t.Errorf("%s: %s %q (check said %q), want %q", name, typ, msg, check[name], want)
+		}
+		if got := readHostFile(t, h, "/srv/herd-app/file"); got != "one\n" {
+			t.Errorf("%s: checkout has %q", name, got)
+		}
+	}
+	rec, res = pushKinds(t, l, policy, false)
+	if c := total(res); c.Changed != 0 {
+		t.Errorf("second run: %+v\n%s", c, rec.dump())
+	}
+
+	h := l.Host("host9")
+	two := hostExec(t, h, "sh", "-c", `set -e; export HOME=/root GIT_AUTHOR_NAME=t GIT_AUTHOR_EMAIL=t@t GIT_COMMITTER_NAME=t GIT_COMMITTER_EMAIL=t@t
+cd /srv/herd-work; echo two >file; git commit -q -am two; git push -q /srv/herd-repo.git main; git rev-parse HEAD`)
+	rec, _ = pushKinds(t, l, policy, false)
+	if typ, msg := msgOf(rec, "host9", "git:/srv/herd-app"); typ != event.Changed || msg != heads["host9"][:12]+"→"+two[:12] {
+		t.Errorf("host9 update: %s %q", typ, msg)
+	}
+	if got := readHostFile(t, h, "/srv/herd-app/file"); got != "two\n" {
+		t.Errorf("host9: after update %q", got)
+	}
+	if typ, _ := msgOf(rec, "host10", "git:/srv/herd-app"); typ != event.OK {
+		t.Errorf("host10 changed without a new commit: %s", typ)
+	}
+}
