@@ -31,6 +31,15 @@ func (b *builder) runScript(ctx context.Context, script string) error {
 	if err != nil {
 		return err
 	}
+	return b.parseList(script, out, func(h string) ([]byte, error) {
+		return runInventoryScript(ctx, script, "--host", h)
+	})
+}
+
+// parseList reads the --list output; hostVars runs `script --host NAME`
+// when there is no _meta.
+func (b *builder) parseList(script string, out []byte, hostVars func(host string) ([]byte, error)) error {
+	var err error
 	var doc map[string]json.RawMessage
 	if err := json.Unmarshal(out, &doc); err != nil {
 		return fmt.Errorf("inventory script %s --list: output is not a JSON object: %v", script, err)
@@ -80,7 +89,7 @@ func (b *builder) runScript(ctx context.Context, script string) error {
 	for _, h := range b.hostOrder {
 		vars, ok := meta.HostVars[h]
 		if !haveMeta {
-			out, err := runInventoryScript(ctx, script, "--host", h)
+			out, err := hostVars(h)
 			if err != nil {
 				return err
 			}
