@@ -90,7 +90,7 @@ func FuzzDynamicJSON(f *testing.F) {
 func FuzzPyLiteral(f *testing.F) {
 	for _, s := range []string{"80", "-1.5e3", "0x1F", "0o17", "0b101", "010", "00", "1_000", "True", "None",
 		"'a\\'b'", `"x\ty"`, "[1, (2, 3), {'k': None, 1: [True]}]", "{}", "()", "[,]", "1e999", "+ 3", "- 0.0",
-"9223372036854775808", "-9223372036854775808"} {
+		"9223372036854775808", "-9223372036854775808"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
