@@ -28,6 +28,10 @@ func (b *builder) parseTOMLFile(file string) error {
 	if err != nil {
 		return fmt.Errorf("inventory: %w", err)
 	}
+	return b.parseTOML(file, data)
+}
+
+func (b *builder) parseTOML(file string, data []byte) error {
 	var doc map[string]any
 	md, err := toml.Decode(string(data), &doc)
 	if err != nil {
