@@ -2,6 +2,7 @@ package policy
 
 import (
 	"errors"
+	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -33,7 +34,6 @@ func FuzzLoad(f *testing.F) {
 	for _, src := range fuzzPolicySeeds(f, dir) {
 		f.Add(src)
 	}
-	path := filepath.Join(dir, "fuzz.star")
 	realInventory := inventoryBuiltin(&Policy{Dir: dir})
 	predeclared := starlark.StringDict{
 		"local": starlark.NewBuiltin("local", func(thread *starlark.Thread, _ *starlark.Builtin, _ starlark.Tuple, _ []starlark.Tuple) (starlark.Value, error) {
@@ -50,10 +50,16 @@ func FuzzLoad(f *testing.F) {
 	}
 	host := web1
 	host.Vars = map[string]any{"root": "/srv/fuzz", "port": 8080, "env": "prod", "admins": []any{"ann"}}
+	n := 0
 	f.Fuzz(func(t *testing.T, src string) {
+		// A new file each time: overwriting one makes ext4 flush it on
+		// close, which costs more than loading the policy.
+		n++
+		path := filepath.Join(dir, fmt.Sprintf("fuzz%d.star", n))
 		if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
 			t.Fatal(err)
 		}
+		defer os.Remove(path)
 		p, err := Load(path, LoadOptions{Predeclared: predeclared, Vars: map[string]any{"root": "/srv/fuzz"}})
 		if err != nil {
 			checkPolicyError(t, dir, err)
