@@ -15,6 +15,7 @@ import (
 	"github.com/herd-project/herd/engine"
 	"github.com/herd-project/herd/event"
 	"github.com/herd-project/herd/facts"
+	"github.com/herd-project/herd/relay"
 	"github.com/herd-project/herd/wire"
 )
 
@@ -51,7 +52,11 @@ func Serve(ctx context.Context, o Options) error {
 	if _, err := c.Handshake(wire.Hello{Version: wire.Version, AgentHash: o.Hash, Facts: facts.Gather(), Pid: os.Getpid()}); err != nil {
 		return err
 	}
-	in := newInbox(c, newRelayHub(c, o.Hash)) // file chunks flow to resources while a plan runs
+	in := newInbox(c, relay.NewParent(c, o.Hash)) // file chunks flow to resources while a plan runs
+	// The run lock (lock.go) is taken before the first plan that applies
+	// and kept until exit.
+	var lock *RunLock
+	defer func() { lock.Release() }()
 	for {
 		msg, err := in.recv()
 		if err != nil {
@@ -64,6 +69,16 @@ func Serve(ctx context.Context, o Options) error {
 		case *wire.Shutdown:
 			return nil
 		case *wire.RunPlan:
+			if lock == nil && !m.Check {
+				l, err := TakeRunLock(ctx, o.StateDir, m.Lock, in.gone)
+				if err != nil {
+					if err := c.Send(&wire.Done{Failed: true, Error: err.Error()}); err != nil {
+						return err
+					}
+					continue
+				}
+				lock = l
+			}
 			done := runPlan(ctx, c, m, o.StateDir, log, in.f.Fetch)
 			if err := c.Send(done); err != nil {
 				return err

@@ -7,6 +7,8 @@ import (
 	"io"
 	"sync"
 
+	"github.com/herd-project/herd/relay"
+	"github.com/herd-project/herd/resource"
 	"github.com/herd-project/herd/wire"
 )
 
@@ -21,15 +23,16 @@ import (
 type inbox struct {
 	c    *wire.Conn
 	msgs chan wire.Message
-	err  error // set before msgs is closed
+	err  error         // set before msgs is closed
+	gone chan struct{} // closed when the controller's stream ends
 	// relay takes the messages of child connections (relay.go), which
 	// must flow while a plan runs too.
-	relay *relayHub
+	relay *relay.Parent
 	f     *fetcher
 }
 
-func newInbox(c *wire.Conn, relay *relayHub) *inbox {
-	in := &inbox{c: c, msgs: make(chan wire.Message, 16), f: &fetcher{c: c, waiting: map[uint64]*pending{}}, relay: relay}
+func newInbox(c *wire.Conn, relay *relay.Parent) *inbox {
+	in := &inbox{c: c, msgs: make(chan wire.Message, 16), gone: make(chan struct{}), f: &fetcher{c: c, waiting: map[uint64]*pending{}}, relay: relay}
 	go in.read()
 	return in
 }
@@ -41,13 +44,14 @@ func (in *inbox) read() {
 		if err != nil {
 			in.err = err
 			in.f.fail(err)
+			close(in.gone)
 			return
 		}
 		if ch, ok := msg.(*wire.FileChunk); ok {
 			in.f.deliver(ch)
 			continue
 		}
-		if in.relay != nil && in.relay.handle(msg) {
+		if in.relay != nil && in.relay.Handle(msg) {
 			continue
 		}
 		in.msgs <- msg
@@ -114,7 +118,7 @@ func (f *fetcher) Fetch(ctx context.Context, h string, offset int64, w io.Writer
 				return fmt.Errorf("connection to the controller lost while fetching %.12s at byte %d: %w", h, at, err)
 			}
 			if ch.Error != "" {
-				return fmt.Errorf("controller: %s", ch.Error)
+				return resource.RefusedError(ch.Error)
 			}
 			if ch.Offset != at {
 				return fmt.Errorf("controller sent bytes %d+ of %.12s, expected %d", ch.Offset, h, at)

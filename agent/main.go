@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
+
+	"github.com/herd-project/herd/transport"
 )
 
 // Main is `herd agent`: verify the binary, then serve the protocol on
@@ -32,11 +35,29 @@ func Main(ctx context.Context, args []string, stderr io.Writer) (code int) {
 	}
 	if *hash != "" {
 		if err := VerifySelf(*hash); err != nil {
+			// Only the login user's bootstrap removes a bad copy. Anyone
+			// a sudoers rule lets run the agent can pass any --hash: as
+			// root it must not delete a pinned install (a denial of
+			// service the pinned sudo test performs).
+			if *becomeSocket != "" {
+				fmt.Fprintf(stderr, "herd agent: %v; refusing to run\n", err)
+				return ExitTampered
+			}
 			fmt.Fprintf(stderr, "herd agent: %v; removing the cached copy\n", err)
 			if exe, err := os.Executable(); err == nil {
 				os.Remove(exe)
 			}
 			return ExitTampered
+		}
+		// The privileged agent talks to its broker, which checked its own
+		// stream before it asked for the password.
+		if *becomeSocket == "" {
+			if err := VerifyUnwatched(); err != nil {
+				msg := strings.ReplaceAll(err.Error(), "\n", " ") + "; refusing to start, nothing was read"
+				fmt.Fprintf(os.Stdout, "%s%s\n", transport.RefusedPrefix, msg)
+				fmt.Fprintf(stderr, "herd agent: %s\n", msg)
+				return ExitWatched
+			}
 		}
 	}
 	var err error

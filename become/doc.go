@@ -31,17 +31,23 @@
 // So the agent re-executes itself under the become tool once per (host,
 // method, user) and that process serves every role needing that identity.
 //
-// # Restrictive sudoers
+// # Sudoers and doas rules
 //
-// The only command the tool runs is the cached agent, so sudo can be limited
-// to it. For user deploy with the default agent_dir:
+// The privileged agent executes whatever plan reaches it, so any rule that
+// lets the login user run it as root makes that user root: herd offers no
+// "restrictive" rule. A rule must never name a path the login user can
+// write (such as ~/.cache/herd/*/herd): the user would put any program
+// there and run it as root. Sites that want sudo to name the command pin
+// the agent in a root-owned directory, installed once per herd version by
+// root, and set herd_agent_dir to it:
 //
-//	deploy ALL=(root) NOPASSWD: /home/deploy/.cache/herd/*/herd agent --hash * --become-socket *
+//	install -D -m 0755 herd /usr/local/lib/herd/$(sha256sum herd | cut -d' ' -f1)/herd
+//	deploy ALL=(root) NOPASSWD: /usr/local/lib/herd/*/herd agent --hash * --become-socket *
 //
-// (drop NOPASSWD to require deploy's password). The binary's directory is
-// named by its sha256 and the agent checks its own hash before it serves,
-// so a modified copy refuses to run. The equivalent doas.conf line is
-// `permit nopass deploy as root cmd /home/deploy/.cache/herd/<hash>/herd`
-// (doas matches the exact path, so it must be updated when herd changes).
+// The broker then runs the root-owned copy (its own executable), which
+// checks its sha256 against the hash the controller sent before it serves;
+// run through become, a copy that fails the check never deletes itself.
+// The doas.conf equivalent names the exact path,
+// `permit nopass deploy as root cmd /usr/local/lib/herd/<hash>/herd`.
 // su cannot be restricted this way.
 package become

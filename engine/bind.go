@@ -40,17 +40,19 @@ func (r *runner) bindParams(res plan.Resource) (plan.Params, error) {
 			out, ran := r.outputs[part.From]
 			if !ran {
 				if r.whenOff[part.From] {
-					return nil, fmt.Errorf("%s: %s was skipped (when is false), so it has no %q to send", b.Param, part.From, part.Field)
+					return nil, fmt.Errorf("%s: %s was skipped (when is false), so it has no %q to send", b.Place(), part.From, part.Field)
 				}
-				return nil, fmt.Errorf("%s: %s sends no outputs", b.Param, part.From)
+				return nil, fmt.Errorf("%s: %s sends no outputs", b.Place(), part.From)
 			}
 			s, ok := out[part.Field]
 			if !ok {
-				return nil, fmt.Errorf("%s: %s did not produce output %q%w", b.Param, part.From, part.Field, errNoOutput)
+				return nil, fmt.Errorf("%s: %s did not produce output %q%w", b.Place(), part.From, part.Field, errNoOutput)
 			}
 			v.WriteString(s)
 		}
-		params[b.Param] = v.String()
+		if err := b.Set(params, v.String()); err != nil {
+			return nil, err
+		}
 	}
 	return params, nil
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/herd-project/herd/event"
+	"github.com/herd-project/herd/plan"
 	"github.com/herd-project/herd/resource"
 )
 
@@ -30,6 +31,7 @@ func (r *runner) runOne(ctx context.Context, i int) bool {
 	params, err := r.bindParams(res)
 	if err != nil && r.o.Check && errors.Is(err, errNoOutput) {
 		// The sender would only produce the value when it really runs.
+		r.markAhead(res.ID)
 		r.report(i, event.Event{Type: event.Changed, Duration: time.Since(start),
 			Msg: "may change: a value it receives is known only when the run applies (" + err.Error() + ")"}, true)
 		return true
@@ -54,8 +56,18 @@ func (r *runner) runOne(ctx context.Context, i int) bool {
 		Fetch:        r.o.Fetch,
 	}
 	change, err := r.withRetry(ctx, i, func(ctx context.Context) (resource.Change, error) {
-		return r.checkAndApply(ctx, inst, env)
+		return r.checkAndApply(ctx, i, inst, env)
 	})
+	if err != nil && r.o.Check {
+		if dep := r.changeAhead(res); dep != "" {
+			// Check mode predicts apply: what fails to inspect now (an init
+			// script not there yet) may be put right by what runs first.
+			r.markAhead(res.ID)
+			r.report(i, event.Event{Type: event.Changed, Duration: time.Since(start),
+				Msg: "may change: " + err.Error() + " now, but " + dep + " runs before it and would change first"}, false)
+			return true
+		}
+	}
 	if err != nil {
 		return failed(err, change, false)
 	}
@@ -63,16 +75,18 @@ func (r *runner) runOne(ctx context.Context, i int) bool {
 		r.setOutputs(res.ID, s.Outputs())
 		r.setSentChanged(res.ID, change.Changed)
 	}
-	if change.Changed && len(res.Notify) > 0 {
-		if err := r.pending.add(res.Notify, res.ID); err != nil {
-			return failed(fmt.Errorf("%s, but the refresh of %s could not be recorded: %w",
-				changedWord(r.o.Check), strings.Join(res.Notify, ", "), err), resource.Change{}, true)
-		}
-	}
 	if env.Refreshed {
 		refreshed, err := r.deliverRefresh(ctx, i, inst, env)
 		if err != nil {
 			return failed(err, refreshed, false)
+		}
+		if _, acts := inst.(resource.Refresher); acts && r.o.Check {
+			// Count a refresh that would act as apply counts the one
+			// that did: the resource changes.
+			refreshed.Changed = true
+			if refreshed.Summary == "" {
+				refreshed.Summary = "would refresh"
+			}
 		}
 		change.Changed = change.Changed || refreshed.Changed
 		if change.Summary == "" {
@@ -81,6 +95,9 @@ func (r *runner) runOne(ctx context.Context, i int) bool {
 	}
 
 	ev := event.Event{Type: event.OK, Msg: change.Summary, Duration: time.Since(start)}
+	if change.Changed && r.o.Check {
+		r.markAhead(res.ID)
+	}
 	if change.Changed {
 		ev.Type = event.Changed
 		ev.Diff, ev.Stdout, ev.Stderr = change.Diff, change.Stdout, change.Stderr
@@ -89,22 +106,30 @@ func (r *runner) runOne(ctx context.Context, i int) bool {
 	return true
 }
 
-func changedWord(check bool) string {
-	if check {
-		return "would change"
-	}
-	return "changed"
-}
-
 // checkAndApply is one attempt: Check, then Apply if something differs and
 // this is not check mode. What Apply reports wins; what it leaves empty is
 // taken from Check, which usually computed the diff already.
-func (r *runner) checkAndApply(ctx context.Context, inst resource.Resource, env *resource.Env) (resource.Change, error) {
+//
+// The refreshes a change owes are recorded before Apply (durably, in apply
+// mode): whatever fails afterwards — Apply itself, the state disk, the
+// agent — the refresh stays pending for the next run. If it cannot be
+// recorded, nothing is applied. An Apply that then fails leaves a refresh
+// that may not have been needed; that is the safe side.
+func (r *runner) checkAndApply(ctx context.Context, i int, inst resource.Resource, env *resource.Env) (resource.Change, error) {
 	found, err := inst.Check(ctx, env)
 	if err != nil {
 		return found, fmt.Errorf("check: %w", err)
 	}
-	if !found.Changed || r.o.Check {
+	if !found.Changed {
+		return found, nil
+	}
+	if res := r.p.Resources[i]; len(res.Notify) > 0 {
+		if err := r.pending.add(res.Notify, res.ID); err != nil {
+			return found, fmt.Errorf("not applied: the refresh it owes %s could not be recorded in the state directory %s: %w",
+				strings.Join(res.Notify, ", "), r.o.StateDir, err)
+		}
+	}
+	if r.o.Check {
 		return found, nil
 	}
 	did, err := inst.Apply(ctx, env)
@@ -136,4 +161,36 @@ func (r *runner) setOutputs(id string, out map[string]string) {
 	r.outMu.Lock()
 	defer r.outMu.Unlock()
 	r.outputs[id] = maps.Clone(out)
+}
+
+// markAhead records, in check mode, that id would (or may) change: what
+// runs after it may find the machine different from how it is now.
+func (r *runner) markAhead(id string) {
+	r.outMu.Lock()
+	defer r.outMu.Unlock()
+	r.ahead[id] = true
+}
+
+// changeAhead names a resource that res runs after, directly or not, which
+// would change in this (check) run, or "".
+func (r *runner) changeAhead(res plan.Resource) string {
+	r.outMu.Lock()
+	defer r.outMu.Unlock()
+	seen := map[string]bool{}
+	stack := res.Deps()
+	for len(stack) > 0 {
+		id := stack[len(stack)-1]
+		stack = stack[:len(stack)-1]
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		if r.ahead[id] {
+			return id
+		}
+		if j, ok := r.prep.index[id]; ok {
+			stack = append(stack, r.p.Resources[j].Deps()...)
+		}
+	}
+	return ""
 }

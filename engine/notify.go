@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
+	"time"
 
 	"github.com/herd-project/herd/event"
 	"github.com/herd-project/herd/resource"
@@ -67,10 +69,21 @@ func fileSafe(role string) string {
 }
 
 func loadPending(stateDir, role string, persist bool) (*pendingStore, error) {
-	s := &pendingStore{path: pendingPath(stateDir, role), role: role, persist: persist, owed: map[string][]string{}}
+	s := &pendingStore{path: pendingPath(stateDir, role), role: role, persist: persist}
+	owed, err := s.read()
+	if err != nil {
+		return nil, err
+	}
+	s.owed = owed
+	return s, nil
+}
+
+// read returns what the pending file holds (nothing if there is none).
+func (s *pendingStore) read() (map[string][]string, error) {
+	owed := map[string][]string{}
 	b, err := os.ReadFile(s.path)
 	if errors.Is(err, os.ErrNotExist) {
-		return s, nil
+		return owed, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("engine: pending notifications: %w", err)
@@ -84,10 +97,10 @@ func loadPending(stateDir, role string, persist bool) (*pendingStore, error) {
 	}
 	for target, from := range f.Pending {
 		if len(from) > 0 {
-			s.owed[target] = from
+			owed[target] = from
 		}
 	}
-	return s, nil
+	return owed, nil
 }
 
 func (s *pendingStore) has(target string) bool {
@@ -105,34 +118,65 @@ func (s *pendingStore) notifiers(target string) []string {
 // add records that from owes a refresh to each target, durably before it
 // returns (in apply mode).
 func (s *pendingStore) add(targets []string, from string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, t := range targets {
-		if !slices.Contains(s.owed[t], from) {
-			s.owed[t] = append(s.owed[t], from)
-			slices.Sort(s.owed[t])
+	return s.update(func(owed map[string][]string) {
+		for _, t := range targets {
+			if !slices.Contains(owed[t], from) {
+				owed[t] = append(owed[t], from)
+				slices.Sort(owed[t])
+			}
 		}
-	}
-	return s.save()
+	})
 }
 
-// clear forgets the refreshes owed to targets, durably (in apply mode).
-func (s *pendingStore) clear(targets ...string) error {
+// clear forgets the refreshes that the notifiers from owed target, durably
+// (in apply mode); nil from forgets all of target's. Refreshes recorded
+// since from was read (by another run on this machine) stay.
+func (s *pendingStore) clear(target string, from []string) error {
+	return s.update(func(owed map[string][]string) {
+		if from == nil {
+			delete(owed, target)
+			return
+		}
+		owed[target] = slices.DeleteFunc(owed[target], func(n string) bool { return slices.Contains(from, n) })
+		if len(owed[target]) == 0 {
+			delete(owed, target)
+		}
+	})
+}
+
+// update changes the set with edit. In apply mode it is a read-modify-write
+// of the file under a lock on the state directory, so two runs that share
+// the directory (the agent's run lock normally keeps them apart; a local
+// run does not take it) merge their refreshes instead of overwriting each
+// other's. The view in memory becomes the merged set.
+func (s *pendingStore) update(edit func(map[string][]string)) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, t := range targets {
-		delete(s.owed, t)
-	}
-	return s.save()
-}
-
-// save writes the whole set; the caller holds mu. An empty set removes the
-// file so a clean machine has no leftover state.
-func (s *pendingStore) save() error {
 	if !s.persist {
+		edit(s.owed)
 		return nil
 	}
-	if len(s.owed) == 0 {
+	unlock, err := lockDir(filepath.Dir(s.path), 10*time.Second)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	owed, err := s.read()
+	if err != nil {
+		return err
+	}
+	edit(owed)
+	if err := s.save(owed); err != nil {
+		return err
+	}
+	s.owed = owed
+	return nil
+}
+
+// save writes the whole set; the caller holds mu and the directory lock.
+// An empty set removes the file so a clean machine has no leftover state.
+func (s *pendingStore) save(owed map[string][]string) error {
+	if len(owed) == 0 {
 		err := os.Remove(s.path)
 		if errors.Is(err, os.ErrNotExist) {
 			return nil
@@ -142,11 +186,36 @@ func (s *pendingStore) save() error {
 		}
 		return safefile.SyncDir(filepath.Dir(s.path))
 	}
-	b, err := json.MarshalIndent(pendingFile{Version: pendingVersion, Role: s.role, Pending: s.owed}, "", "  ")
+	b, err := json.MarshalIndent(pendingFile{Version: pendingVersion, Role: s.role, Pending: owed}, "", "  ")
 	if err != nil {
 		return err
 	}
-	return safefile.WriteBytes(s.path, append(b, '\n'), 0o600, safefile.Keep, safefile.Keep)
+	return writeFile(s.path, append(b, '\n'), 0o600, safefile.Keep, safefile.Keep)
+}
+
+// writeFile is safefile.WriteBytes; the unit tests of a full disk replace
+// it (the lab test fills a real one).
+var writeFile = safefile.WriteBytes
+
+// lockDir takes an exclusive flock on directory dir, waiting at most wait
+// (holders keep it only for one small read and write).
+func lockDir(dir string, wait time.Duration) (unlock func(), err error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, fmt.Errorf("engine: lock %s: %w", dir, err)
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return func() { f.Close() }, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) || time.Now().After(deadline) {
+			f.Close()
+			return nil, fmt.Errorf("engine: lock %s: %w", dir, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // dropStalePending forgets refreshes owed to resources that are no longer in
@@ -170,8 +239,10 @@ func (r *runner) dropStalePending() error {
 			Msg: fmt.Sprintf("pending refresh of %s (from %s) dropped: %s is not in this plan",
 				t, strings.Join(r.pending.notifiers(t), ", "), t)})
 	}
-	if err := r.pending.clear(stale...); err != nil {
-		return fmt.Errorf("engine: pending notifications: %w", err)
+	for _, t := range stale {
+		if err := r.pending.clear(t, nil); err != nil {
+			return fmt.Errorf("engine: pending notifications: %w", err)
+		}
 	}
 	return nil
 }
@@ -182,7 +253,8 @@ func (r *runner) dropStalePending() error {
 // entry; if Refresh fails the entry stays for the next run.
 func (r *runner) deliverRefresh(ctx context.Context, i int, inst resource.Resource, env *resource.Env) (resource.Change, error) {
 	id := r.p.Resources[i].ID
-	from := "notified by " + strings.Join(r.pending.notifiers(id), ", ")
+	notifiers := r.pending.notifiers(id)
+	from := "notified by " + strings.Join(notifiers, ", ")
 	if r.o.Check {
 		r.report(i, event.Event{Type: event.Refresh, Check: true, Msg: "would refresh (" + from + ")"}, true)
 		return resource.Change{}, nil
@@ -197,7 +269,7 @@ func (r *runner) deliverRefresh(ctx context.Context, i int, inst resource.Resour
 			return change, fmt.Errorf("refresh (%s): %w", from, err)
 		}
 	}
-	if err := r.pending.clear(id); err != nil {
+	if err := r.pending.clear(id, notifiers); err != nil {
 		return resource.Change{}, fmt.Errorf("refreshed, but clearing the pending refresh failed (it will be delivered again): %w", err)
 	}
 	msg := "refreshed (" + from + ")"

@@ -29,7 +29,7 @@ func where(r plan.Resource) string {
 }
 
 // prepare validates the plan and builds every resource once with bound
-// params left empty, so that a typo in the policy is reported before the
+// values replaced by placeholders (plan.Binding.Placeholder), so that a typo in the policy is reported before the
 // first change is made rather than halfway through.
 func prepare(p *plan.Plan) (*prepared, error) {
 	if err := p.Validate(); err != nil {
@@ -47,7 +47,11 @@ func prepare(p *plan.Plan) (*prepared, error) {
 		if err := checkBindings(p, prep.index, r); err != nil {
 			return nil, err
 		}
-		inst, err := resource.New(withPlaceholders(r), p.Blobs)
+		placed, err := r.WithPlaceholders()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", where(r), err)
+		}
+		inst, err := resource.New(placed, p.Blobs)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", where(r), err)
 		}
@@ -104,25 +108,15 @@ func prepare(p *plan.Plan) (*prepared, error) {
 	return prep, nil
 }
 
-// withPlaceholders returns r with every bound param set to "", the value
-// used to validate params whose real value is only known at run time.
-func withPlaceholders(r plan.Resource) plan.Resource {
-	if len(r.Bind) == 0 {
-		return r
-	}
-	r.Params = r.Params.Clone()
-	for _, b := range r.Bind {
-		r.Params[b.Param] = ""
-	}
-	return r
-}
-
 // checkBindings rejects references to outputs the sender's kind never
 // produces, which would otherwise only fail when the receiver runs.
 func checkBindings(p *plan.Plan, index map[string]int, r plan.Resource) error {
 	for _, b := range r.Bind {
 		if b.Param == "" {
 			return fmt.Errorf("%s: binding with no param name", where(r))
+		}
+		if b.Index != nil && b.Key != "" {
+			return fmt.Errorf("%s: binding of %s has both an index and a key", where(r), b.Param)
 		}
 		for _, part := range b.Parts {
 			if !part.IsRef() {
@@ -139,7 +133,7 @@ func checkBindings(p *plan.Plan, index map[string]int, r plan.Resource) error {
 					sends = "sends " + strings.Join(s.Outputs, ", ")
 				}
 				return fmt.Errorf("%s: %s: %s has no output %q (kind %s %s)",
-					where(r), b.Param, part.From, part.Field, from.Kind, sends)
+					where(r), b.Place(), part.From, part.Field, from.Kind, sends)
 			}
 		}
 	}

@@ -23,10 +23,11 @@ type runner struct {
 	outputs map[string]map[string]string // sender ID → outputs, once it ran
 	whenOff map[string]bool              // resources skipped by when=False
 	sentChg map[string]bool              // sender ID → it changed in this run
+	ahead   map[string]bool              // check mode: resources that would change
 }
 
 func newRunner(p *plan.Plan, prep *prepared, o Options) *runner {
-	return &runner{p: p, prep: prep, o: o, outputs: map[string]map[string]string{}, whenOff: map[string]bool{}, sentChg: map[string]bool{}}
+	return &runner{p: p, prep: prep, o: o, outputs: map[string]map[string]string{}, whenOff: map[string]bool{}, sentChg: map[string]bool{}, ahead: map[string]bool{}}
 }
 
 // run dispatches ready resources to at most o.Parallel goroutines. The

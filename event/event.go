@@ -24,7 +24,10 @@ const (
 	HostStart   Type = "host_start"
 	HostDone    Type = "host_done"
 	Unreachable Type = "unreachable"
-	Recap       Type = "recap"
+	// NotRun says a host never ran a role of the run: it failed an
+	// earlier one, the run stopped, or it was interrupted. Msg says why.
+	NotRun Type = "not_run"
+	Recap  Type = "recap"
 )
 
 // Event is one line of the event stream. Fields are optional by type.
@@ -51,6 +54,7 @@ type Counts struct {
 	Failed      int `json:"failed"`
 	Skipped     int `json:"skipped"`
 	Unreachable int `json:"unreachable,omitempty"`
+	NotRun      int `json:"not_run,omitempty"` // roles a host never ran
 }
 
 // Add counts one terminal resource event.
@@ -66,6 +70,8 @@ func (c *Counts) Add(t Type) {
 		c.Skipped++
 	case Unreachable:
 		c.Unreachable++
+	case NotRun:
+		c.NotRun++
 	}
 }
 
@@ -76,6 +82,7 @@ func (c *Counts) Merge(o Counts) {
 	c.Failed += o.Failed
 	c.Skipped += o.Skipped
 	c.Unreachable += o.Unreachable
+	c.NotRun += o.NotRun
 }
 
 // Sink receives events. Implementations must be safe for concurrent use.

@@ -59,8 +59,8 @@
 //	SudoPassword  herd_sudo_password, ansible_become_password,
 //	              ansible_become_pass, ansible_sudo_pass
 //	BecomeMethod  herd_become_method, ansible_become_method
-//	Via           herd_via, mitogen_via (herd_via_mode=jump: plain ProxyJump
-//	              through the parent instead of a relay agent on it)
+//	Via           herd_via, mitogen_via (end-to-end SSH through the parent's
+//	              sshd; herd_via_mode=trusted: the parent's agent logs in)
 //	AgentDir      herd_agent_dir
 //	KeyFile       herd_ssh_key, ansible_ssh_private_key_file
 //

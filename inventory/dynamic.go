@@ -15,8 +15,9 @@ import (
 )
 
 // maxScriptOutput bounds what a dynamic inventory may print; large clouds
-// produce megabytes, not gigabytes.
-const maxScriptOutput = 256 << 20
+// produce megabytes, not gigabytes. Decoding JSON into maps takes several
+// times its size, so the cap is what keeps the controller's memory bounded.
+const maxScriptOutput = 64 << 20
 
 // runScript runs an Ansible dynamic inventory with --list and reads its JSON:
 //
@@ -155,18 +156,21 @@ func runInventoryScript(ctx context.Context, script string, args ...string) ([]b
 	var stdout limitedBuffer
 	var stderr limitedBuffer
 	stdout.limit, stderr.limit = maxScriptOutput, 64<<10
+	// Past the cap nothing more is wanted: stop the script (and what it
+	// spawned) at once instead of draining it until the timeout.
+	stdout.full = func() { _ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	start := time.Now()
 	err = cmd.Run()
 	what := fmt.Sprintf("inventory script %s %s", script, strings.Join(args, " "))
+	if stdout.overflow {
+		return nil, fmt.Errorf("%s: output exceeds %d MiB; stopped it (an inventory that large is a bug in the script)", what, maxScriptOutput>>20)
+	}
 	if ctx.Err() != nil {
 		return nil, fmt.Errorf("%s: timed out after %s%s", what, time.Since(start).Round(time.Millisecond), stderrSuffix(stderr.Bytes()))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s failed: %v%s", what, err, stderrSuffix(stderr.Bytes()))
-	}
-	if stdout.overflow {
-		return nil, fmt.Errorf("%s: output exceeds %d MiB", what, maxScriptOutput>>20)
 	}
 	return stdout.Bytes(), nil
 }
@@ -183,18 +187,27 @@ func stderrSuffix(b []byte) string {
 	return "\nstderr:\n" + s
 }
 
-// limitedBuffer keeps at most limit bytes and remembers it dropped some.
+// limitedBuffer keeps at most limit bytes and remembers it dropped some;
+// full, if set, is called once when that first happens. The buffer is a
+// field, not embedded: an embedded bytes.Buffer's ReadFrom would let
+// io.Copy (os/exec's) bypass Write and the limit with it.
 type limitedBuffer struct {
-	bytes.Buffer
+	buf      bytes.Buffer
 	limit    int
 	overflow bool
+	full     func()
 }
 
+func (l *limitedBuffer) Bytes() []byte { return l.buf.Bytes() }
+
 func (l *limitedBuffer) Write(p []byte) (int, error) {
-	if room := l.limit - l.Len(); len(p) > room {
+	if room := l.limit - l.buf.Len(); len(p) > room {
+		l.buf.Write(p[:max(room, 0)])
+		if !l.overflow && l.full != nil {
+			l.full()
+		}
 		l.overflow = true
-		l.Buffer.Write(p[:max(room, 0)])
 		return len(p), nil
 	}
-	return l.Buffer.Write(p)
+	return l.buf.Write(p)
 }

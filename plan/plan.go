@@ -96,9 +96,12 @@ type Resource struct {
 	Meta Meta      `json:"meta,omitempty"`
 }
 
-// Binding sets Params[Param] to the concatenation of Parts when the resource runs.
+// Binding sets Params[Param] (or its element Index, or its value under Key)
+// to the concatenation of Parts when the resource runs.
 type Binding struct {
 	Param string `json:"param"`
+	Index *int   `json:"index,omitempty"` // element of a list param (argv)
+	Key   string `json:"key,omitempty"`   // value of a map param (env)
 	Parts []Part `json:"parts"`
 }
 

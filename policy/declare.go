@@ -5,7 +5,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -194,13 +193,13 @@ func declareResource(thread *starlark.Thread, p *Policy, s *resource.Schema, bui
 	}
 
 	// Let the kind reject bad combinations now, at the call site, rather
-	// than on the target. Bound params are unknown yet: validate with "".
-	check := res
-	check.Params = res.Params.Clone()
-	for _, bd := range res.Bind {
-		check.Params[bd.Param] = ""
+	// than on the target. Bound values are unknown yet: validate with
+	// placeholders, as the engine does before it runs anything.
+	check, err := res.WithPlaceholders()
+	if err == nil {
+		_, err = resource.New(check, b.plan.Blobs)
 	}
-	if _, err := resource.New(check, b.plan.Blobs); err != nil {
+	if err != nil {
 		msg := err.Error()
 		for _, prefix := range []string{s.Kind + ": ", s.Kind + " " + name + ": "} {
 			msg = strings.TrimPrefix(msg, prefix)
@@ -251,9 +250,15 @@ func setParam(res *plan.Resource, what string, ps resource.Param, v starlark.Val
 	case resource.String:
 		switch v := v.(type) {
 		case starlark.String:
+			if len(v) > maxInline {
+				return inlineTooLarge(what, key, len(v))
+			}
 			res.Params[key] = string(v)
 			return nil
 		case *Deferred:
+			if n := len(plan.Binding{Parts: v.parts}.Placeholder()); n > maxInline {
+				return inlineTooLarge(what, key, n)
+			}
 			res.Bind = append(res.Bind, plan.Binding{Param: key, Parts: v.parts})
 			return nil
 		case *ResourceRef:
@@ -273,33 +278,31 @@ func setParam(res *plan.Resource, what string, ps resource.Param, v starlark.Val
 		res.Params[key] = x
 		return err
 	case resource.Mode:
-		var m int64
+		var raw any
 		switch v := v.(type) {
 		case starlark.Int:
 			n, ok := v.Int64()
 			if !ok {
-				return fmt.Errorf("%s: %s %s is out of range", what, key, v)
+				return fmt.Errorf("%s: %s %s is out of range (0 to 0o7777)", what, key, v)
 			}
-			m = n
+			raw = n
 		case starlark.String:
-			n, err := strconv.ParseUint(strings.TrimPrefix(string(v), "0o"), 8, 32)
-			if err != nil {
-				return fmt.Errorf("%s: %s %q is not an octal number such as \"0644\"", what, key, string(v))
-			}
-			m = int64(n)
+			raw = string(v)
 		case *Deferred:
 			return v.misuseError()
 		default:
 			return fmt.Errorf("%s: %s must be an int such as 0o644 or an octal string such as \"0644\", got %s", what, key, v.Type())
 		}
-		if m < 0 || m > 0o7777 {
-			return fmt.Errorf("%s: %s %#o is out of range (0 to 0o7777)", what, key, m)
+		m, err := resource.ParseMode(raw)
+		if err != nil {
+			return fmt.Errorf("%s: %s: %v", what, key, err)
 		}
 		res.Params[key] = m
 		return nil
 	case resource.StringList:
-		l, err := stringList(what, key, v)
+		l, binds, err := boundStringList(what, key, v)
 		res.Params[key] = l
+		res.Bind = append(res.Bind, binds...)
 		return err
 	case resource.StringMap:
 		dict, ok := v.(*starlark.Dict)
@@ -309,8 +312,11 @@ func setParam(res *plan.Resource, what string, ps resource.Param, v starlark.Val
 		m := make(map[string]string, dict.Len())
 		for _, kv := range dict.Items() {
 			k, kok := kv[0].(starlark.String)
-			if dv, isD := kv[1].(*Deferred); isD {
-				return dv.misuseError()
+			if dv, isD := kv[1].(*Deferred); isD && kok && k != "" {
+				// Bound on the target; the key is known now.
+				m[string(k)] = ""
+				res.Bind = append(res.Bind, plan.Binding{Param: key, Key: string(k), Parts: dv.parts})
+				continue
 			}
 			val, vok := kv[1].(starlark.String)
 			if !kok || !vok {
@@ -324,23 +330,40 @@ func setParam(res *plan.Resource, what string, ps resource.Param, v starlark.Val
 	return fmt.Errorf("%s: %s has unsupported type %v", what, key, ps.Type)
 }
 
+// stringList converts a list of strings known now (no deferred values).
 func stringList(what, key string, v starlark.Value) ([]string, error) {
+	if seq, ok := v.(starlark.Indexable); ok {
+		for i := 0; i < seq.Len(); i++ {
+			if d, isD := seq.Index(i).(*Deferred); isD {
+				return nil, d.misuseError()
+			}
+		}
+	}
+	l, _, err := boundStringList(what, key, v)
+	return l, err
+}
+
+// boundStringList converts a resource's list of strings; deferred elements
+// become bindings of their index, filled on the target.
+func boundStringList(what, key string, v starlark.Value) ([]string, []plan.Binding, error) {
 	seq, ok := v.(starlark.Indexable)
 	if _, isStr := v.(starlark.String); !ok || isStr {
-		return nil, fmt.Errorf("%s: %s must be a list of strings, got %s", what, key, v.Type())
+		return nil, nil, fmt.Errorf("%s: %s must be a list of strings, got %s", what, key, v.Type())
 	}
 	out := make([]string, seq.Len())
+	var binds []plan.Binding
 	for i := range out {
 		switch e := seq.Index(i).(type) {
 		case starlark.String:
 			out[i] = string(e)
 		case *Deferred:
-			return nil, e.misuseError()
+			idx := i
+			binds = append(binds, plan.Binding{Param: key, Index: &idx, Parts: e.parts})
 		default:
-			return nil, fmt.Errorf("%s: %s[%d] must be a string, got %s", what, key, i, e.Type())
+			return nil, nil, fmt.Errorf("%s: %s[%d] must be a string, got %s", what, key, i, e.Type())
 		}
 	}
-	return out, nil
+	return out, binds, nil
 }
 
 func (d *declaration) setMeta(res *plan.Resource, what, key string, v starlark.Value) error {

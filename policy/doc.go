@@ -32,7 +32,7 @@
 // while loops or recursion, so evaluation always terminates.
 //
 // Params are converted by the kind's schema: strings, bools, ints, lists
-// and dicts of strings, and modes (0o644 or "0644"). None means "not given".
+// and dicts of strings, and modes (0o644 or "0644"; a decimal literal such as mode=644 is refused). None means "not given".
 // file(..., source="files/x") takes a controller file relative to the
 // policy directory: under 128 KiB it travels in the plan, larger ones are
 // fetched by sha256 only when the target's copy differs. copy() does the

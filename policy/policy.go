@@ -175,7 +175,13 @@ func (l *loader) exec(filename, loadPos string) (starlark.StringDict, error) {
 	thread.SetLocal(fileKey, filename)
 	thread.SetLocal(loadingKey, true)
 	thread.Load = l.load
-	m.globals, err = starlark.ExecFileOptions(fileOptions, thread, filename, src, l.p.predeclared)
+	f, err := fileOptions.Parse(filename, src, 0)
+	if err == nil {
+		err = checkModeLiterals(f)
+	}
+	if err == nil {
+		m.globals, err = starlark.ExecFileOptions(fileOptions, thread, filename, src, l.p.predeclared)
+	}
 	if err != nil {
 		m.err = asError(err, filename)
 	}

@@ -1,7 +1,7 @@
 package policy
 
 import (
-	"bytes"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -115,8 +115,11 @@ func (p *Policy) render(src string, extra *starlark.Dict, b *builder) ([]byte, e
 		"facts": factsMap(b.facts),
 		"host":  map[string]any{"name": b.plan.Host},
 	}
-	var out bytes.Buffer
+	var out cappedBuffer
 	if err := t.Execute(&out, data); err != nil {
+		if errors.Is(err, errTemplateTooLarge) {
+			return nil, fmt.Errorf("template %s: output exceeds %d MiB; inline values are limited to that (put large content in a file and use source=)", src, maxInline>>20)
+		}
 		return nil, fmt.Errorf("%s", templateError(err))
 	}
 	return out.Bytes(), nil

@@ -139,7 +139,7 @@ func (d *Deferred) misuseError() *Error {
 	if d.b != nil && d.b.thread != nil {
 		pos = callerPos(d.b.thread)
 	}
-	return errorAt(pos, "%s.%s is only known on the target when %s runs; it can be used as a string argument of a resource or joined with + to strings, not inspected in the policy",
+	return errorAt(pos, "%s.%s is only known on the target when %s runs; it can be used as a string argument of a resource (also in argv lists and env dicts) or joined with + to strings, not inspected or formatted in the policy",
 		r.From, r.Field, r.From)
 }
 

@@ -9,6 +9,7 @@ import (
 	"github.com/herd-project/herd/event"
 	"github.com/herd-project/herd/inventory"
 	"github.com/herd-project/herd/policy"
+	"github.com/herd-project/herd/relay"
 	"github.com/herd-project/herd/transport"
 	"github.com/herd-project/herd/wire"
 )
@@ -26,7 +27,7 @@ type agentConn struct {
 	// takes on the reader's goroutine (relay.go); readErr ends it.
 	inbox   chan wire.Message
 	readErr error
-	relay   *relayHub
+	relay   *relay.Controller
 
 	mu sync.Mutex // one plan at a time
 }
@@ -45,7 +46,7 @@ func (r *runner) agent(ctx context.Context, role *policy.Role, h *inventory.Host
 	if err != nil {
 		return nil, err
 	}
-	if ac, err = startAgent(ctx, h.Name, start, r.o.Agent, h.Conn.AgentDir); err != nil {
+	if ac, err = startAgent(ctx, h.Name, start, r.o.Agent, h.Conn.AgentDir, r.relayLog); err != nil {
 		return nil, err
 	}
 	r.mu.Lock()
@@ -113,7 +114,7 @@ var AgentStartTimeout = 60 * time.Second
 
 // startAgent bootstraps the agent over start and completes the handshake,
 // checking that the agent runs the controller's exact binary.
-func startAgent(ctx context.Context, name string, start func(string) (*transport.Session, error), bin *Binary, agentDir string) (*agentConn, error) {
+func startAgent(ctx context.Context, name string, start func(string) (*transport.Session, error), bin *Binary, agentDir string, logf func(host, msg string)) (*agentConn, error) {
 	want, err := bin.Hash()
 	if err != nil {
 		return nil, err
@@ -146,7 +147,7 @@ func startAgent(ctx context.Context, name string, start func(string) (*transport
 		return nil, fmt.Errorf("%s: agent reports binary %.16s, expected %.16s", name, hello.AgentHash, want)
 	}
 	ac.hello = hello
-	ac.startReader()
+	ac.startReader(logf)
 	return ac, nil
 }
 

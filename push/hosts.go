@@ -8,6 +8,63 @@ import (
 	"github.com/herd-project/herd/policy"
 )
 
+// CheckHosts looks at every role's hosts before anything is contacted. A
+// --limit-hosts or --limit-groups pattern that matches no host of any role
+// is an error: it is almost always a typo, and running nothing (or, with
+// several patterns, less than meant) while exiting 0 hides it. A role whose
+// own selection is empty only gets a warning, since an inventory may
+// legitimately have no host in a group yet. Errors from resolving the
+// hosts themselves are returned as hostsOf returns them.
+func CheckHosts(pol *policy.Policy, inv *inventory.Inventory, lim Limit) (warnings []string, err error) {
+	var all []*inventory.Host
+	for _, role := range pol.Roles {
+		hosts, ok, err := policy.RoleHosts(role)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			if _, err := hostsOf(role, inv, Limit{}); err != nil {
+				return nil, err
+			}
+			hosts = inv.Hosts()
+		}
+		if len(hosts) == 0 {
+			warnings = append(warnings, fmt.Sprintf("%s: role %q selects no hosts; it runs nowhere", role.Pos, role.Name))
+		}
+		all = append(all, hosts...)
+	}
+	for _, p := range append(append([]string{}, lim.Hosts...), lim.Groups...) {
+		if _, err := path.Match(p, ""); err != nil {
+			return warnings, fmt.Errorf("--limit pattern %q: %v", p, err)
+		}
+	}
+	if p := unmatched(lim.Hosts, all, func(h *inventory.Host) []string { return []string{h.Name} }); p != "" {
+		return warnings, fmt.Errorf("--limit-hosts %q matches no host of any role", p)
+	}
+	if p := unmatched(lim.Groups, all, func(h *inventory.Host) []string { return h.Groups }); p != "" {
+		return warnings, fmt.Errorf("--limit-groups %q matches no group of any role's hosts", p)
+	}
+	return warnings, nil
+}
+
+// unmatched returns the first pattern that matches none of the names of
+// hosts, or "".
+func unmatched(patterns []string, hosts []*inventory.Host, names func(*inventory.Host) []string) string {
+	for _, p := range patterns {
+		found := false
+		for _, h := range hosts {
+			if anyMatch([]string{p}, names(h)...) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return p
+		}
+	}
+	return ""
+}
+
 // hostsOf resolves a role's hosts: the role's own selection, else the
 // command line inventory, narrowed by --limit-groups/--limit-hosts.
 func hostsOf(role *policy.Role, inv *inventory.Inventory, lim Limit) ([]*inventory.Host, error) {
@@ -45,10 +102,12 @@ func matchLimit(h *inventory.Host, lim Limit) bool {
 	return true
 }
 
-func anyMatch(patterns []string, s string) bool {
+func anyMatch(patterns []string, names ...string) bool {
 	for _, p := range patterns {
-		if ok, _ := path.Match(p, s); ok {
-			return true
+		for _, s := range names {
+			if ok, _ := path.Match(p, s); ok {
+				return true
+			}
 		}
 	}
 	return false

@@ -16,6 +16,9 @@ func TestMain(m *testing.M) {
 		if code, ran := rogueAgent(os.Args[2:]); ran { // serve_test.go
 			os.Exit(code)
 		}
+		if code, ran := rogueRelay(os.Args[2:]); ran { // relay_attack_test.go
+			os.Exit(code)
+		}
 		os.Exit(agent.Main(context.Background(), os.Args[2:], os.Stderr))
 	}
 	code := lab.RunTests(m)

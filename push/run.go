@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"go.starlark.net/starlark"
+
 	"github.com/herd-project/herd/event"
 	"github.com/herd-project/herd/inventory"
 	"github.com/herd-project/herd/policy"
@@ -55,6 +57,12 @@ type HostResult struct {
 	Unreachable bool
 	Skipped     bool // should_contact said no for every role it was in
 	Err         string
+	// FailedRole is the role the host failed or was unreachable in; it
+	// runs no later role.
+	FailedRole string
+	// NotRun lists the roles the host never ran (an earlier failure, a
+	// stop after a failed role or batch, an interrupt).
+	NotRun []string
 	// BytesSent counts what went to the host over SSH while its plans ran
 	// (plans, file contents, framing); FileBytes the file contents alone,
 	// fetched by hash; Refused the file requests refused (logged).
@@ -113,23 +121,37 @@ func Run(ctx context.Context, pol *policy.Policy, o Options) (*Result, error) {
 	r := &runner{pol: pol, o: o, pool: transport.NewPool(o.Transport),
 		agents: map[string]*agentConn{}, results: map[string]*HostResult{}}
 	defer r.close()
+	plans, err := r.planAll(ctx, roleHosts)
+	if err != nil {
+		return nil, err
+	}
 
 	res := &Result{Hosts: r.results}
+	for _, hs := range roleHosts {
+		for _, h := range hs {
+			r.result(h.Name) // every host of the run is in the recap
+		}
+	}
 	for i, role := range pol.Roles {
-		if ctx.Err() != nil {
-			break
-		}
-		if stop := r.runRole(ctx, role, roleHosts[i]); stop {
+		switch {
+		case ctx.Err() != nil:
+			r.notRun(role, roleHosts[i], "interrupted")
+		case res.StoppedAfter != "":
+			r.notRun(role, roleHosts[i], fmt.Sprintf("the run stopped after role %s because hosts failed", res.StoppedAfter))
+		case r.runRole(ctx, role, roleHosts[i], plans[i]):
 			res.StoppedAfter = role.Name
-			break
 		}
+	}
+	if ctx.Err() != nil {
+		res.StoppedAfter = ""
 	}
 	return res, ctx.Err()
 }
 
 // runRole runs one role over its hosts in batches of role.Serial and says
-// whether the run must stop.
-func (r *runner) runRole(ctx context.Context, role *policy.Role, hosts []*inventory.Host) (stop bool) {
+// whether the run must stop. A host that failed an earlier role (allowed
+// by that role's max_fail) does not run this one.
+func (r *runner) runRole(ctx context.Context, role *policy.Role, hosts []*inventory.Host, plans map[string]*hostPlan) (stop bool) {
 	r.emit(event.Event{Type: event.RoleStart, Role: role.Name, Msg: fmt.Sprintf("%d hosts", len(hosts))})
 	serial := role.Serial
 	if serial <= 0 {
@@ -141,10 +163,14 @@ func (r *runner) runRole(ctx context.Context, role *policy.Role, hosts []*invent
 		var wg sync.WaitGroup
 		var mu sync.Mutex
 		for _, h := range hosts[start:end] {
+			if failedIn := r.failedRole(h.Name); failedIn != "" {
+				r.notRun(role, []*inventory.Host{h}, "it failed in role "+failedIn)
+				continue
+			}
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				if !r.runHost(ctx, role, h) {
+				if !r.runHost(ctx, role, h, plans[h.Name]) {
 					mu.Lock()
 					failedHosts++
 					mu.Unlock()
@@ -152,13 +178,41 @@ func (r *runner) runRole(ctx context.Context, role *policy.Role, hosts []*invent
 			}()
 		}
 		wg.Wait()
-		if failedHosts > role.MaxFail || ctx.Err() != nil {
+		if ctx.Err() != nil {
+			r.notRun(role, hosts[end:], "interrupted")
+			return true
+		}
+		if failedHosts > role.MaxFail {
 			// A failed batch stops later batches, and the run stops after
 			// this role.
+			r.notRun(role, hosts[end:], fmt.Sprintf("%d hosts failed in an earlier batch of role %s (max_fail=%d)", failedHosts, role.Name, role.MaxFail))
 			return true
 		}
 	}
 	return false
+}
+
+// failedRole names the role a host failed in (or was unreachable in), or "".
+func (r *runner) failedRole(name string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if hr, ok := r.results[name]; ok && (hr.Failed || hr.Unreachable) {
+		return hr.FailedRole
+	}
+	return ""
+}
+
+// notRun reports hosts that never ran role, with why, so the recap lists
+// every host of the run.
+func (r *runner) notRun(role *policy.Role, hosts []*inventory.Host, why string) {
+	for _, h := range hosts {
+		hr := r.result(h.Name)
+		r.mu.Lock()
+		hr.Counts.Add(event.NotRun)
+		hr.NotRun = append(hr.NotRun, role.Name)
+		r.mu.Unlock()
+		r.emit(event.Event{Type: event.NotRun, Host: h.Name, Role: role.Name, Msg: "role " + role.Name + " not run: " + why})
+	}
 }
 
 func (r *runner) result(name string) *HostResult {
@@ -179,11 +233,12 @@ func (r *runner) emit(e event.Event) {
 	r.o.Sink(e)
 }
 
-// runHost runs role on h and reports whether the host succeeded (a skipped
-// host counts as success).
-func (r *runner) runHost(ctx context.Context, role *policy.Role, h *inventory.Host) bool {
+// runHost runs role on h with its plan made up front and reports whether
+// the host succeeded (a skipped host counts as success). The hooks run
+// here, right before the host's changes in this role; in check mode they
+// do not run at all, since they act on the world (drain a load balancer).
+func (r *runner) runHost(ctx context.Context, role *policy.Role, h *inventory.Host, hp *hostPlan) bool {
 	hr := r.result(h.Name)
-	phost := policy.Host{Name: h.Name, Vars: h.Vars}
 	fail := func(t event.Type, err error) bool {
 		r.mu.Lock()
 		if t == event.Unreachable {
@@ -192,46 +247,39 @@ func (r *runner) runHost(ctx context.Context, role *policy.Role, h *inventory.Ho
 		} else {
 			hr.Failed = true
 		}
+		hr.FailedRole = role.Name
 		hr.Err = err.Error()
 		r.mu.Unlock()
 		r.emit(event.Event{Type: t, Host: h.Name, Role: role.Name, Msg: err.Error()})
 		return false
 	}
-
-	if role.ShouldContact != nil {
-		v, err := r.pol.Call(role.ShouldContact, phost)
-		if err != nil {
-			return fail(event.Failed, fmt.Errorf("should_contact: %w", err))
-		}
-		if !v.Truth() {
-			r.emit(event.Event{Type: event.Skipped, Host: h.Name, Role: role.Name, Msg: "should_contact returned false"})
-			return true
-		}
+	if hp.skip {
+		r.emit(event.Event{Type: event.Skipped, Host: h.Name, Role: role.Name, Msg: "should_contact returned false"})
+		return true
 	}
-	if role.BeforeConnect != nil {
-		if _, err := r.pol.Call(role.BeforeConnect, phost); err != nil {
-			return fail(event.Failed, fmt.Errorf("before_connect: %w", err))
+	if hp.unreac != nil {
+		return fail(event.Unreachable, hp.unreac)
+	}
+	phost := policy.Host{Name: h.Name, Vars: h.Vars, Facts: hp.ac.hello.Facts}
+	for _, hook := range []struct {
+		name string
+		fn   starlark.Callable
+	}{{"before_connect", role.BeforeConnect}, {"after_connect", role.AfterConnect}} {
+		if hook.fn == nil || r.o.Check {
+			continue
 		}
-	}
-	ac, err := r.agent(ctx, role, h)
-	if err != nil {
-		return fail(event.Unreachable, err)
-	}
-	if role.AfterConnect != nil {
-		if _, err := r.pol.Call(role.AfterConnect, phost); err != nil {
-			return fail(event.Failed, fmt.Errorf("after_connect: %w", err))
+		if _, err := r.pol.Call(hook.fn, phost); err != nil {
+			return fail(event.Failed, fmt.Errorf("%s: %w", hook.name, err))
 		}
 	}
-	phost.Facts = ac.hello.Facts
+	ac := hp.ac
 	if method, user, ok := r.becomeIdentity(role, h); ok {
+		var err error
 		if ac, err = r.becomeAgent(ctx, role, h, method, user); err != nil {
 			return fail(event.Failed, err)
 		}
 	}
-	p, err := r.pol.Plan(role, phost)
-	if err != nil {
-		return fail(event.Failed, err)
-	}
+	p := hp.plan
 	r.emit(event.Event{Type: event.HostStart, Host: h.Name, Role: role.Name, Msg: fmt.Sprintf("%d resources", len(p.Resources))})
 	start := time.Now()
 	files, err := r.serveFiles(role, h.Name, p, ac)
@@ -239,7 +287,7 @@ func (r *runner) runHost(ctx context.Context, role *policy.Role, h *inventory.Ho
 		return fail(event.Failed, err)
 	}
 	sent0 := r.bytesSent(h.Name)
-	done, err := ac.run(ctx, &wire.RunPlan{Plan: p, Check: r.o.Check, Parallel: r.o.Parallel}, files, func(e event.Event) {
+	done, err := ac.run(ctx, &wire.RunPlan{Plan: p, Check: r.o.Check, Parallel: r.o.Parallel, Lock: r.lockRequest()}, files, func(e event.Event) {
 		// The agent is not trusted to speak for other hosts or roles.
 		e.Host, e.Role = h.Name, role.Name
 		r.mu.Lock()
@@ -259,6 +307,7 @@ func (r *runner) runHost(ctx context.Context, role *policy.Role, h *inventory.Ho
 	if done.Failed {
 		r.mu.Lock()
 		hr.Failed = true
+		hr.FailedRole = role.Name
 		r.mu.Unlock()
 		return false
 	}

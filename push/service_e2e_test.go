@@ -214,3 +214,47 @@ func TestServiceSysV(t *testing.T) {
 		t.Errorf("pid file left after stop: %v", err)
 	}
 }
+
+// Check mode predicts apply: a service whose init script a file of the
+// same run installs is "would change" (not "init script not found"), and
+// a refresh check announces counts as the change apply makes. Check and
+// apply report the same counts, round after round.
+func TestCheckPredictsServiceInstalledInTheSameRun(t *testing.T) {
+	l := flatLab(t)
+	h := l.Host(serviceHost)
+	const name = "herd-e2e-new"
+	script := strings.ReplaceAll(e2eInitScript, "herd-e2e-svc", name)
+	cleanup := func() {
+		inHost(t, h, "/etc/init.d/"+name+" stop; rm -f /etc/init.d/"+name+" /etc/"+name+".conf /run/"+name+".*")
+	}
+	cleanup()
+	t.Cleanup(cleanup)
+	policy := func(conf string) string {
+		return fmt.Sprintf(`inv = inventory("inventory.toml")
+def main(host):
+    file("/etc/init.d/%[1]s", content = %[2]q, mode = 0o755)
+    file("/etc/%[1]s.conf", content = %[3]q, notify = ["service:%[1]s"])
+    service("%[1]s", running = True, on_refresh = "reload")
+role("svc", hosts = inv.hosts, main = main)
+`, name, script, conf)
+	}
+	for _, round := range []struct {
+		conf        string
+		wantChanged int
+	}{
+		{"v1\n", 3}, // script, conf, start (the refresh adds nothing to a start)
+		{"v2\n", 2}, // conf, reload
+	} {
+		rec, check := pushService(t, l, policy(round.conf), true)
+		if typ, msg := msgOf(rec, serviceHost, "service:"+name); typ != event.Changed {
+			t.Fatalf("check %q: service %s %q, want would change\n%s", round.conf, typ, msg, rec.dump())
+		}
+		_, apply := pushService(t, l, policy(round.conf), false)
+		if c, a := total(check), total(apply); c != a || a.Changed != round.wantChanged {
+			t.Errorf("conf %q: check counts %+v, apply counts %+v, want both %d changed", round.conf, c, a, round.wantChanged)
+		}
+		if daemon := inHost(t, h, "/etc/init.d/"+name+" status && echo up"); daemon != "up" {
+			t.Fatalf("the service does not run after apply (%q)", daemon)
+		}
+	}
+}

@@ -2,6 +2,7 @@ package push
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/herd-project/herd/inventory"
 	"github.com/herd-project/herd/policy"
@@ -17,9 +18,16 @@ type Defaults struct {
 	MaxConns   int      `toml:"max_conns"`
 	LogPath    string   `toml:"log_path"`
 	KnownHosts []string `toml:"known_hosts"`
+	// StrictHostKeyChecking is what to do with a host key known_hosts does
+	// not hold (transport.Target.StrictHostKeys): "yes" refuses it,
+	// "accept-new" records it; "" leaves it to ssh_config, else "yes".
+	StrictHostKeyChecking string `toml:"strict_host_key_checking"`
 	// SudoPassword is the become password for every host without its own
 	// (herd_sudo_password); keep the file private.
 	SudoPassword string `toml:"sudo_password"`
+	// LockWait is how long a run waits for another run's lock on a host
+	// before failing that host (nil: wire.DefaultLockWait).
+	LockWait *time.Duration `toml:"lock_wait"`
 }
 
 // target turns an inventory host into a transport target. Precedence for
@@ -30,13 +38,14 @@ func (r *runner) target(role *policy.Role, h *inventory.Host, depth int) (transp
 	}
 	c := h.Conn
 	t := transport.Target{
-		Name:          h.Name,
-		Address:       c.Address,
-		Port:          c.Port,
-		User:          first(c.User, role.SSHUser, r.o.Defaults.SSHUser),
-		Password:      c.Password,
-		CheckHostKeys: role.CheckHostKeys,
-		KnownHosts:    r.o.Defaults.KnownHosts,
+		Name:           h.Name,
+		Address:        c.Address,
+		Port:           c.Port,
+		User:           first(c.User, role.SSHUser, r.o.Defaults.SSHUser),
+		Password:       c.Password,
+		CheckHostKeys:  role.CheckHostKeys,
+		StrictHostKeys: r.o.Defaults.StrictHostKeyChecking,
+		KnownHosts:     r.o.Defaults.KnownHosts,
 	}
 	if k := first(c.KeyFile, r.o.Defaults.KeyFile); k != "" {
 		t.KeyFiles = []string{k}

@@ -22,6 +22,15 @@ import (
 // run that wants the same content, and dropped by one that wants another.
 const PartialPrefix = ".herd-partial-"
 
+// RefusedError is a Fetch error by which the controller answered that it
+// will not serve the content (refused, unreadable, changed since the plan):
+// its partial is dropped. Any other Fetch error is an interruption (the
+// controller died, the connection closed, the run was cancelled) and the
+// partial is kept for the next run to resume.
+type RefusedError string
+
+func (e RefusedError) Error() string { return "controller: " + string(e) }
+
 // partialName is the deterministic temp name of a fetch of h for path.
 func partialName(path, h string) string {
 	dir, base := filepath.Split(path)
@@ -154,8 +163,8 @@ func fetchInstall(ctx context.Context, env *Env, path, h string, size int64, per
 	}
 	tmp := partialName(path, h)
 	cleanPartials(path, tmp)
-	f, ok := lockPartial(tmp, true)
-	if !ok {
+	f, resumable := lockPartial(tmp, true)
+	if !resumable {
 		// Another run is fetching the same content into the shared name:
 		// use a private temp, without resume.
 		tmp = filepath.Join(filepath.Dir(path), safefile.TempName(filepath.Base(path)))
@@ -163,11 +172,20 @@ func fetchInstall(ctx context.Context, env *Env, path, h string, size int64, per
 			return err
 		}
 	}
+	bad := false // the partial holds bytes that are not the content
 	defer func() {
-		if err != nil {
-			f.Close()
+		if err == nil {
+			return
+		}
+		// A cut transfer (controller killed, connection closed, run
+		// cancelled, timeout) keeps the shared partial for the next run to
+		// resume; a private temp, known-bad bytes and content the
+		// controller refuses are removed.
+		var refused RefusedError
+		if !resumable || bad || errors.As(err, &refused) {
 			os.Remove(tmp)
 		}
+		f.Close()
 	}()
 
 	sum, off, err := resumeFrom(f, size)
@@ -192,6 +210,7 @@ func fetchInstall(ctx context.Context, env *Env, path, h string, size int64, per
 		}
 	}
 	if got := hex.EncodeToString(sum.Sum(nil)); got != h {
+		bad = true
 		return fmt.Errorf("received content has sha256 %.12s, expected %.12s", got, h)
 	}
 	if uid >= 0 || gid >= 0 {

@@ -23,8 +23,9 @@ type store struct {
 	offsets []int64 // one per request
 	sent    int64
 	// cutAfter, when > 0, fails a request after that many bytes, as a lost
-	// connection would.
+	// connection would, with cutErr (default "connection lost").
 	cutAfter int64
+	cutErr   error
 }
 
 func newStore(contents ...[]byte) *store {
@@ -59,6 +60,9 @@ func (s *store) fetch(ctx context.Context, h string, off int64, w io.Writer) err
 		data = data[n:]
 	}
 	if cut > 0 && int64(len(b))-off > cut {
+		if s.cutErr != nil {
+			return s.cutErr
+		}
 		return errors.New("connection lost")
 	}
 	return nil
@@ -182,23 +186,61 @@ func TestCutTransferKeepsOldFileAndResumes(t *testing.T) {
 	}
 }
 
-// A fetch that fails while the agent lives (refusal, changed source) removes
-// its temp file and leaves the old file.
-func TestFailedFetchLeavesOldFileAndNoTemp(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "f")
-	writeFile(t, path, "old\n", 0o644)
-	content := bigContent(3, 1<<20)
-	s := newStore(content)
-	s.cutAfter = 300 << 10
-	if _, err := remoteFile(t, path, content, nil).Apply(context.Background(), s.env(t)); err == nil {
-		t.Fatal("apply succeeded")
+// A fetch that fails while the agent lives leaves the old file. An
+// interruption (connection lost, controller gone, run cancelled) keeps the
+// partial, and the next run resumes from it; a refusal by the controller
+// removes it.
+func TestFailedFetchLeavesOldFileAndKeepsOnlyResumablePartials(t *testing.T) {
+	tests := []struct {
+		name     string
+		err      error
+		wantKept bool
+	}{
+		{"connection lost", errors.New("connection to the controller lost: EOF"), true},
+		{"run cancelled", context.Canceled, true},
+		{"refused by the controller", RefusedError("not in this plan"), false},
 	}
-	if b, _ := os.ReadFile(path); string(b) != "old\n" {
-		t.Fatalf("old file changed: %q", b)
-	}
-	if l := leftovers(t, dir); len(l) > 0 {
-		t.Errorf("temp files left: %v", l)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "f")
+			writeFile(t, path, "old\n", 0o644)
+			content := bigContent(3, 1<<20)
+			s := newStore(content)
+			s.cutAfter, s.cutErr = 300<<10, tt.err
+			env := s.env(t)
+			r := remoteFile(t, path, content, nil)
+			if _, err := r.Apply(context.Background(), env); err == nil {
+				t.Fatal("apply succeeded")
+			}
+			if b, _ := os.ReadFile(path); string(b) != "old\n" {
+				t.Fatalf("old file changed: %q", b)
+			}
+			fi, err := os.Stat(partialName(path, plan.Hash(content)))
+			if kept := err == nil; kept != tt.wantKept {
+				t.Fatalf("partial kept: %v, want %v (stat: %v)", kept, tt.wantKept, err)
+			}
+			if tt.wantKept && fi.Size() != 300<<10 {
+				t.Errorf("partial has %d bytes, want %d", fi.Size(), 300<<10)
+			}
+			if !tt.wantKept {
+				if l := leftovers(t, dir); len(l) > 0 {
+					t.Errorf("temp files left: %v", l)
+				}
+				return
+			}
+			s.cutAfter = 0
+			applyIdempotent(t, r, env)
+			if got := s.offsets[len(s.offsets)-1]; got != 300<<10 {
+				t.Errorf("resumed at %d, want %d", got, 300<<10)
+			}
+			if b, _ := os.ReadFile(path); plan.Hash(b) != plan.Hash(content) {
+				t.Fatal("resumed content is wrong")
+			}
+			if l := leftovers(t, dir); len(l) > 0 {
+				t.Errorf("temp files left: %v", l)
+			}
+		})
 	}
 }
 

@@ -11,31 +11,48 @@ import (
 	"github.com/herd-project/herd/plan"
 )
 
-// modeParam reads a Mode param: an integer (0o644 arrives as 420) or an octal
-// string ("0644", "644", "0o644"). It returns -1 when the param is absent so
-// callers can tell "not managed" from 0.
+// modeParam reads a Mode param with ParseMode. It returns -1 when the param
+// is absent so callers can tell "not managed" from 0.
 func modeParam(p plan.Params, key string) (int64, error) {
 	v, ok := p[key]
 	if !ok || v == nil {
 		return -1, nil
 	}
+	m, err := ParseMode(v)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", key, err)
+	}
+	return m, nil
+}
+
+// ParseMode is the one reading of a mode, used by the policy when it is
+// declared and by the resource on the target: an integer (0o644 in a policy
+// arrives as 420; JSON may make it a float64) or an octal string ("0644",
+// "644", "0o644"). The result is within 0..0o7777. How an integer was
+// written is only visible in the policy source, which is why decimal
+// literals such as mode=644 are refused there (policy.checkModeLiterals).
+func ParseMode(v any) (int64, error) {
 	var m int64
-	if s, isStr := v.(string); isStr {
-		t := strings.TrimPrefix(strings.TrimPrefix(s, "0o"), "0O")
+	switch v := v.(type) {
+	case string:
+		t := strings.TrimPrefix(strings.TrimPrefix(v, "0o"), "0O")
 		n, err := strconv.ParseInt(t, 8, 64)
-		if err != nil || t == "" || strings.ContainsAny(t, "+-") {
-			return 0, fmt.Errorf("%s: %q is not an octal mode such as \"0644\"", key, s)
+		if err != nil || t == "" || strings.ContainsAny(t, "+-_") {
+			return 0, fmt.Errorf("%q is not an octal mode such as \"0644\"", v)
 		}
 		m = n
-	} else {
-		n, err := p.Int(key, 0)
+	default:
+		n, err := plan.Params{"mode": v}.Int("mode", 0)
 		if err != nil {
-			return 0, fmt.Errorf("%s: want an int or octal string: %w", key, err)
+			return 0, fmt.Errorf("want an int such as 0o644 or an octal string such as \"0644\", got %T", v)
 		}
 		m = n
 	}
-	if m < 0 || m > 0o7777 {
-		return 0, fmt.Errorf("%s: %#o is out of range 0..07777", key, m)
+	if m < 0 {
+		return 0, fmt.Errorf("%d is out of range (0 to 0o7777)", m)
+	}
+	if m > 0o7777 {
+		return 0, fmt.Errorf("0o%o is out of range (0 to 0o7777)", m)
 	}
 	return m, nil
 }

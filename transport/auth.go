@@ -21,6 +21,7 @@ type auth struct {
 	methods []ssh.AuthMethod
 	tried   []string // human descriptions for the failure message
 	closer  io.Closer
+	signers []ssh.Signer // the keys of methods, for logins transport does not make itself (verify.go)
 }
 
 func (a *auth) Close() {
@@ -92,6 +93,7 @@ func (p *Pool) authFor(e *endpoint) (*auth, error) {
 			p.cfg.Debugf("%s: skipping key %s: %v", e.where(), f, err)
 		}
 	}
+	a.signers = signers
 	if len(signers) > 0 {
 		a.methods = append(a.methods, ssh.PublicKeys(signers...))
 	}

@@ -14,22 +14,56 @@ import (
 // Exit codes shared with the agent: the bootstrap snippet uses 96 for its own
 // failures; the agent exits 97 after it found its own file does not match
 // --hash and removed it, asking for a fresh copy.
+//
+// ExitUnsafePath: the bootstrap refused an agent directory, one of its
+// parents or the cached binary because another user could write it (see
+// BootstrapScript). ExitAgentWatched: the agent found itself wrapped,
+// traced or its stdio held by another process (see agent.VerifyStart)
+// and exited before reading anything.
 const (
 	ExitBootstrapFailed = 96
 	ExitAgentCorrupt    = 97
+	ExitUnsafePath      = 98
+	ExitAgentWatched    = 99
 )
+
+// AgentPathEnv carries the path the bootstrap executes to the agent, which
+// checks that it is the very file running (a wrapper would not be).
+const AgentPathEnv = "HERD_AGENT_PATH"
 
 const needPrefix = "HERD-NEED "
 
+// RefusedPrefix starts the line an agent prints on stdout instead of its
+// hello when it refuses to start (ExitAgentWatched): a wrapper may keep the
+// session open after the agent exits, so the controller must not wait for
+// the exit status to learn why.
+const RefusedPrefix = "HERD-REFUSED "
+
 // BootstrapScript is the /bin/sh snippet that starts the agent on a target.
-// With the agent cached it is a single exec, so a run costs one round trip.
-// Otherwise it prints one line "HERD-NEED gzip" (or "raw" when the target
-// has no gzip), reads a decimal size line and exactly that many bytes from
-// stdin, installs them atomically as <dir>/<hash>/herd and execs that.
-// `read` reads pipes byte by byte and `head -c` never reads past its count,
-// and the controller sends nothing more until the agent has spoken, so no
-// protocol byte can be swallowed. It is one line without '!' so that any
-// login shell passes it intact to `/bin/sh -c`.
+// With the agent cached it execs it after one safety check, so a run costs
+// one round trip. Otherwise it prints one line "HERD-NEED gzip" (or "raw"
+// when the target has no gzip), reads a decimal size line and exactly that
+// many bytes from stdin, installs them atomically as <dir>/<hash>/herd and
+// execs that. `read` reads pipes byte by byte and `head -c` never reads
+// past its count, and the controller sends nothing more until the agent has
+// spoken, so no protocol byte can be swallowed. It is one line without '!'
+// so that any login shell passes it intact to `/bin/sh -c`.
+//
+// The safety check: whatever the login user runs as the agent may later run
+// as root (become), so no other user may be able to put a file there. One
+// `find` over the physical path (symlinks resolved by `cd -P`) refuses,
+// with exit 98 and the paths on stderr, when
+//   - any directory from / down to the hash directory, or the cached
+//     binary, is owned by someone other than the login user or root;
+//   - the agent directory, the hash directory or the binary is writable by
+//     group or others, or the binary is not a regular file;
+//   - a directory above the agent directory is writable by group or others
+//     without the sticky bit (a sticky /tmp is fine: nobody else can rename
+//     the agent directory in it).
+//
+// `find -name .` marks the two directories that must be strict: they are
+// given as "dir/.". find's "not" is spelled "$x", made by printf, because
+// csh-family login shells would take a literal one for history.
 //
 // agentDir "" means $HOME/.cache/herd; a leading "~/" is the remote $HOME.
 func BootstrapScript(hash, agentDir string) string {
@@ -48,20 +82,33 @@ func BootstrapScript(hash, agentDir string) string {
 	fail := func(what string) string {
 		return `{ echo "herd bootstrap: ` + what + `" >&2; exit 96; }`
 	}
+	run := `export ` + AgentPathEnv + `="$f"; exec "$f" agent --hash ` + h
 	return strings.Join([]string{
-		`d=` + dir + `/` + h,
-		`f="$d/herd"`,
-		`if [ -x "$f" ]; then exec "$f" agent --hash ` + h + `; fi`,
 		`umask 077`,
-		`mkdir -p "$d" || ` + fail(`cannot create $d`),
+		`d=` + dir + `/` + h,
+		`o=$PWD`,
+		`{ cd -P "$d" 2>/dev/null || { mkdir -p "$d" && cd -P "$d"; }; } || ` + fail(`cannot create $d`),
+		`p=$PWD`,
+		`cd "$o" || cd`,
+		`f="$p/herd"`,
+		`x=$(printf '\041'; id -u) || ` + fail(`id -u failed (the bootstrap needs id and find)`),
+		`u=${x#?}`,
+		`x=${x%"$u"}`,
+		`set -- "$p/." "${p%/*}/."`,
+		`a=${p%/*}`,
+		`while a=${a%/*}; [ -n "$a" ]; do set -- "$@" "$a"; done`,
+		`if [ -e "$f" ] || [ -h "$f" ]; then set -- "$@" "$f"; fi`,
+		`b=$(find "$@" / -prune \( "$x" -user "$u" "$x" -user 0 -o "$x" -type d "$x" -type f -o \( -perm -020 -o -perm -002 \) \( "$x" -perm -1000 -o "$x" -type d -o -name . \) \) -print) || ` + fail(`cannot check the agent directory $p`),
+		`[ -z "$b" ] || { echo "herd bootstrap: refusing to run the agent from $d: another user could replace it; owned by someone else than $(id -un) or root, or writable by group/others:" $b >&2; exit 98; }`,
+		`if [ -f "$f" ] && [ -x "$f" ]; then ` + run + `; fi`,
 		`if command -v gzip >/dev/null 2>&1; then z=gzip; else z=raw; fi`,
 		`echo "` + needPrefix + `$z"`,
 		`IFS= read -r n || ` + fail(`no size on stdin`),
 		`[ "$n" -ge 0 ] 2>/dev/null || ` + fail(`bad size $n`),
-		`t="$d/.herd.$$"`,
+		`t="$p/.herd.$$"`,
 		`if [ "$z" = gzip ]; then head -c "$n" | gzip -dc >"$t"; else head -c "$n" >"$t"; fi || { rm -f "$t"; ` + fail(`cannot write $t`)[2:],
 		`chmod 700 "$t" && mv -f "$t" "$f" || { rm -f "$t"; ` + fail(`cannot install $f`)[2:],
-		`exec "$f" agent --hash ` + h,
+		run,
 	}, "; ")
 }
 
@@ -103,7 +150,12 @@ func Bootstrap(ctx context.Context, start func(cmd string) (*Session, error), ha
 		first, err := readByte(s.Stdout)
 		if err == nil && first == needPrefix[0] {
 			var kind string
-			if kind, err = readNeed(s.Stdout); err == nil {
+			if kind, err = readNeed(s.Stdout); errors.Is(err, errRefused) {
+				stop()
+				s.Close()
+				return nil, installed, fmt.Errorf("agent bootstrap: %s: %w", whyWatched, err)
+			}
+			if err == nil {
 				gz, raw, perr := payload()
 				if perr != nil {
 					// Ours, not the target's: do not wait for its word.
@@ -132,11 +184,14 @@ func Bootstrap(ctx context.Context, start func(cmd string) (*Session, error), ha
 	}
 }
 
+var errRefused = errors.New("the agent refused to start")
+
 // readNeed reads the rest of the "HERD-NEED <kind>" line one byte at a time,
-// so nothing after the newline is consumed.
+// so nothing after the newline is consumed. A "HERD-REFUSED <why>" line
+// is returned as an error wrapping errRefused.
 func readNeed(r io.Reader) (string, error) {
 	line := []byte{needPrefix[0]}
-	for len(line) < 64 {
+	for len(line) < 1024 {
 		b, err := readByte(r)
 		if err != nil {
 			return "", fmt.Errorf("reading the bootstrap request: %w", err)
@@ -145,6 +200,9 @@ func readNeed(r io.Reader) (string, error) {
 			break
 		}
 		line = append(line, b)
+	}
+	if why, ok := strings.CutPrefix(string(line), RefusedPrefix); ok {
+		return "", fmt.Errorf("%w: %s", errRefused, why)
 	}
 	kind, ok := strings.CutPrefix(string(line), needPrefix)
 	if !ok || (kind != "gzip" && kind != "raw") {
@@ -200,6 +258,10 @@ func agentFailure(ctx context.Context, s *Session, readErr error) error {
 		why = "installing the agent failed"
 	case ExitAgentCorrupt:
 		why = "the agent failed its self-check twice (the binary sent does not match its hash)"
+	case ExitUnsafePath:
+		why = "the agent directory is not safe (nothing was run from it)"
+	case ExitAgentWatched:
+		why = whyWatched
 	case 126:
 		why = "the agent could not be executed (agent_dir on a noexec mount? set agent_dir)"
 	case 127:
@@ -209,6 +271,8 @@ func agentFailure(ctx context.Context, s *Session, readErr error) error {
 	}
 	return fmt.Errorf("agent bootstrap: %s, %w%s", why, exit, msg)
 }
+
+const whyWatched = "the cached agent is wrapped or watched by another program, so the login account may be compromised; nothing was sent to it"
 
 func readByte(r io.Reader) (byte, error) {
 	var b [1]byte

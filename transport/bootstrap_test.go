@@ -150,7 +150,7 @@ func TestBootstrapInstallsThenUsesTheCache(t *testing.T) {
 // TestBootstrapWithoutGzip: a target without gzip gets the raw binary.
 func TestBootstrapWithoutGzip(t *testing.T) {
 	bin := t.TempDir()
-	for _, tool := range []string{"mkdir", "head", "chmod", "mv", "rm", "sha256sum", "cut", "cat"} {
+	for _, tool := range []string{"mkdir", "head", "chmod", "mv", "rm", "sha256sum", "cut", "cat", "id", "find"} {
 		p, err := exec.LookPath(tool)
 		if err != nil {
 			t.Skip("needs " + tool)

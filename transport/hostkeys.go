@@ -21,6 +21,7 @@ type hostKeys struct {
 	db          ssh.HostKeyCallback // nil: no known_hosts file exists yet
 	fingerprint string              // of the key the server presented
 	err         error               // the refusal, if any
+	recorded    bool                // the key was new and added to known_hosts (accept-new)
 }
 
 func newHostKeys(e *endpoint) (*hostKeys, error) {
@@ -46,14 +47,16 @@ func newHostKeys(e *endpoint) (*hostKeys, error) {
 	return h, nil
 }
 
-func (h *hostKeys) callback(hostname string, remote net.Addr, key ssh.PublicKey) error {
+// callback checks key against known_hosts for the endpoint's host:port,
+// whatever address the connection was opened with.
+func (h *hostKeys) callback(_ string, _ net.Addr, key ssh.PublicKey) error {
 	h.fingerprint = keyName(key)
 	if !h.e.check {
 		return nil
 	}
 	var err error = &knownhosts.KeyError{}
 	if h.db != nil {
-		err = h.db(hostname, remote, key)
+		err = h.db(h.e.addr(), anyAddr, key)
 	}
 	if err == nil {
 		return nil
@@ -61,6 +64,8 @@ func (h *hostKeys) callback(hostname string, remote net.Addr, key ssh.PublicKey)
 	var keyErr *knownhosts.KeyError
 	var revoked *knownhosts.RevokedError
 	switch {
+	case errors.As(err, &keyErr) && len(keyErr.Want) == 0 && h.e.acceptNew:
+		h.err = h.record(key)
 	case errors.As(err, &keyErr) && len(keyErr.Want) == 0:
 		h.err = h.unknownError(key)
 	case errors.As(err, &keyErr):
@@ -88,21 +93,42 @@ func (h *hostKeys) unknownError(key ssh.PublicKey) error {
 	if h.e.port != 22 {
 		scan = "ssh-keyscan -p " + strconv.Itoa(h.e.port) + " " + h.e.host
 	}
-	return fmt.Errorf("%s: %w %s; verify it and add it to %s (e.g. %s >> %s), or set check_host_keys=False",
+	return fmt.Errorf("%s: %w %s; verify it and add it to %s (e.g. %s >> %s), or let herd record new keys with --strict-host-keys=accept-new",
 		h.e.where(), ErrUnknownHostKey, keyName(key), file, scan, file)
 }
 
-// algorithms lists the host key algorithms known_hosts has for the endpoint,
-// so the server presents a key we can verify rather than its preferred one
-// (OpenSSH does the same). Nil means "no preference".
+// record adds a key seen for the first time to the user's known_hosts
+// (accept-new), as ssh does: the first UserKnownHostsFile.
+func (h *hostKeys) record(key ssh.PublicKey) error {
+	file := h.e.knownHosts[0]
+	if err := recordHostKey(file, h.e.addr(), key, h.e.hashKnownHosts); err != nil {
+		if errors.Is(err, ErrHostKeyChanged) {
+			return fmt.Errorf("%s: %w: the server offered %s but %v", h.e.where(), ErrHostKeyChanged, keyName(key),
+				strings.TrimPrefix(err.Error(), ErrHostKeyChanged.Error()+": "))
+		}
+		return fmt.Errorf("%s: cannot record its new host key %s (accept-new): %w", h.e.where(), keyName(key), err)
+	}
+	h.recorded = true
+	return nil
+}
+
+// algorithms is the one place that decides which host key algorithms a
+// connection asks for. When known_hosts holds keys for the endpoint's
+// host:port (port 22 included, hashed or not), only their types are asked
+// for, so a server that also has, say, an ECDSA key presents the ED25519 key
+// we can verify instead of a false "key changed" (ssh does the same). An
+// unknown host gets OpenSSH's order, so accept-new records what ssh would.
 func (h *hostKeys) algorithms() []string {
 	if h.db == nil {
-		return nil
+		return defaultHostKeyAlgorithms
 	}
-	err := h.db(knownhosts.Normalize(h.e.addr()), &net.TCPAddr{IP: net.IPv4zero}, probeKey())
+	// known_hosts matches on the address it is given, not the remote one;
+	// it must keep its port: Normalize would drop ":22", which the callback
+	// cannot parse, so port 22 found nothing.
+	err := h.db(h.e.addr(), anyAddr, probeKey())
 	var keyErr *knownhosts.KeyError
-	if !errors.As(err, &keyErr) {
-		return nil
+	if !errors.As(err, &keyErr) || len(keyErr.Want) == 0 {
+		return defaultHostKeyAlgorithms
 	}
 	var algos []string
 	add := func(a ...string) {
@@ -121,6 +147,17 @@ func (h *hostKeys) algorithms() []string {
 		}
 	}
 	return algos
+}
+
+// defaultHostKeyAlgorithms is OpenSSH's preference (certificates, then
+// ED25519 first), used when known_hosts has nothing for the host;
+// x/crypto's own puts ECDSA first.
+var defaultHostKeyAlgorithms = []string{
+	ssh.CertAlgoED25519v01, ssh.CertAlgoECDSA256v01, ssh.CertAlgoECDSA384v01, ssh.CertAlgoECDSA521v01,
+	ssh.CertAlgoRSASHA512v01, ssh.CertAlgoRSASHA256v01,
+	ssh.KeyAlgoED25519, ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384, ssh.KeyAlgoECDSA521,
+	ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256,
+	ssh.KeyAlgoRSA, // OpenSSH < 7.2 servers; the key must still be known
 }
 
 // probeKey is a key no host has (all-zero ed25519), used to ask known_hosts

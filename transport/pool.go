@@ -188,6 +188,9 @@ func (p *Pool) dial(ctx context.Context, e *endpoint) (*Client, error) {
 	if !e.check {
 		p.cfg.Debugf("%s: host key %s accepted without checking (check_host_keys=False)", e.where(), hk.fingerprint)
 	}
+	if hk.recorded {
+		p.cfg.Debugf("%s: new host key %s recorded in %s (accept-new)", e.where(), hk.fingerprint, e.knownHosts[0])
+	}
 	return newClient(ssh.NewClient(conn, chans, reqs), cc, e, hk.fingerprint, p.cfg), nil
 }
 

@@ -135,7 +135,7 @@ func TestHostKeyChecking(t *testing.T) {
 		{name: "unknown host is refused with its fingerprint and the fix", knownHosts: []string{empty}, check: true,
 			wantErr: ErrUnknownHostKey,
 			wantInErr: []string{"host web1 (127.0.0.1:" + strconv.Itoa(sshd.port) + ")", "ED25519 " + fp,
-				"ssh-keyscan -p " + strconv.Itoa(sshd.port) + " 127.0.0.1 >> " + empty, "check_host_keys=False"}},
+				"ssh-keyscan -p " + strconv.Itoa(sshd.port) + " 127.0.0.1 >> " + empty, "--strict-host-keys=accept-new"}},
 		{name: "missing known_hosts file means unknown host", knownHosts: []string{missing}, check: true,
 			wantErr: ErrUnknownHostKey, wantInErr: []string{fp}},
 		{name: "changed key is refused naming file and line", knownHosts: []string{changed}, check: true,

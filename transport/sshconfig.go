@@ -22,7 +22,12 @@ type endpoint struct {
 	keyFiles   []string // explicit first, then ssh_config IdentityFile
 	knownHosts []string
 	check      bool
-	jump       *endpoint
+	// acceptNew records an unknown host key in knownHosts[0] instead of
+	// refusing it (StrictHostKeyChecking accept-new); hashKnownHosts
+	// writes it hashed (HashKnownHosts yes).
+	acceptNew      bool
+	hashKnownHosts bool
+	jump           *endpoint
 }
 
 func (e *endpoint) addr() string { return joinHostPort(e.host, e.port) }
@@ -120,6 +125,12 @@ func Resolve(t Target, configFile string) (Target, error) {
 	}
 	t.Address, t.Port, t.User = e.host, e.port, e.user
 	t.KeyFiles, t.KnownHosts = e.keyFiles, e.knownHosts
+	if e.check {
+		t.StrictHostKeys = StrictYes
+		if e.acceptNew {
+			t.StrictHostKeys = AcceptNew
+		}
+	}
 	return t, nil
 }
 
@@ -180,12 +191,18 @@ func (c *sshConfig) resolveDepth(t Target, depth int, configJump bool) (*endpoin
 	if len(e.knownHosts) == 0 {
 		for _, v := range c.getAll(t.Name, "UserKnownHostsFile") {
 			for _, f := range strings.Fields(v) {
+				if strings.EqualFold(f, "none") {
+					f = os.DevNull
+				}
 				e.knownHosts = append(e.knownHosts, expandTilde(expandTokens(f, e.host, e.port, e.user)))
 			}
 		}
 	}
 	if len(e.knownHosts) == 0 {
 		e.knownHosts = []string{filepath.Join(homeDir(), ".ssh", "known_hosts")}
+	}
+	if err := c.strictHostKeys(e, t); err != nil {
+		return nil, err
 	}
 
 	if t.ProxyJump != nil {
@@ -227,11 +244,37 @@ func (c *sshConfig) resolveDepth(t Target, depth int, configJump bool) (*endpoin
 	return e, nil
 }
 
+// strictHostKeys decides what e does with an unknown host key: the
+// explicit setting (flag, defaults.toml), else ssh_config's
+// StrictHostKeyChecking for the host, else refuse.
+func (c *sshConfig) strictHostKeys(e *endpoint, t Target) error {
+	e.hashKnownHosts = strings.EqualFold(c.get(t.Name, "HashKnownHosts"), "yes")
+	if !e.check {
+		return nil
+	}
+	mode, src := t.StrictHostKeys, "strict host key checking"
+	if mode == "" {
+		mode, src = c.get(t.Name, "StrictHostKeyChecking"), "StrictHostKeyChecking in "+c.file
+	}
+	if mode == "" {
+		return nil
+	}
+	m, err := ParseStrictHostKeys(mode)
+	if err != nil {
+		return fmt.Errorf("host %s: %s: %w", t.Name, src, err)
+	}
+	e.acceptNew = m == AcceptNew
+	return nil
+}
+
 // inheritHopSettings gives a jump host the security settings of the target
 // that needs it. The password is not inherited: a bastion must not learn
 // the target's secret.
 func inheritHopSettings(hop *Target, of Target) {
 	hop.CheckHostKeys = of.CheckHostKeys
+	if hop.StrictHostKeys == "" {
+		hop.StrictHostKeys = of.StrictHostKeys
+	}
 	if len(hop.KnownHosts) == 0 {
 		hop.KnownHosts = of.KnownHosts
 	}

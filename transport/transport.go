@@ -24,8 +24,13 @@ type Target struct {
 	// opted out; the zero value is the insecure choice only because Go has
 	// no other default for a bool.
 	CheckHostKeys bool
-	KnownHosts    []string // default: ssh_config UserKnownHostsFile, else ~/.ssh/known_hosts
-	ProxyJump     *Target  // hop to reach this target through (ssh -J); overrides ssh_config ProxyJump
+	// StrictHostKeys is what to do with a host key that known_hosts does not
+	// hold, when CheckHostKeys is set: StrictYes refuses it, AcceptNew
+	// records it in the first KnownHosts file. A changed key is refused
+	// either way. "" = ssh_config StrictHostKeyChecking, else StrictYes.
+	StrictHostKeys string
+	KnownHosts     []string // default: ssh_config UserKnownHostsFile, else ~/.ssh/known_hosts
+	ProxyJump      *Target  // hop to reach this target through (ssh -J); overrides ssh_config ProxyJump
 }
 
 // Config is shared by every connection of a Pool.

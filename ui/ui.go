@@ -25,6 +25,9 @@ type Options struct {
 	Verbose bool // print every event, including start and ok
 	// Color forces colour on or off; nil means "only when Out is a terminal".
 	Color *bool
+	// Check labels the recap for check mode ("would_change", not
+	// "changed"): nothing changed.
+	Check bool
 	// Live forces the live status block (busy hosts and their current
 	// resource) on or off; nil means "on a terminal, in push mode".
 	Live *bool
@@ -42,6 +45,9 @@ type Printer struct {
 	multi  bool // more than one host: prefix lines with the host
 	tty    bool
 	live   *live // nil unless the status block is on
+	// notRunSeen: hosts whose first "not run" line was printed; later
+	// roles of the same host show only with -v.
+	notRunSeen map[string]bool
 }
 
 // New returns a Printer writing to out.
@@ -72,6 +78,9 @@ func (p *Printer) MultiHost(on bool) {
 
 // Handle is an event.Sink.
 func (p *Printer) Handle(e event.Event) {
+	if !p.opts.JSON {
+		e = escapeEvent(e)
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if e.Host != "" {
@@ -183,6 +192,15 @@ func (p *Printer) text(e event.Event) {
 		fmt.Fprintf(p.out, "%s%s %s  %s\n", pre, pad("msg"), e.Resource, e.Msg)
 	case event.Unreachable:
 		fmt.Fprintf(p.out, "%s%s %s\n", pre, p.paint(cRed, pad("unreachable")), oneLine(e.Msg))
+	case event.NotRun:
+		if p.notRunSeen == nil {
+			p.notRunSeen = map[string]bool{}
+		}
+		if p.notRunSeen[e.Host] && !p.opts.Verbose {
+			return
+		}
+		p.notRunSeen[e.Host] = true
+		fmt.Fprintf(p.out, "%s%s %s\n", pre, p.paint(cCyan, pad("not run")), oneLine(e.Msg))
 	case event.RoleStart:
 		fmt.Fprintf(p.out, "%s\n", p.paint(cBold, fmt.Sprintf("── role %s (%s)", e.Role, e.Msg)))
 	case event.HostStart, event.HostDone:
@@ -269,24 +287,49 @@ func (p *Printer) Recap(elapsed time.Duration) {
 		io.WriteString(p.out, p.live.erase())
 		p.live = nil
 	}
-	if len(hosts) > 1 {
-		fmt.Fprintf(p.out, "\n%-24s %6s %8s %7s %8s %12s\n", "HOST", "OK", "CHANGED", "FAILED", "SKIPPED", "UNREACHABLE")
-		for _, h := range hosts {
-			c := p.counts[h]
-			fmt.Fprintf(p.out, "%-24s %6d %8d %7d %8d %12d\n", h, c.OK, c.Changed, c.Failed, c.Skipped, c.Unreachable)
-		}
+	changed := "changed"
+	if p.opts.Check {
+		changed = "would_change"
 	}
-	line := fmt.Sprintf("ok=%d changed=%d failed=%d skipped=%d", total.OK, total.Changed, total.Failed, total.Skipped)
+	if len(hosts) > 1 {
+		p.table(hosts, total.NotRun > 0)
+	}
+	line := fmt.Sprintf("ok=%d %s=%d failed=%d skipped=%d", total.OK, changed, total.Changed, total.Failed, total.Skipped)
 	if total.Unreachable > 0 {
 		line += fmt.Sprintf(" unreachable=%d", total.Unreachable)
 	}
+	if total.NotRun > 0 {
+		line += fmt.Sprintf(" not_run=%d", total.NotRun)
+	}
 	c := cGreen
-	if total.Failed > 0 || total.Unreachable > 0 {
+	if total.Failed > 0 || total.Unreachable > 0 || total.NotRun > 0 {
 		c = cRed
 	} else if total.Changed > 0 {
 		c = cYellow
 	}
 	fmt.Fprintf(p.out, "%s  %s\n", p.paint(c, line), p.paint(cDim, elapsed.Round(time.Millisecond).String()))
+}
+
+// table is the per-host recap; the caller holds mu. NOT RUN counts the
+// roles a host never ran, shown when some host missed one.
+func (p *Printer) table(hosts []string, notRun bool) {
+	changed := "CHANGED"
+	if p.opts.Check {
+		changed = "WOULD CHANGE"
+	}
+	head := fmt.Sprintf("\n%-24s %6s %12s %7s %8s %12s", "HOST", "OK", changed, "FAILED", "SKIPPED", "UNREACHABLE")
+	if notRun {
+		head += fmt.Sprintf(" %8s", "NOT RUN")
+	}
+	fmt.Fprintln(p.out, head)
+	for _, h := range hosts {
+		c := p.counts[h]
+		row := fmt.Sprintf("%-24s %6d %12d %7d %8d %12d", h, c.OK, c.Changed, c.Failed, c.Skipped, c.Unreachable)
+		if notRun {
+			row += fmt.Sprintf(" %8d", c.NotRun)
+		}
+		fmt.Fprintln(p.out, row)
+	}
 }
 
 func pad(s string) string { return fmt.Sprintf("%-12s", s) }

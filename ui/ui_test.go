@@ -3,6 +3,7 @@ package ui
 import (
 	"bytes"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -101,26 +102,62 @@ func TestTextLines(t *testing.T) {
 	}
 }
 
+// The recap lists every host with its counts; check mode says "would
+// change", and hosts that never ran a role are counted as not run.
 func TestRecap(t *testing.T) {
-	var buf bytes.Buffer
-	p := New(&buf, Options{Color: &off})
-	for _, e := range []event.Event{
+	events := []event.Event{
 		{Type: event.OK, Host: "a"}, {Type: event.Changed, Host: "a"}, {Type: event.Failed, Host: "b"},
 		{Type: event.Skipped, Host: "b"}, {Type: event.Unreachable, Host: "c"},
-	} {
-		p.Handle(e)
 	}
-	p.Recap(1234 * time.Millisecond)
-	out := buf.String()
-	for _, w := range []string{
-		"HOST", "UNREACHABLE",
-		"a                             1        1       0        0            0",
-		"c                             0        0       0        0            1",
-		"ok=1 changed=1 failed=1 skipped=1 unreachable=1  1.234s",
+	notRun := append(slices.Clone(events),
+		event.Event{Type: event.NotRun, Host: "d", Role: "web", Msg: "role web not run: it failed in role base"},
+		event.Event{Type: event.NotRun, Host: "d", Role: "db", Msg: "role db not run: it failed in role base"})
+	for _, tc := range []struct {
+		name   string
+		check  bool
+		events []event.Event
+		want   []string // lines, compared field by field
+		absent []string
+	}{
+		{"apply", false, events, []string{
+			"HOST OK CHANGED FAILED SKIPPED UNREACHABLE",
+			"a 1 1 0 0 0", "c 0 0 0 0 1",
+			"ok=1 changed=1 failed=1 skipped=1 unreachable=1 1.234s",
+		}, []string{"NOT RUN", "not run"}},
+		{"check", true, events, []string{
+			"HOST OK WOULD CHANGE FAILED SKIPPED UNREACHABLE",
+			"ok=1 would_change=1 failed=1 skipped=1 unreachable=1 1.234s",
+		}, []string{"changed=1"}},
+		{"not run", false, notRun, []string{
+			"HOST OK CHANGED FAILED SKIPPED UNREACHABLE NOT RUN",
+			"a 1 1 0 0 0 0", "d 0 0 0 0 0 2",
+			"d not run role web not run: it failed in role base",
+			"ok=1 changed=1 failed=1 skipped=1 unreachable=1 not_run=2 1.234s",
+		}, []string{"role db not run"}}, // one line per host unless -v
 	} {
-		if !strings.Contains(out, w) {
-			t.Errorf("recap lacks %q:\n%s", w, out)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			p := New(&buf, Options{Color: &off, Check: tc.check})
+			p.MultiHost(true)
+			for _, e := range tc.events {
+				p.Handle(e)
+			}
+			p.Recap(1234 * time.Millisecond)
+			var lines []string
+			for _, l := range strings.Split(buf.String(), "\n") {
+				lines = append(lines, strings.Join(strings.Fields(l), " "))
+			}
+			for _, w := range tc.want {
+				if !slices.Contains(lines, w) {
+					t.Errorf("recap lacks line %q:\n%s", w, buf.String())
+				}
+			}
+			for _, a := range tc.absent {
+				if strings.Contains(buf.String(), a) {
+					t.Errorf("recap has %q:\n%s", a, buf.String())
+				}
+			}
+		})
 	}
 }
 

@@ -101,13 +101,13 @@ func (c *Conn) Send(msg Message) error {
 		}
 		if len(payload) > c.opts.MaxFrame {
 			// The peer would refuse to inflate it, even if it compresses well.
-			return fmt.Errorf("wire: send %s: message of %d bytes exceeds the frame limit of %d bytes", t, len(payload), c.opts.MaxFrame)
+			return &TooLargeError{Type: t, Size: len(payload), Limit: c.opts.MaxFrame}
 		}
 		payload = c.enc.EncodeAll(payload, make([]byte, 0, len(payload)/4+64))
 		typeByte |= compressedFlag
 	}
 	if len(payload) > c.opts.MaxFrame {
-		return fmt.Errorf("wire: send %s: message of %d bytes exceeds the frame limit of %d bytes", t, len(payload), c.opts.MaxFrame)
+		return &TooLargeError{Type: t, Size: len(payload), Limit: c.opts.MaxFrame}
 	}
 	// One Write per frame: a writer that is itself shared (or a pipe) never
 	// sees a frame interleaved with another.

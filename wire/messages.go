@@ -1,6 +1,8 @@
 package wire
 
 import (
+	"time"
+
 	"github.com/herd-project/herd/event"
 	"github.com/herd-project/herd/facts"
 	"github.com/herd-project/herd/plan"
@@ -119,6 +121,27 @@ type RunPlan struct {
 	Plan     *plan.Plan `json:"plan"`
 	Check    bool       `json:"check,omitempty"`
 	Parallel int        `json:"parallel,omitempty"`
+	// Lock says who is applying and how long to wait for the host's run
+	// lock (package agent) before failing; nil waits the default and names
+	// no holder.
+	Lock *RunLock `json:"lock,omitempty"`
+}
+
+// DefaultLockWait is how long a run waits for another run's lock on a host
+// when the controller does not say.
+const DefaultLockWait = 10 * time.Second
+
+// RunLock identifies the controller's run to the agent's run lock: the
+// holder writes User, Host and Pid into the lock file, and a run that finds
+// the lock taken names them. Run is the same for every agent of one
+// controller run, so two agents of that run sharing a state directory (an
+// SSH login as root and a become to root) do not wait for each other.
+type RunLock struct {
+	Wait time.Duration `json:"wait"`
+	User string        `json:"user,omitempty"`
+	Host string        `json:"host,omitempty"`
+	Pid  int           `json:"pid,omitempty"`
+	Run  string        `json:"run,omitempty"`
 }
 
 // Event carries one engine event back to the controller.

@@ -1,11 +1,13 @@
 package wire
 
-// Relay messages let a parent agent (a bastion, a rack top) open SSH
-// connections to its children and carry their agents' streams, so the agent
-// binary crosses the controller's link once per parent. Credentials stay on
-// the controller: the parent asks it to check each child's host key and to
-// sign each authentication, and never holds a private key. ID names the
-// child connection, chosen by the controller, unique per parent.
+// Relay messages serve herd_via_mode = "trusted" (package relay): a parent
+// agent (a bastion, a rack top) opens SSH connections to its children and
+// carries their agents' streams, so the agent binary crosses the
+// controller's link once per parent. Private keys stay on the controller:
+// the parent asks it to check each child's host key and to sign each
+// authentication, which the controller does only for the user and keys it
+// named for that child. ID names the child connection, chosen by the
+// controller, unique per parent. The default mode uses none of these.
 
 // RelayOpen asks the parent to connect to a child and start its agent from
 // the parent's own cached binary. Password is only for children that need
@@ -26,6 +28,9 @@ type RelayOpen struct {
 	// KeepAliveMS is the interval of the parent's keepalives to the child
 	// (the controller's own setting); 0 lets the parent choose.
 	KeepAliveMS int64 `json:"keepalive_ms,omitempty"`
+	// HostKeyAlgorithms are the host key types the controller's
+	// known_hosts has for the child: the parent offers only these.
+	HostKeyAlgorithms []string `json:"host_key_algorithms,omitempty"`
 }
 
 // RelayAsk is the parent asking the controller, during a child's SSH

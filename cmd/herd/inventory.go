@@ -8,6 +8,7 @@ import (
 	"sort"
 
 	"github.com/herd-project/herd/inventory"
+	"github.com/herd-project/herd/ui"
 )
 
 // runInventory prints hosts with their groups and resolved vars (secrets
@@ -37,7 +38,7 @@ func runInventory(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	for _, h := range inv.Hosts() {
-		fmt.Fprintf(stdout, "%s\n  groups: %v\n", h.Name, h.Groups)
+		fmt.Fprintf(stdout, "%s\n  groups: %s\n", ui.Escape(h.Name), ui.Escape(fmt.Sprint(h.Groups)))
 		vars := inventory.Masked(h.Vars)
 		keys := make([]string, 0, len(vars))
 		for k := range vars {
@@ -45,7 +46,7 @@ func runInventory(args []string, stdout, stderr io.Writer) int {
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			fmt.Fprintf(stdout, "  %s = %v\n", k, vars[k])
+			fmt.Fprintf(stdout, "  %s = %s\n", ui.Escape(k), ui.Escape(fmt.Sprint(vars[k])))
 		}
 	}
 	return exitOK

@@ -7,14 +7,18 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/user"
 	"path/filepath"
 	"time"
 
+	"github.com/herd-project/herd/agent"
 	"github.com/herd-project/herd/engine"
 	"github.com/herd-project/herd/event"
 	"github.com/herd-project/herd/facts"
+	"github.com/herd-project/herd/plan"
 	"github.com/herd-project/herd/policy"
 	"github.com/herd-project/herd/ui"
+	"github.com/herd-project/herd/wire"
 )
 
 type policyFlags struct {
@@ -25,6 +29,7 @@ type policyFlags struct {
 	parallel int
 	stateDir string
 	vars     varsFlag
+	lockWait time.Duration // --lock-wait, for the run lock of --local
 }
 
 func (f *policyFlags) register(fs *flag.FlagSet) {
@@ -50,10 +55,12 @@ func runPolicy(ctx context.Context, mode string, args []string, stdout, stderr i
 	fs.IntVar(&pf.maxConns, "max-conns", 0, "connection set-ups at once (default 16)")
 	fs.StringVar(&pf.sshConfig, "ssh-config", "", `ssh config file (default ~/.ssh/config, "none" to ignore)`)
 	fs.StringVar(&pf.knownHosts, "known-hosts", "", "known_hosts files, comma-separated (default ~/.ssh/known_hosts)")
+	fs.StringVar(&pf.strictKeys, "strict-host-keys", "", `unknown host keys: "yes" refuses them, "accept-new" records them in the first known_hosts file; a changed key is always refused (default: defaults.toml, ssh_config StrictHostKeyChecking, else yes)`)
 	fs.BoolVar(&pf.askPass, "k", false, "ask once for an SSH password, used where key auth fails")
 	fs.BoolVar(&pf.askBecomePass, "K", false, "ask once for the sudo/su/doas password, used where one is needed and none is set")
 	fs.BoolVar(&pf.askBecomePass, "ask-become-pass", false, "same as -K")
 	fs.DurationVar(&pf.timeout, "connect-timeout", 10*time.Second, "SSH connect timeout per host")
+	lockWait := fs.Duration("lock-wait", wire.DefaultLockWait, "how long to wait for another run's lock on a host before failing it (or lock_wait in defaults.toml)")
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -61,8 +68,22 @@ func runPolicy(ctx context.Context, mode string, args []string, stdout, stderr i
 		}
 		return exitUsage
 	}
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "lock-wait" {
+			pf.lockWait = lockWait
+		}
+	})
+	if *lockWait < 0 {
+		fmt.Fprintf(stderr, "herd %s: --lock-wait must not be negative, got %s\n", mode, *lockWait)
+		return exitUsage
+	}
+	f.lockWait = *lockWait
 	if len(pos) != 1 {
 		fmt.Fprintf(stderr, "herd %s: want exactly one policy file, got %d\n", mode, len(pos))
+		return exitUsage
+	}
+	if err := validateFlags(fs, f, pf); err != nil {
+		fmt.Fprintf(stderr, "herd %s: %v\n", mode, err)
 		return exitUsage
 	}
 	if !f.local {
@@ -89,15 +110,30 @@ func runLocal(ctx context.Context, file string, check bool, f policyFlags, stdou
 		}
 		stateDir = filepath.Join(home, ".herd", "state")
 	}
-	host := policy.Host{Name: "localhost", Vars: map[string]any(f.vars), Facts: facts.Gather()}
-	out := ui.New(stdout, ui.Options{JSON: f.json, Diff: f.diff, Verbose: f.verbose})
-	failed := false
-	for _, role := range pol.Roles {
-		p, err := pol.Plan(role, host)
+	if !check {
+		// The same run lock as agents take: a local run and a push run
+		// to this machine as the same user must not interleave.
+		lock, err := agent.TakeRunLock(ctx, stateDir, localLock(f.lockWait), nil)
 		if err != nil {
+			fmt.Fprintf(stderr, "herd: %v\n", err)
+			return exitFailed
+		}
+		defer lock.Release()
+	}
+	host := policy.Host{Name: "localhost", Vars: map[string]any(f.vars), Facts: facts.Gather()}
+	out := ui.New(stdout, ui.Options{JSON: f.json, Diff: f.diff, Verbose: f.verbose, Check: check})
+	// Every role is planned before the first one changes anything, so a
+	// policy error in a later role leaves the machine untouched.
+	plans := make([]*plan.Plan, len(pol.Roles))
+	for i, role := range pol.Roles {
+		if plans[i], err = pol.Plan(role, host); err != nil {
 			fmt.Fprintf(stderr, "herd: %v\n", err)
 			return exitUsage
 		}
+	}
+	failed := false
+	for i, role := range pol.Roles {
+		p := plans[i]
 		out.Handle(event.Event{Type: event.RoleStart, Role: role.Name, Msg: host.Name})
 		res, err := engine.Run(ctx, p, engine.Options{
 			Check: check, Parallel: f.parallel, StateDir: stateDir,
@@ -124,4 +160,14 @@ func runLocal(ctx context.Context, file string, check bool, f policyFlags, stdou
 		return exitFailed
 	}
 	return exitOK
+}
+
+// localLock describes a --local run to the run lock.
+func localLock(wait time.Duration) *wire.RunLock {
+	name := "unknown"
+	if u, err := user.Current(); err == nil {
+		name = u.Username
+	}
+	host, _ := os.Hostname()
+	return &wire.RunLock{Wait: wait, User: name, Host: host, Pid: os.Getpid()}
 }

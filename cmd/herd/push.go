@@ -27,10 +27,13 @@ type pushFlags struct {
 	maxConns    int
 	sshConfig   string
 	knownHosts  string
+	strictKeys  string
 	timeout     time.Duration
 	askPass     bool
 	// askBecomePass: -K, --ask-become-pass
 	askBecomePass bool
+	// lockWait is --lock-wait; nil when not given.
+	lockWait *time.Duration
 }
 
 // loadDefaults reads ~/.herd/defaults.toml, else /etc/herd/defaults.toml.
@@ -51,11 +54,34 @@ func loadDefaults() (push.Defaults, string, error) {
 			return d, path, fmt.Errorf("%s: %v", path, err)
 		}
 		if und := md.Undecoded(); len(und) > 0 {
-			return d, path, fmt.Errorf("%s: unknown setting %q (known: ssh_user, ssh_key, sudo_user, sudo_password, max_conns, log_path, known_hosts)", path, und[0].String())
+			return d, path, fmt.Errorf("%s: unknown setting %q (known: ssh_user, ssh_key, sudo_user, sudo_password, max_conns, log_path, known_hosts, strict_host_key_checking, lock_wait)", path, und[0].String())
+		}
+		if d.LockWait != nil && *d.LockWait < 0 {
+			return d, path, fmt.Errorf("%s: lock_wait must not be negative", path)
+		}
+		if v := d.StrictHostKeyChecking; v != "" {
+			if d.StrictHostKeyChecking, err = transport.ParseStrictHostKeys(v); err != nil {
+				return d, path, fmt.Errorf("%s: strict_host_key_checking: %v", settingLine(path, "strict_host_key_checking"), err)
+			}
 		}
 		return d, path, nil
 	}
 	return d, "", nil
+}
+
+// settingLine is "file:line" of a top-level setting, for messages about
+// its value (the TOML decoder reports positions only for syntax errors).
+func settingLine(path, key string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return path
+	}
+	for i, ln := range strings.Split(string(b), "\n") {
+		if k, _, ok := strings.Cut(ln, "="); ok && strings.TrimSpace(k) == key {
+			return fmt.Sprintf("%s:%d", path, i+1)
+		}
+	}
+	return path
 }
 
 func transportConfig(pf pushFlags, maxConns int) transport.Config {
@@ -87,9 +113,13 @@ func splitList(s string) []string {
 
 func runPush(ctx context.Context, file string, check bool, f policyFlags, pf pushFlags, stdout, stderr io.Writer) int {
 	start := time.Now()
-	defaults, _, err := loadDefaults()
+	defaults, defaultsFile, err := loadDefaults()
 	if err != nil {
 		fmt.Fprintf(stderr, "herd: defaults: %v\n", err)
+		return exitUsage
+	}
+	if defaults.MaxConns < 0 {
+		fmt.Fprintf(stderr, "herd: defaults: %s: max_conns %d: want at least 1\n", defaultsFile, defaults.MaxConns)
 		return exitUsage
 	}
 	pol, err := policy.Load(file, policy.LoadOptions{Vars: f.vars, Stdout: stderr})
@@ -104,14 +134,32 @@ func runPush(ctx context.Context, file string, check bool, f policyFlags, pf pus
 			return exitUsage
 		}
 	}
+	limit := push.Limit{Groups: splitList(pf.limitGroups), Hosts: splitList(pf.limitHosts)}
+	warnings, err := push.CheckHosts(pol, inv, limit)
+	for _, w := range warnings {
+		fmt.Fprintf(stderr, "herd: warning: %s\n", w)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "herd: %v\n", err)
+		return exitUsage
+	}
 	if pf.knownHosts != "" {
 		defaults.KnownHosts = splitList(pf.knownHosts)
+	}
+	if pf.lockWait != nil {
+		defaults.LockWait = pf.lockWait
+	}
+	if pf.strictKeys != "" {
+		if defaults.StrictHostKeyChecking, err = transport.ParseStrictHostKeys(pf.strictKeys); err != nil {
+			fmt.Fprintf(stderr, "herd: --strict-host-keys: %v\n", err)
+			return exitUsage
+		}
 	}
 	maxConns := pf.maxConns
 	if maxConns == 0 {
 		maxConns = defaults.MaxConns
 	}
-	out := ui.New(stdout, ui.Options{JSON: f.json, Diff: f.diff, Verbose: f.verbose})
+	out := ui.New(stdout, ui.Options{JSON: f.json, Diff: f.diff, Verbose: f.verbose, Check: check})
 	out.MultiHost(true)
 	sink := out.Handle
 	if defaults.LogPath != "" {
@@ -130,13 +178,21 @@ func runPush(ctx context.Context, file string, check bool, f policyFlags, pf pus
 	res, err := push.Run(ctx, pol, push.Options{
 		Check:         check,
 		Parallel:      f.parallel,
-		Limit:         push.Limit{Groups: splitList(pf.limitGroups), Hosts: splitList(pf.limitHosts)},
+		Limit:         limit,
 		Inventory:     inv,
 		Sink:          sink,
 		Defaults:      defaults,
 		Transport:     transportConfig(pf, maxConns),
 		AskBecomePass: askBecomePass(pf),
 	})
+	if pe, ok := push.IsPolicyErrors(err); ok {
+		// Found while planning, before any host changed: one line each.
+		for _, e := range pe {
+			fmt.Fprintf(stderr, "herd: %s\n", e)
+		}
+		fmt.Fprintln(stderr, "herd: nothing was changed")
+		return exitUsage
+	}
 	if err != nil && !errors.Is(err, context.Canceled) {
 		fmt.Fprintf(stderr, "herd: %v\n", err)
 		return exitUsage

@@ -1,4 +1,4 @@
-package agent
+package relay
 
 import (
 	"bytes"
@@ -21,27 +21,28 @@ import (
 	"github.com/herd-project/herd/wire"
 )
 
-// relayParallel bounds the child connections a parent sets up at once, so
+// parallel bounds the child connections a parent sets up at once, so
 // a rack of a hundred hosts does not trip their sshd MaxStartups or the
 // parent's CPU.
-const relayParallel = 8
+const parallel = 8
 
-// relayKeepAlive is the default interval of keepalives to children (the
+// keepAlive is the default interval of keepalives to children (the
 // controller sends its own in RelayOpen.KeepAliveMS): after three
 // unanswered ones the child connection is closed, so a child whose link
 // died fails its role instead of hanging it (the controller does the same
 // for its own links).
-const relayKeepAlive = 5 * time.Second
+const keepAlive = 5 * time.Second
 
-// relayHub makes this agent a relay (a bastion, a rack top): on the
-// controller's RelayOpen it dials a child over SSH, starts the child's
-// agent from this agent's own binary (so the binary crosses the
-// controller's link once per parent, not once per child), and carries the
-// child's stream in RelayData frames. It holds no credentials: the
-// controller checks every host key and makes every signature (RelayAsk),
-// like ssh-agent forwarding but answering only for connections the
-// controller itself asked for.
-type relayHub struct {
+// Parent is the parent's end of a trusted relay (herd_via_mode =
+// "trusted"): on the controller's RelayOpen it dials a child over SSH,
+// starts the child's agent from this agent's own binary (so the binary
+// crosses the controller's link once per parent, not once per child), and
+// carries the child's stream in RelayData frames. It holds no private key:
+// the controller checks the child's host key and signs its login
+// (RelayAsk), like ssh-agent forwarding restricted to the user and keys the
+// controller named for that child. The parent sees the child's session in
+// clear text: that is why this mode is an opt-in.
+type Parent struct {
 	c    *wire.Conn
 	hash string
 	sem  chan struct{}
@@ -51,13 +52,13 @@ type relayHub struct {
 	selfGz func() ([]byte, error)
 
 	mu       sync.Mutex
-	children map[uint64]*relayChild
+	children map[uint64]*child
 }
 
-type relayChild struct {
+type child struct {
 	id     uint64
-	in     *transport.Pipe   // the controller's bytes for the child's stdin
-	credit *transport.Credit // what the controller can still take of the child's stdout
+	in     *Pipe   // the controller's bytes for the child's stdin
+	credit *Credit // what the controller can still take of the child's stdout
 	ctx    context.Context
 	cancel context.CancelFunc
 
@@ -66,8 +67,10 @@ type relayChild struct {
 	asks map[uint64]chan *wire.RelayAnswer
 }
 
-func newRelayHub(c *wire.Conn, hash string) *relayHub {
-	h := &relayHub{c: c, hash: hash, sem: make(chan struct{}, relayParallel), children: map[uint64]*relayChild{}}
+// NewParent serves relay requests arriving on c; hash is the agent
+// binary's own (children run the same one).
+func NewParent(c *wire.Conn, hash string) *Parent {
+	h := &Parent{c: c, hash: hash, sem: make(chan struct{}, parallel), children: map[uint64]*child{}}
 	h.self = sync.OnceValues(func() ([]byte, error) { return readSelf(hash) })
 	h.selfGz = sync.OnceValues(func() ([]byte, error) {
 		raw, err := h.self()
@@ -83,11 +86,11 @@ func newRelayHub(c *wire.Conn, hash string) *relayHub {
 	return h
 }
 
-// handle consumes the relay messages and reports false for any other.
-func (h *relayHub) handle(msg wire.Message) bool {
+// Handle consumes the relay messages and reports false for any other.
+func (h *Parent) Handle(msg wire.Message) bool {
 	switch m := msg.(type) {
 	case *wire.RelayOpen:
-		ch := newRelayChild(m.ID, m.Name)
+		ch := newChild(m.ID, m.Name)
 		h.mu.Lock()
 		_, dup := h.children[m.ID]
 		if !dup {
@@ -134,23 +137,23 @@ func (h *relayHub) handle(msg wire.Message) bool {
 	return true
 }
 
-// newRelayChild holds at most a window of the controller's bytes for the
+// newChild holds at most a window of the controller's bytes for the
 // child's stdin and may send a window of its stdout before an Ack.
-func newRelayChild(id uint64, name string) *relayChild {
+func newChild(id uint64, name string) *child {
 	ctx, cancel := context.WithCancel(context.Background())
-	ch := &relayChild{id: id, in: transport.NewPipe(), credit: transport.NewCredit(wire.RelayWindow), ctx: ctx, cancel: cancel, asks: map[uint64]chan *wire.RelayAnswer{}}
+	ch := &child{id: id, in: NewPipe(), credit: NewCredit(wire.RelayWindow), ctx: ctx, cancel: cancel, asks: map[uint64]chan *wire.RelayAnswer{}}
 	ch.in.SetLimit(wire.RelayWindow, fmt.Errorf("relay buffer for %s exceeded %d MiB: the controller ignored flow control", name, wire.RelayWindow>>20))
 	context.AfterFunc(ctx, func() { ch.credit.Close(errors.New("relay connection closed")) })
 	return ch
 }
 
-func (h *relayHub) child(id uint64) *relayChild {
+func (h *Parent) child(id uint64) *child {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.children[id]
 }
 
-func (h *relayHub) remove(id uint64) *relayChild {
+func (h *Parent) remove(id uint64) *child {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	ch := h.children[id]
@@ -160,7 +163,7 @@ func (h *relayHub) remove(id uint64) *relayChild {
 
 // open connects to the child and then pumps its stream until either side
 // ends; every ending is reported with one RelayClose.
-func (h *relayHub) open(ch *relayChild, m *wire.RelayOpen) {
+func (h *Parent) open(ch *child, m *wire.RelayOpen) {
 	defer ch.cancel()
 	where := fmt.Sprintf("%s (%s as %s)", m.Name, m.Addr, m.User)
 	sess, client, err := h.connect(ch, m)
@@ -171,7 +174,7 @@ func (h *relayHub) open(ch *relayChild, m *wire.RelayOpen) {
 	}
 	defer client.Close()
 	context.AfterFunc(ch.ctx, func() { client.Close() })
-	interval := relayKeepAlive
+	interval := keepAlive
 	if m.KeepAliveMS > 0 {
 		interval = time.Duration(m.KeepAliveMS) * time.Millisecond
 	}
@@ -180,7 +183,7 @@ func (h *relayHub) open(ch *relayChild, m *wire.RelayOpen) {
 	stderr := transport.NewTail(2048)
 	go stderr.Drain(sess.Stderr)
 	go func() {
-		io.Copy(sess.Stdin, transport.AckReader(ch.in, wire.RelayAckEvery, func(n int) {
+		io.Copy(sess.Stdin, AckReader(ch.in, wire.RelayAckEvery, func(n int) {
 			h.c.Send(&wire.RelayData{ID: ch.id, Ack: int64(n)})
 		}))
 		sess.Stdin.Close()
@@ -209,7 +212,7 @@ func (h *relayHub) open(ch *relayChild, m *wire.RelayOpen) {
 // reading and the child's SSH channel window stops the child, so nothing
 // piles up here. It returns the error that ended the stream (io.EOF when
 // the child closed it).
-func (h *relayHub) pump(ch *relayChild, stdout io.Reader) error {
+func (h *Parent) pump(ch *child, stdout io.Reader) error {
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := stdout.Read(buf)
@@ -232,7 +235,7 @@ func (h *relayHub) pump(ch *relayChild, stdout io.Reader) error {
 // connect dials the child, authenticates with the controller's help and
 // starts its agent from this binary, within the request's timeout and one
 // of the parent's set-up slots.
-func (h *relayHub) connect(ch *relayChild, m *wire.RelayOpen) (*transport.Session, *ssh.Client, error) {
+func (h *Parent) connect(ch *child, m *wire.RelayOpen) (*transport.Session, *ssh.Client, error) {
 	timeout := time.Duration(m.TimeoutMS) * time.Millisecond
 	if timeout <= 0 {
 		timeout = 30 * time.Second
@@ -256,7 +259,7 @@ func (h *relayHub) connect(ch *relayChild, m *wire.RelayOpen) (*transport.Sessio
 		if err != nil {
 			return nil, nil, fmt.Errorf("bad public key from the controller: %w", err)
 		}
-		signers = append(signers, &relaySigner{h: h, ch: ch, pub: pub})
+		signers = append(signers, &remoteSigner{h: h, ch: ch, pub: pub})
 	}
 	auth := []ssh.AuthMethod{ssh.PublicKeys(signers...)}
 	if m.Password != "" {
@@ -266,7 +269,9 @@ func (h *relayHub) connect(ch *relayChild, m *wire.RelayOpen) (*transport.Sessio
 		User:            m.User,
 		Auth:            auth,
 		HostKeyCallback: func(_ string, _ net.Addr, key ssh.PublicKey) error { return h.checkHostKey(ch, key) },
-		ClientVersion:   "SSH-2.0-herd-relay",
+		// The controller's known_hosts decides which key types to accept.
+		HostKeyAlgorithms: m.HostKeyAlgorithms,
+		ClientVersion:     "SSH-2.0-herd-relay",
 	}
 	raw, err := (&net.Dialer{}).DialContext(ctx, "tcp", m.Addr)
 	if err != nil {
@@ -303,7 +308,7 @@ func (h *relayHub) connect(ch *relayChild, m *wire.RelayOpen) (*transport.Sessio
 	return sess, client, nil
 }
 
-func (h *relayHub) ask(ch *relayChild, m *wire.RelayAsk) (*wire.RelayAnswer, error) {
+func (h *Parent) ask(ch *child, m *wire.RelayAsk) (*wire.RelayAnswer, error) {
 	wait := make(chan *wire.RelayAnswer, 1)
 	ch.mu.Lock()
 	ch.seq++
@@ -324,14 +329,14 @@ func (h *relayHub) ask(ch *relayChild, m *wire.RelayAsk) (*wire.RelayAnswer, err
 	}
 }
 
-func (h *relayHub) checkHostKey(ch *relayChild, key ssh.PublicKey) error {
+func (h *Parent) checkHostKey(ch *child, key ssh.PublicKey) error {
 	_, err := h.ask(ch, &wire.RelayAsk{What: "hostkey", Key: key.Marshal()})
 	return err
 }
 
 // selfHash names the binary children run: the one this agent was started
 // as (verified at start), else its own file's.
-func (h *relayHub) selfHash() (string, error) {
+func (h *Parent) selfHash() (string, error) {
 	if h.hash != "" {
 		return h.hash, nil
 	}
@@ -345,7 +350,7 @@ func (h *relayHub) selfHash() (string, error) {
 
 // payload is what Bootstrap sends a child without a cached copy; children
 // with one cost neither the read nor the compression.
-func (h *relayHub) payload() (gz, raw []byte, err error) {
+func (h *Parent) payload() (gz, raw []byte, err error) {
 	if gz, err = h.selfGz(); err != nil {
 		return nil, nil, err
 	}
@@ -371,20 +376,20 @@ func readSelf(want string) ([]byte, error) {
 	return raw, nil
 }
 
-// relaySigner signs with a key only the controller holds.
-type relaySigner struct {
-	h   *relayHub
-	ch  *relayChild
+// remoteSigner signs with a key only the controller holds.
+type remoteSigner struct {
+	h   *Parent
+	ch  *child
 	pub ssh.PublicKey
 }
 
-func (s *relaySigner) PublicKey() ssh.PublicKey { return s.pub }
+func (s *remoteSigner) PublicKey() ssh.PublicKey { return s.pub }
 
-func (s *relaySigner) Sign(rand io.Reader, data []byte) (*ssh.Signature, error) {
+func (s *remoteSigner) Sign(rand io.Reader, data []byte) (*ssh.Signature, error) {
 	return s.SignWithAlgorithm(rand, data, "")
 }
 
-func (s *relaySigner) SignWithAlgorithm(_ io.Reader, data []byte, algorithm string) (*ssh.Signature, error) {
+func (s *remoteSigner) SignWithAlgorithm(_ io.Reader, data []byte, algorithm string) (*ssh.Signature, error) {
 	a, err := s.h.ask(s.ch, &wire.RelayAsk{What: "sign", Key: s.pub.Marshal(), Data: data, Algorithm: algorithm})
 	if err != nil {
 		return nil, err

@@ -1,4 +1,4 @@
-package agent
+package relay
 
 import (
 	"bytes"
@@ -73,8 +73,8 @@ func TestRelayPumpWaitsForTheControllersCredit(t *testing.T) {
 	const total = 50 << 20
 	r, w := io.Pipe()
 	defer r.Close()
-	h := &relayHub{c: wire.NewConn(nil, w, wire.Options{})}
-	ch := newRelayChild(1, "rack3")
+	h := &Parent{c: wire.NewConn(nil, w, wire.Options{})}
+	ch := newChild(1, "rack3")
 	defer ch.cancel()
 	child := &countingZeros{left: total}
 	ended := make(chan error, 1)
@@ -129,12 +129,12 @@ func TestRelayPumpWaitsForTheControllersCredit(t *testing.T) {
 func TestRelayChildFailsWhenTheControllerOverrunsItsBuffer(t *testing.T) {
 	r, w := io.Pipe()
 	defer r.Close()
-	h := &relayHub{c: wire.NewConn(nil, w, wire.Options{}), children: map[uint64]*relayChild{}}
-	ch := newRelayChild(7, "rack3")
+	h := &Parent{c: wire.NewConn(nil, w, wire.Options{}), children: map[uint64]*child{}}
+	ch := newChild(7, "rack3")
 	h.children[7] = ch
 	chunk := bytes.Repeat([]byte{'x'}, 256<<10)
 	for range 4 {
-		h.handle(&wire.RelayData{ID: 7, Data: chunk}) // exactly the window: fine
+		h.Handle(&wire.RelayData{ID: 7, Data: chunk}) // exactly the window: fine
 	}
 	if h.child(7) == nil {
 		t.Fatal("a full window failed the child")
@@ -147,7 +147,7 @@ func TestRelayChildFailsWhenTheControllerOverrunsItsBuffer(t *testing.T) {
 		}
 		closed <- m
 	}()
-	h.handle(&wire.RelayData{ID: 7, Data: []byte("one more")})
+	h.Handle(&wire.RelayData{ID: 7, Data: []byte("one more")})
 	var m *wire.RelayClose
 	select {
 	case m = <-closed:
@@ -168,7 +168,7 @@ func TestRelayChildFailsWhenTheControllerOverrunsItsBuffer(t *testing.T) {
 	}
 }
 
-// A parent sets up at most relayParallel children at once, so a rack of a
+// A parent sets up at most parallel children at once, so a rack of a
 // hundred hosts does not trip their sshd MaxStartups: with children whose
 // sshd never answers, the ninth dial waits for a slot.
 func TestRelayBoundsParallelChildSetUps(t *testing.T) {
@@ -199,23 +199,23 @@ func TestRelayBoundsParallelChildSetUps(t *testing.T) {
 	}()
 	accepted := func() int { mu.Lock(); defer mu.Unlock(); return len(conns) }
 
-	h := newRelayHub(wire.NewConn(nil, io.Discard, wire.Options{}), "")
-	const children = 3 * relayParallel
+	h := NewParent(wire.NewConn(nil, io.Discard, wire.Options{}), "")
+	const children = 3 * parallel
 	for i := 1; i <= children; i++ {
-		h.handle(&wire.RelayOpen{ID: uint64(i), Name: fmt.Sprintf("rack%d", i), Addr: ln.Addr().String(), User: "root", TimeoutMS: 60_000})
+		h.Handle(&wire.RelayOpen{ID: uint64(i), Name: fmt.Sprintf("rack%d", i), Addr: ln.Addr().String(), User: "root", TimeoutMS: 60_000})
 	}
 	defer func() {
 		for i := 1; i <= children; i++ {
-			h.handle(&wire.RelayClose{ID: uint64(i)})
+			h.Handle(&wire.RelayClose{ID: uint64(i)})
 		}
 	}()
 	deadline := time.Now().Add(5 * time.Second)
-	for accepted() < relayParallel && time.Now().Before(deadline) {
+	for accepted() < parallel && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	time.Sleep(300 * time.Millisecond) // room for any dial beyond the bound
-	if n := accepted(); n != relayParallel {
-		t.Fatalf("%d children dialled at once, want %d", n, relayParallel)
+	if n := accepted(); n != parallel {
+		t.Fatalf("%d children dialled at once, want %d", n, parallel)
 	}
 	// A set-up that ends (here: its server hangs up) frees its slot for
 	// the next. (Which eight children got the slots is up to the scheduler,
@@ -224,11 +224,11 @@ func TestRelayBoundsParallelChildSetUps(t *testing.T) {
 	conns[0].Close()
 	mu.Unlock()
 	deadline = time.Now().Add(5 * time.Second)
-	for accepted() < relayParallel+1 && time.Now().Before(deadline) {
+	for accepted() < parallel+1 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	time.Sleep(300 * time.Millisecond)
-	if n := accepted(); n != relayParallel+1 {
-		t.Errorf("%d children dialled after one hung up, want %d", n, relayParallel+1)
+	if n := accepted(); n != parallel+1 {
+		t.Errorf("%d children dialled after one hung up, want %d", n, parallel+1)
 	}
 }
