@@ -62,6 +62,9 @@ func (b *builder) parseList(script string, out []byte, hostVars func(host string
 	}
 	slices.Sort(names)
 	for _, g := range names {
+		if err := checkName("group", g); err != nil {
+			return fmt.Errorf("inventory script %s --list: %v", script, err)
+		}
 		b.group(g)
 		raw := bytes.TrimSpace(doc[g])
 		var body struct {
@@ -78,10 +81,16 @@ func (b *builder) parseList(script string, out []byte, hostVars func(host string
 			return fmt.Errorf("inventory script %s --list: group %s: %v", script, g, err)
 		}
 		for _, h := range body.Hosts {
+			if err := checkName("host", h); err != nil {
+				return fmt.Errorf("inventory script %s --list: group %s: %v", script, g, err)
+			}
 			b.addHost(g, h, nil)
 		}
 		merge(b.group(g).vars, jsonValue(body.Vars).(map[string]any))
 		for _, c := range body.Children {
+			if err := checkName("group", c); err != nil {
+				return fmt.Errorf("inventory script %s --list: group %s: %v", script, g, err)
+			}
 			if err := b.addChild(g, c); err != nil {
 				return fmt.Errorf("inventory script %s --list: %v", script, err)
 			}
