@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/herd-project/herd/engine"
 	"github.com/herd-project/herd/event"
@@ -79,7 +80,7 @@ func Serve(ctx context.Context, o Options) error {
 				}
 				lock = l
 			}
-			done := runPlan(ctx, c, m, o.StateDir, log, in.f.Fetch)
+			done := runPlan(ctx, c, m, o.StateDir, log, in.f.Fetch, in.gone)
 			if err := c.Send(done); err != nil {
 				return err
 			}
@@ -90,10 +91,33 @@ func Serve(ctx context.Context, o Options) error {
 	}
 }
 
-func runPlan(ctx context.Context, c *wire.Conn, m *wire.RunPlan, stateDir string, log *eventLog, fetch func(context.Context, string, int64, io.Writer) error) *wire.Done {
+// StopGrace bounds how long the resources in flight may still run after
+// the controller went away or asked to stop (their own timeout= may end
+// them sooner); then they are cancelled and the agent exits.
+var StopGrace = 60 * time.Second
+
+// runPlan runs one plan. When gone closes (the controller's stream ended),
+// no further resource starts; those in flight get StopGrace to finish.
+func runPlan(ctx context.Context, c *wire.Conn, m *wire.RunPlan, stateDir string, log *eventLog, fetch func(context.Context, string, int64, io.Writer) error, gone <-chan struct{}) *wire.Done {
 	if m.Plan == nil {
 		return &wire.Done{Failed: true, Error: "run_plan without a plan"}
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-gone:
+		case <-ctx.Done():
+			return
+		}
+		t := time.NewTimer(StopGrace)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	sink := func(e event.Event) {
 		if log != nil {
 			log.Write(e)
@@ -102,7 +126,7 @@ func runPlan(ctx context.Context, c *wire.Conn, m *wire.RunPlan, stateDir string
 	}
 	res, err := engine.Run(ctx, m.Plan, engine.Options{
 		Check: m.Check, Parallel: m.Parallel, StateDir: stateDir, Sink: sink,
-		Host: m.Plan.Host, Role: m.Plan.Role, Fetch: fetch,
+		Host: m.Plan.Host, Role: m.Plan.Role, Fetch: fetch, Stop: gone,
 	})
 	if err != nil {
 		return &wire.Done{Failed: true, Error: err.Error()}

@@ -43,8 +43,11 @@ func (in *inbox) read() {
 		msg, err := in.c.Recv()
 		if err != nil {
 			in.err = err
-			in.f.fail(err)
 			close(in.gone)
+			in.f.fail(err)
+			if in.relay != nil {
+				in.relay.CloseInputs()
+			}
 			return
 		}
 		if ch, ok := msg.(*wire.FileChunk); ok {

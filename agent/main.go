@@ -60,6 +60,7 @@ func Main(ctx context.Context, args []string, stderr io.Writer) (code int) {
 			}
 		}
 	}
+	catchHangups()
 	var err error
 	switch {
 	case *broker:

@@ -100,7 +100,14 @@ func (s *session) relay(o ServeOptions) {
 		io.Copy(s.conn, o.In)
 		s.conn.CloseWrite()
 	}()
-	io.Copy(o.Out, s.conn)
+	if _, err := io.Copy(o.Out, s.conn); err != nil {
+		// The controller is gone (our stdout broke), and so is our stdin:
+		// the agent sees its input end and stops after the resources in
+		// flight. Stay until it does, so no privileged agent outlives its
+		// broker, but not for ever.
+		s.conn.SetReadDeadline(time.Now().Add(AgentStopWait))
+		io.Copy(io.Discard, s.conn)
+	}
 	s.conn.Close()
 	select {
 	case <-s.exited:
@@ -108,6 +115,11 @@ func (s *session) relay(o ServeOptions) {
 	}
 	s.master.Close()
 }
+
+// AgentStopWait bounds how long a broker whose controller went away waits
+// for the privileged agent to finish the resources it has in flight (the
+// agent's own bound, agent.StopGrace, is shorter).
+var AgentStopWait = 90 * time.Second
 
 // start becomes req.User and waits for the privileged agent to connect.
 // Exactly one of the results is set meaningfully: a session with an ok

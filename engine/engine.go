@@ -42,6 +42,11 @@ type Options struct {
 	// Fetch is lent to resources (resource.Env.Fetch) to get contents that
 	// stay on the controller until needed. Nil in local runs.
 	Fetch func(ctx context.Context, h string, offset int64, w io.Writer) error
+	// Stop, when closed, ends the run softly: no resource starts after it
+	// (nor a retry of one), the resources in flight finish under ctx, and
+	// the rest are skipped. The agent closes it when its controller goes
+	// away or asks to stop; cancelling ctx instead also aborts what runs.
+	Stop <-chan struct{}
 }
 
 // Result sums up a run.

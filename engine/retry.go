@@ -18,7 +18,7 @@ func (r *runner) withRetry(ctx context.Context, i int, fn func(context.Context) 
 	attempts := 1 + max(m.Retry, 0)
 	for n := 1; ; n++ {
 		change, err := attempt(ctx, m.Timeout, fn)
-		if err == nil || n >= attempts || ctx.Err() != nil {
+		if err == nil || n >= attempts || r.stopped(ctx) {
 			return change, err
 		}
 		r.report(i, event.Event{
@@ -30,6 +30,9 @@ func (r *runner) withRetry(ctx context.Context, i int, fn func(context.Context) 
 			select {
 			case <-t.C:
 			case <-ctx.Done():
+				t.Stop()
+				return change, err
+			case <-r.o.Stop:
 				t.Stop()
 				return change, err
 			}

@@ -43,7 +43,7 @@ func (r *runner) run(ctx context.Context) Result {
 	running := 0
 	for {
 		queue = append(queue, sched.Ready()...)
-		for ctx.Err() == nil && len(queue) > 0 {
+		for !r.stopped(ctx) && len(queue) > 0 {
 			id := queue[0]
 			i := r.prep.index[id]
 			if r.p.Resources[i].Meta.Skip {
@@ -72,8 +72,8 @@ func (r *runner) run(ctx context.Context) Result {
 		}
 		for _, b := range sched.Fail(out.id) {
 			msg := "dependency failed: " + b.Cause
-			if ctx.Err() != nil {
-				msg = "run cancelled"
+			if r.stopped(ctx) {
+				msg = r.stopReason(ctx)
 			}
 			r.skip(r.prep.index[b.Node], msg)
 		}
@@ -81,11 +81,32 @@ func (r *runner) run(ctx context.Context) Result {
 	cancelled := false
 	for _, id := range append(queue, sched.Unstarted()...) {
 		cancelled = true
-		r.skip(r.prep.index[id], "run cancelled")
+		r.skip(r.prep.index[id], r.stopReason(ctx))
 	}
 	r.emitMu.Lock()
 	defer r.emitMu.Unlock()
 	return Result{Counts: r.counts, Failed: r.counts.Failed > 0 || cancelled}
+}
+
+// stopped says no resource may start any more: the run was cancelled or
+// asked to stop.
+func (r *runner) stopped(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	select {
+	case <-r.o.Stop:
+		return true
+	default:
+		return false
+	}
+}
+
+func (r *runner) stopReason(ctx context.Context) string {
+	if ctx.Err() != nil {
+		return "run cancelled"
+	}
+	return "run stopped"
 }
 
 // skipWhenFalse reports a resource the policy disabled. A refresh pending

@@ -255,3 +255,30 @@ func TestCancelStopsStartingResources(t *testing.T) {
 		t.Errorf("b ran after the cancel")
 	}
 }
+
+func TestStopLetsTheResourceInFlightFinish(t *testing.T) {
+	h := newHarness(t)
+	p := h.plan(
+		r("step", "a", "sleep", "200ms", "changed", true),
+		r("step", "b"),
+		with(r("step", "c"), after("test_step:a")),
+	)
+	stop := make(chan struct{})
+	time.AfterFunc(50*time.Millisecond, func() { close(stop) })
+	res, events := h.run(context.Background(), p, Options{Parallel: 1, Stop: stop})
+	got := outcome(events)
+	if !strings.HasPrefix(got["test_step:a"], "changed") {
+		t.Errorf("a = %q, want changed (it was in flight when the run was stopped)", got["test_step:a"])
+	}
+	for _, id := range []string{"test_step:b", "test_step:c"} {
+		if got[id] != "skipped: run stopped" {
+			t.Errorf("%s = %q, want skipped: run stopped", id, got[id])
+		}
+	}
+	if !res.Failed || res.Counts.Skipped != 2 {
+		t.Errorf("result = %+v, want failed with 2 skipped", res)
+	}
+	if n := h.rec.count("check b"); n != 0 {
+		t.Errorf("b ran after the stop")
+	}
+}

@@ -27,7 +27,10 @@ const (
 	// NotRun says a host never ran a role of the run: it failed an
 	// earlier one, the run stopped, or it was interrupted. Msg says why.
 	NotRun Type = "not_run"
-	Recap  Type = "recap"
+	// Interrupted: the run was stopped (SIGINT/SIGTERM) while this host ran
+	// or before it started; Msg says how far it got.
+	Interrupted Type = "interrupted"
+	Recap       Type = "recap"
 )
 
 // Event is one line of the event stream. Fields are optional by type.

@@ -107,6 +107,9 @@ func LoadContext(ctx context.Context, path string) (*Inventory, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := CheckVia(inv.hosts, inv.Host, true); err != nil {
+		return nil, fmt.Errorf("inventory %s: %w", path, err)
+	}
 	inv.Source = path
 	return inv, nil
 }

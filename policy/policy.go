@@ -35,6 +35,11 @@ type LoadOptions struct {
 	// Predeclared adds (or replaces) builtins, e.g. inventory(). It is the
 	// extension point for builtins that live outside this package.
 	Predeclared starlark.StringDict
+	// MaxSteps bounds each evaluation (DefaultMaxSteps if 0).
+	MaxSteps uint64
+	// Stop, when closed, cancels every evaluation in progress and later:
+	// they fail with "interrupted" at the line they were on.
+	Stop <-chan struct{}
 }
 
 // Policy is a loaded policy file. It is immutable after Load, so Plan can
@@ -53,6 +58,9 @@ type Policy struct {
 	templates map[string]*parsedTemplate
 
 	invs inventories
+
+	maxSteps uint64
+	stop     <-chan struct{}
 
 	files *fileServing // fileserving() patterns and hash cache; see fileserving.go
 }
@@ -107,6 +115,11 @@ func Load(path string, opts LoadOptions) (*Policy, error) {
 		vars:      opts.Vars,
 		out:       opts.Stdout,
 		templates: map[string]*parsedTemplate{},
+		maxSteps:  opts.MaxSteps,
+		stop:      opts.Stop,
+	}
+	if p.maxSteps == 0 {
+		p.maxSteps = DefaultMaxSteps
 	}
 	if p.out == nil {
 		p.out = io.Discard
@@ -128,7 +141,7 @@ func Load(path string, opts LoadOptions) (*Policy, error) {
 
 	l := &loader{p: p, modules: map[string]*module{}}
 	if _, err := l.exec(filepath.Clean(path), ""); err != nil {
-		return nil, asError(err, path)
+		return nil, p.asError(err, path)
 	}
 	return p, nil
 }
@@ -172,6 +185,7 @@ func (l *loader) exec(filename, loadPos string) (starlark.StringDict, error) {
 		return nil, m.err
 	}
 	thread := l.p.newThread("load " + filename)
+	defer l.p.limit(thread)()
 	thread.SetLocal(fileKey, filename)
 	thread.SetLocal(loadingKey, true)
 	thread.Load = l.load
@@ -183,7 +197,7 @@ func (l *loader) exec(filename, loadPos string) (starlark.StringDict, error) {
 		m.globals, err = starlark.ExecFileOptions(fileOptions, thread, filename, src, l.p.predeclared)
 	}
 	if err != nil {
-		m.err = asError(err, filename)
+		m.err = l.p.asError(err, filename)
 	}
 	return m.globals, m.err
 }
@@ -235,6 +249,7 @@ func (p *Policy) hostVars(h Host) map[string]any {
 // uses its own thread, so calls for different hosts may run concurrently.
 func (p *Policy) Plan(r *Role, h Host) (*plan.Plan, error) {
 	thread := p.newThread("plan " + r.Name + " " + h.Name)
+	defer p.limit(thread)()
 	b := newBuilder(p, r, h.Name, thread)
 	b.vars = p.hostVars(h)
 	b.facts = h.Facts
@@ -250,7 +265,7 @@ func (p *Policy) Plan(r *Role, h Host) (*plan.Plan, error) {
 		return nil, b.misuse
 	}
 	if err != nil {
-		return nil, asError(err, r.Pos)
+		return nil, p.asError(err, r.Pos)
 	}
 	return b.finish()
 }
@@ -258,13 +273,14 @@ func (p *Policy) Plan(r *Role, h Host) (*plan.Plan, error) {
 // Call runs a hook (before_connect, …) with the host as its argument.
 func (p *Policy) Call(fn starlark.Callable, h Host) (starlark.Value, error) {
 	thread := p.newThread("call " + fn.Name() + " " + h.Name)
+	defer p.limit(thread)()
 	hv, err := newHostValue(h, p.hostVars(h))
 	if err != nil {
 		return nil, &Error{Msg: err.Error()}
 	}
 	v, err := starlark.Call(thread, fn, starlark.Tuple{hv}, nil)
 	if err != nil {
-		return nil, asError(err, p.File)
+		return nil, p.asError(err, p.File)
 	}
 	return v, nil
 }

@@ -153,11 +153,12 @@ func startAgent(ctx context.Context, name string, start func(string) (*transport
 
 // run sends one plan and relays events until the agent says it is done;
 // files serves the agent's file requests meanwhile.
-func (ac *agentConn) run(ctx context.Context, m *wire.RunPlan, files *fileServer, sink func(event.Event)) (*wire.Done, error) {
+func (ac *agentConn) run(ctx context.Context, stopRun <-chan struct{}, m *wire.RunPlan, files *fileServer, sink func(event.Event)) (*wire.Done, error) {
 	ac.mu.Lock()
 	defer ac.mu.Unlock()
 	stop := context.AfterFunc(ctx, func() { ac.sess.Close() })
 	defer stop()
+	defer ac.stopPlan(stopRun)()
 	if err := ac.wc.Send(m); err != nil {
 		return nil, fmt.Errorf("send plan: %w%s", err, ac.stderrSuffix())
 	}

@@ -37,6 +37,9 @@ type Options struct {
 	// AskBecomePass is asked for the become password, once per run, when a
 	// host's sudo/su/doas wants one and none is configured.
 	AskBecomePass func() (string, error)
+	// Stop, when closed, stops the run softly (see stop.go): nothing new
+	// starts, plans in flight finish their running resources and report.
+	Stop <-chan struct{}
 }
 
 // Limit narrows every role's hosts (--limit-groups, --limit-hosts).
@@ -69,6 +72,8 @@ type HostResult struct {
 	BytesSent int64
 	FileBytes int64
 	Refused   int
+	// Interrupted: the run stopped before this host finished its roles.
+	Interrupted bool
 }
 
 // Failed reports whether any host failed or was unreachable.
@@ -121,6 +126,9 @@ func Run(ctx context.Context, pol *policy.Policy, o Options) (*Result, error) {
 	r := &runner{pol: pol, o: o, pool: transport.NewPool(o.Transport),
 		agents: map[string]*agentConn{}, results: map[string]*HostResult{}}
 	defer r.close()
+	if err := r.checkVia(roleHosts); err != nil {
+		return nil, err
+	}
 	plans, err := r.planAll(ctx, roleHosts)
 	if err != nil {
 		return nil, err
@@ -134,12 +142,14 @@ func Run(ctx context.Context, pol *policy.Policy, o Options) (*Result, error) {
 	}
 	for i, role := range pol.Roles {
 		switch {
-		case ctx.Err() != nil:
+		case ctx.Err() != nil || r.stopping():
 			r.notRun(role, roleHosts[i], "interrupted")
 		case res.StoppedAfter != "":
 			r.notRun(role, roleHosts[i], fmt.Sprintf("the run stopped after role %s because hosts failed", res.StoppedAfter))
 		case r.runRole(ctx, role, roleHosts[i], plans[i]):
-			res.StoppedAfter = role.Name
+			if ctx.Err() == nil && !r.stopping() {
+				res.StoppedAfter = role.Name
+			}
 		}
 	}
 	if ctx.Err() != nil {
@@ -178,7 +188,7 @@ func (r *runner) runRole(ctx context.Context, role *policy.Role, hosts []*invent
 			}()
 		}
 		wg.Wait()
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || r.stopping() {
 			r.notRun(role, hosts[end:], "interrupted")
 			return true
 		}
@@ -240,6 +250,10 @@ func (r *runner) emit(e event.Event) {
 func (r *runner) runHost(ctx context.Context, role *policy.Role, h *inventory.Host, hp *hostPlan) bool {
 	hr := r.result(h.Name)
 	fail := func(t event.Type, err error) bool {
+		if ctx.Err() != nil || r.stopping() {
+			// Whatever broke, it broke because the run was stopped.
+			return r.interrupted(hr, h.Name, role.Name, "interrupted before role "+role.Name+" finished: "+err.Error())
+		}
 		r.mu.Lock()
 		if t == event.Unreachable {
 			hr.Unreachable = true
@@ -252,6 +266,9 @@ func (r *runner) runHost(ctx context.Context, role *policy.Role, h *inventory.Ho
 		r.mu.Unlock()
 		r.emit(event.Event{Type: t, Host: h.Name, Role: role.Name, Msg: err.Error()})
 		return false
+	}
+	if r.stopping() {
+		return r.interrupted(hr, h.Name, role.Name, "interrupted before role "+role.Name+" started")
 	}
 	if hp.skip {
 		r.emit(event.Event{Type: event.Skipped, Host: h.Name, Role: role.Name, Msg: "should_contact returned false"})
@@ -280,6 +297,9 @@ func (r *runner) runHost(ctx context.Context, role *policy.Role, h *inventory.Ho
 		}
 	}
 	p := hp.plan
+	if r.stopping() {
+		return r.interrupted(hr, h.Name, role.Name, "interrupted before role "+role.Name+" started")
+	}
 	r.emit(event.Event{Type: event.HostStart, Host: h.Name, Role: role.Name, Msg: fmt.Sprintf("%d resources", len(p.Resources))})
 	start := time.Now()
 	files, err := r.serveFiles(role, h.Name, p, ac)
@@ -287,7 +307,7 @@ func (r *runner) runHost(ctx context.Context, role *policy.Role, h *inventory.Ho
 		return fail(event.Failed, err)
 	}
 	sent0 := r.bytesSent(h.Name)
-	done, err := ac.run(ctx, &wire.RunPlan{Plan: p, Check: r.o.Check, Parallel: r.o.Parallel, Lock: r.lockRequest()}, files, func(e event.Event) {
+	done, err := ac.run(ctx, r.o.Stop, &wire.RunPlan{Plan: p, Check: r.o.Check, Parallel: r.o.Parallel, Lock: r.lockRequest()}, files, func(e event.Event) {
 		// The agent is not trusted to speak for other hosts or roles.
 		e.Host, e.Role = h.Name, role.Name
 		r.mu.Lock()
@@ -304,6 +324,9 @@ func (r *runner) runHost(ctx context.Context, role *policy.Role, h *inventory.Ho
 		return fail(event.Failed, errors.New(done.Error))
 	}
 	r.emit(event.Event{Type: event.HostDone, Host: h.Name, Role: role.Name, Duration: time.Since(start), Counts: &done.Counts})
+	if done.Failed && r.stopping() {
+		return r.interrupted(hr, h.Name, role.Name, fmt.Sprintf("interrupted: role %s stopped after the resources in flight (%d skipped)", role.Name, done.Counts.Skipped))
+	}
 	if done.Failed {
 		r.mu.Lock()
 		hr.Failed = true

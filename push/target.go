@@ -91,3 +91,14 @@ func first(vals ...string) string {
 	}
 	return ""
 }
+
+// checkVia refuses, before anything is contacted, a herd_via chain of any
+// role host that loops or names a host no inventory of the run has: either
+// would otherwise fail only when reached, or wait for itself.
+func (r *runner) checkVia(roleHosts [][]*inventory.Host) error {
+	var all []*inventory.Host
+	for _, hs := range roleHosts {
+		all = append(all, hs...)
+	}
+	return inventory.CheckVia(all, r.lookupHost, false)
+}

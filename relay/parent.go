@@ -428,3 +428,14 @@ func startSSH(c *ssh.Client, cmd string) (*transport.Session, error) {
 	}
 	return transport.NewSession(stdin, stdout, stderr, wait, s.Close), nil
 }
+
+// CloseInputs ends the input of every child relayed through this parent,
+// when the parent's own controller stream ended: each child then stops as
+// its controller's stream ending would stop it directly (package agent).
+func (h *Parent) CloseInputs() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, ch := range h.children {
+		ch.in.Close()
+	}
+}

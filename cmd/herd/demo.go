@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"io/fs"
@@ -14,7 +13,7 @@ import (
 // runDemo unpacks the embedded demo policy and applies it twice in local
 // mode under one directory, so a new user sees a first run that changes
 // things and a second that changes nothing, without touching anything else.
-func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func runDemo(in *interrupts, args []string, stdout, stderr io.Writer) int {
 	if len(args) > 1 {
 		fmt.Fprintln(stderr, "herd demo: at most one directory")
 		return exitUsage
@@ -45,7 +44,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	f := policyFlags{vars: varsFlag{"root": filepath.Join(dir, "root")}, stateDir: filepath.Join(dir, "state"), parallel: 4, diff: true}
 	for i, title := range []string{"first apply: creates everything", "second apply: nothing to change"} {
 		fmt.Fprintf(stdout, "== %s\n", title)
-		if code := runLocal(ctx, site, false, f, stdout, stderr); code != exitOK {
+		if code := runLocal(in, site, false, f, stdout, stderr); code != exitOK {
 			return code
 		}
 		if i == 0 {

@@ -22,7 +22,7 @@ const (
 	exitFailed      = 1 // at least one resource failed
 	exitUsage       = 2 // bad flags, policy or inventory: nothing ran
 	exitUnreachable = 3 // at least one host could not be reached (and nothing failed)
-	exitInterrupted = 4 // stopped by a signal
+	exitInterrupted = 4 // stopped by a signal (a second one: exitKilled)
 )
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -51,14 +51,20 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		fmt.Fprint(stderr, usage)
 		return exitUsage
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	switch args[0] {
 	case "check", "apply":
-		return runPolicy(ctx, args[0], args[1:], stdout, stderr)
+		in, end := watchInterrupts(stderr)
+		defer end()
+		return runPolicy(in, args[0], args[1:], stdout, stderr)
 	case "demo":
-		return runDemo(ctx, args[1:], stdout, stderr)
+		in, end := watchInterrupts(stderr)
+		defer end()
+		return runDemo(in, args[1:], stdout, stderr)
 	case "agent":
+		// An agent stops when its controller's stream ends (package
+		// agent); a signal sent to it cancels what runs.
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
 		return runAgent(ctx, args[1:], stderr)
 	case "inventory":
 		return runInventory(args[1:], stdout, stderr)

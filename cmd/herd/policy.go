@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -29,6 +28,7 @@ type policyFlags struct {
 	parallel int
 	stateDir string
 	vars     varsFlag
+	maxSteps uint64
 	lockWait time.Duration // --lock-wait, for the run lock of --local
 }
 
@@ -41,9 +41,25 @@ func (f *policyFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.parallel, "parallel", 4, "resources run at once on a host")
 	fs.StringVar(&f.stateDir, "state-dir", "", "herd state in --local mode (default ~/.herd/state; agents always use ~/.herd/state)")
 	fs.Var(f.vars, "e", "extra var key=value (repeatable), overrides inventory vars")
+	fs.Uint64Var(&f.maxSteps, "max-steps", policy.DefaultMaxSteps, "Starlark steps one evaluation may take (top level, a role for a host, a hook) before it fails as a runaway")
 }
 
-func runPolicy(ctx context.Context, mode string, args []string, stdout, stderr io.Writer) int {
+// loadOptions are the policy options every mode shares.
+func (f *policyFlags) loadOptions(in *interrupts, stderr io.Writer) policy.LoadOptions {
+	return policy.LoadOptions{Vars: f.vars, Stdout: stderr, MaxSteps: f.maxSteps, Stop: in.stop}
+}
+
+// policyError reports a policy error: exit 2, or 4 when the evaluation was
+// cut short by an interrupt.
+func policyError(in *interrupts, err error, stderr io.Writer) int {
+	fmt.Fprintf(stderr, "herd: %v\n", err)
+	if in.stopped() {
+		return exitInterrupted
+	}
+	return exitUsage
+}
+
+func runPolicy(in *interrupts, mode string, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("herd "+mode, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var f policyFlags
@@ -87,19 +103,19 @@ func runPolicy(ctx context.Context, mode string, args []string, stdout, stderr i
 		return exitUsage
 	}
 	if !f.local {
-		return runPush(ctx, pos[0], mode == "check", f, pf, stdout, stderr)
+		return runPush(in, pos[0], mode == "check", f, pf, stdout, stderr)
 	}
-	return runLocal(ctx, pos[0], mode == "check", f, stdout, stderr)
+	return runLocal(in, pos[0], mode == "check", f, stdout, stderr)
 }
 
 // runLocal evaluates every role for this machine and runs the plans in
 // process: local mode is push mode without the wire.
-func runLocal(ctx context.Context, file string, check bool, f policyFlags, stdout, stderr io.Writer) int {
+func runLocal(in *interrupts, file string, check bool, f policyFlags, stdout, stderr io.Writer) int {
 	start := time.Now()
-	pol, err := policy.Load(file, policy.LoadOptions{Vars: f.vars, Stdout: stderr})
+	ctx := in.ctx
+	pol, err := policy.Load(file, f.loadOptions(in, stderr))
 	if err != nil {
-		fmt.Fprintf(stderr, "herd: %v\n", err)
-		return exitUsage
+		return policyError(in, err, stderr)
 	}
 	stateDir := f.stateDir
 	if stateDir == "" {
@@ -127,8 +143,7 @@ func runLocal(ctx context.Context, file string, check bool, f policyFlags, stdou
 	plans := make([]*plan.Plan, len(pol.Roles))
 	for i, role := range pol.Roles {
 		if plans[i], err = pol.Plan(role, host); err != nil {
-			fmt.Fprintf(stderr, "herd: %v\n", err)
-			return exitUsage
+			return policyError(in, err, stderr)
 		}
 	}
 	failed := false
@@ -137,7 +152,7 @@ func runLocal(ctx context.Context, file string, check bool, f policyFlags, stdou
 		out.Handle(event.Event{Type: event.RoleStart, Role: role.Name, Msg: host.Name})
 		res, err := engine.Run(ctx, p, engine.Options{
 			Check: check, Parallel: f.parallel, StateDir: stateDir,
-			Sink: out.Handle, Host: host.Name, Role: role.Name,
+			Sink: out.Handle, Host: host.Name, Role: role.Name, Stop: in.stop,
 		})
 		if err != nil {
 			fmt.Fprintf(stderr, "herd: %v\n", err)
@@ -148,13 +163,13 @@ func runLocal(ctx context.Context, file string, check bool, f policyFlags, stdou
 			failed = true
 			break
 		}
-		if ctx.Err() != nil {
+		if in.stopped() {
 			break
 		}
 	}
 	out.Recap(time.Since(start))
 	switch {
-	case ctx.Err() != nil:
+	case in.stopped():
 		return exitInterrupted
 	case failed:
 		return exitFailed

@@ -111,7 +111,7 @@ func splitList(s string) []string {
 	return out
 }
 
-func runPush(ctx context.Context, file string, check bool, f policyFlags, pf pushFlags, stdout, stderr io.Writer) int {
+func runPush(in *interrupts, file string, check bool, f policyFlags, pf pushFlags, stdout, stderr io.Writer) int {
 	start := time.Now()
 	defaults, defaultsFile, err := loadDefaults()
 	if err != nil {
@@ -122,10 +122,9 @@ func runPush(ctx context.Context, file string, check bool, f policyFlags, pf pus
 		fmt.Fprintf(stderr, "herd: defaults: %s: max_conns %d: want at least 1\n", defaultsFile, defaults.MaxConns)
 		return exitUsage
 	}
-	pol, err := policy.Load(file, policy.LoadOptions{Vars: f.vars, Stdout: stderr})
+	pol, err := policy.Load(file, f.loadOptions(in, stderr))
 	if err != nil {
-		fmt.Fprintf(stderr, "herd: %v\n", err)
-		return exitUsage
+		return policyError(in, err, stderr)
 	}
 	var inv *inventory.Inventory
 	if pf.inventory != "" {
@@ -175,7 +174,7 @@ func runPush(ctx context.Context, file string, check bool, f policyFlags, pf pus
 		sink = func(e event.Event) { out.Handle(e); logOut.Handle(e) }
 		defer func() { logOut.Recap(time.Since(start)) }()
 	}
-	res, err := push.Run(ctx, pol, push.Options{
+	res, err := push.Run(in.ctx, pol, push.Options{
 		Check:         check,
 		Parallel:      f.parallel,
 		Limit:         limit,
@@ -184,6 +183,7 @@ func runPush(ctx context.Context, file string, check bool, f policyFlags, pf pus
 		Defaults:      defaults,
 		Transport:     transportConfig(pf, maxConns),
 		AskBecomePass: askBecomePass(pf),
+		Stop:          in.stop,
 	})
 	if pe, ok := push.IsPolicyErrors(err); ok {
 		// Found while planning, before any host changed: one line each.
@@ -201,7 +201,8 @@ func runPush(ctx context.Context, file string, check bool, f policyFlags, pf pus
 	if res != nil && res.StoppedAfter != "" {
 		fmt.Fprintf(stdout, "stopped after role %q because hosts failed\n", res.StoppedAfter)
 	}
-	if ctx.Err() != nil {
+	if in.stopped() {
+		fmt.Fprintln(stderr, "herd: interrupted")
 		return exitInterrupted
 	}
 	failed, unreachable := res.Failed()

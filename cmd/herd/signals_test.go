@@ -1,0 +1,69 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// startHerd runs herd (this test binary under that name) in dir.
+func startHerd(t *testing.T, dir string, args ...string) (cmd *exec.Cmd, out *bytes.Buffer, exited chan error) {
+	t.Helper()
+	out = &bytes.Buffer{}
+	cmd = exec.Command(herdCommand(t), args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "HOME="+dir, "NO_COLOR=1")
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill() })
+	exited = make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	return cmd, out, exited
+}
+
+// TestInterruptEndsPolicyEvaluation: a policy looping for ever (the step
+// limit raised out of reach) is stopped by SIGINT or SIGTERM at once.
+func TestInterruptEndsPolicyEvaluation(t *testing.T) {
+	for _, tt := range []struct {
+		name, file string
+		sig        syscall.Signal
+	}{
+		{"SIGINT in the top level", "top.star", syscall.SIGINT},
+		{"SIGTERM in a role's main", "main.star", syscall.SIGTERM},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			os.WriteFile(filepath.Join(dir, "top.star"), []byte("x = []\nfor i in range(1000000000):\n    x.append(i)\n    x.pop()\n"), 0o644)
+			os.WriteFile(filepath.Join(dir, "main.star"), []byte("def main(h):\n    for i in range(1000000000):\n        pass\nrole(\"r\", main = main)\n"), 0o644)
+			cmd, out, exited := startHerd(t, dir, "apply", tt.file, "--local", "--max-steps", "1000000000000", "--state-dir", dir)
+			time.Sleep(700 * time.Millisecond) // well into the loop
+			select {
+			case err := <-exited:
+				t.Fatalf("herd ended before the signal: %v\n%s", err, out)
+			default:
+			}
+			cmd.Process.Signal(tt.sig)
+			sent := time.Now()
+			select {
+			case <-exited:
+			case <-time.After(5 * time.Second):
+				t.Fatalf("herd still evaluating 5 s after %v", tt.sig)
+			}
+			t.Logf("exited %v after %v", cmd.ProcessState.ExitCode(), time.Since(sent).Round(time.Millisecond))
+			if code := cmd.ProcessState.ExitCode(); code != exitInterrupted {
+				t.Errorf("exit %d, want %d\n%s", code, exitInterrupted, out)
+			}
+			if !strings.Contains(out.String(), tt.file+":") || !strings.Contains(out.String(), "interrupted") {
+				t.Errorf("want the file:line where evaluation was interrupted:\n%s", out)
+			}
+		})
+	}
+}
