@@ -131,6 +131,19 @@ func TestKindsTextFiles(t *testing.T) {
 		t.Errorf("drift: %s %q", typ, msg)
 	}
 
+	// A notify makes the sysctl write its running value again.
+	rec, _ = pushKinds(t, l, `
+def main(host):
+    file("/etc/herd-e2e-trigger", content = "x\n", notify = "sysctl:net.ipv4.ip_forward")
+    sysctl("net.ipv4.ip_forward", value = "1", file = "/etc/sysctl.d/90-herd-e2e.conf")
+role("text", hosts = inv.hosts, main = main)
+`, false)
+	for _, name := range kindHosts {
+		if msg := refreshMsg(rec, name, "sysctl:net.ipv4.ip_forward"); msg == "" {
+			t.Errorf("%s: no refresh of the sysctl\n%s", name, rec.dump())
+		}
+	}
+
 	rec, res = pushKinds(t, l, textKindsPolicy("absent"), false)
 	if c := total(res); c.Changed != 4*len(kindHosts) {
 		t.Errorf("absent: %+v\n%s", c, rec.dump())

@@ -50,7 +50,10 @@ func TestGit(t *testing.T) {
 	bare, v1, commit := gitRepo(t)
 	dest := filepath.Join(t.TempDir(), "app")
 	env := testEnv(t)
-	head := func() string { b, _ := exec.Command("git", "-C", dest, "rev-parse", "HEAD").Output(); return strings.TrimSpace(string(b)) }
+	head := func() string {
+		b, _ := exec.Command("git", "-C", dest, "rev-parse", "HEAD").Output()
+		return strings.TrimSpace(string(b))
+	}
 
 	r := build(t, "git", dest, plan.Params{"repo": bare, "version": "main"}, nil)
 	if c := mustCheck(t, r, env); c.Summary != "clone "+bare+" at "+v1[:12] {
