@@ -3,6 +3,8 @@ package push_test
 import (
 	"context"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -339,4 +341,91 @@ cd /srv/herd-work; echo two >file; git commit -q -am two; git push -q /srv/herd-
 	if typ, _ := msgOf(rec, "host10", "git:/srv/herd-app"); typ != event.OK {
 		t.Errorf("host10 changed without a new commit: %s", typ)
 	}
+}
+
+// apt_repository with a flat repository on each lab host (hosts have no
+// network): the source is written, apt-get update reads it alone, and the
+// package after it installs from it in the same run.
+func TestKindsAptRepository(t *testing.T) {
+	l := flatLab(t)
+	if _, err := os.Stat("/var/lib/dpkg/status"); err != nil {
+		t.Skip("not a dpkg system")
+	}
+	if _, err := exec.LookPath("dpkg-scanpackages"); err != nil {
+		t.Skip("dpkg-scanpackages (dpkg-dev) not installed")
+	}
+	deb := buildNamedDeb(t, "herd-e2e-repo", "2.0")
+	for _, name := range kindHosts {
+		h := l.Host(name)
+		hostExec(t, h, "mkdir", "-p", "/srv/herd-apt")
+		copyToHost(t, h, deb, "/srv/herd-apt/herd-e2e-repo.deb")
+		hostExec(t, h, "sh", "-c", "cd /srv/herd-apt && dpkg-scanpackages . /dev/null >Packages 2>/dev/null")
+	}
+	const policy = `
+def main(host):
+    apt_repository("herd-e2e", uri = "file:/srv/herd-apt", suite = "./", trusted = True)
+    package("herd-e2e-repo")
+role("apt", hosts = inv.hosts, main = main)
+`
+	rec, res := pushKinds(t, l, policy, true)
+	if c := total(res); c.Changed != 2*len(kindHosts) {
+		t.Errorf("check: %+v\n%s", c, rec.dump())
+	}
+	rec, res = pushKinds(t, l, policy, false)
+	if c := total(res); c.Changed != 2*len(kindHosts) {
+		t.Errorf("first run: %+v\n%s", c, rec.dump())
+	}
+	for _, name := range kindHosts {
+		h := l.Host(name)
+		if st := dpkgStatus(t, h, "herd-e2e-repo"); st != "install ok installed 2.0" {
+			t.Errorf("%s: herd-e2e-repo status %q", name, st)
+		}
+		if got := readHostFile(t, h, "/etc/apt/sources.list.d/herd-e2e.list"); got != "# managed by herd\ndeb [trusted=yes] file:/srv/herd-apt ./\n" {
+			t.Errorf("%s: source %q", name, got)
+		}
+	}
+	rec, res = pushKinds(t, l, policy, false)
+	if c := total(res); c.Changed != 0 {
+		t.Errorf("second run: %+v\n%s", c, rec.dump())
+	}
+	// The package stays (removing it costs seconds of dpkg and proves
+	// nothing new here); the source goes.
+	rec, _ = pushKinds(t, l, `
+def main(host):
+    apt_repository("herd-e2e", state = "absent")
+role("apt", hosts = inv.hosts, main = main)
+`, false)
+	for _, name := range kindHosts {
+		if _, err := l.Host(name).ReadFile("/etc/apt/sources.list.d/herd-e2e.list"); err == nil {
+			t.Errorf("%s: source left", name)
+		}
+	}
+}
+
+// buildNamedDeb is buildDeb for another package name.
+func buildNamedDeb(t *testing.T, name, version string) string {
+	t.Helper()
+	if _, err := exec.LookPath("dpkg-deb"); err != nil {
+		t.Skip("dpkg-deb not installed")
+	}
+	dir := t.TempDir()
+	root := filepath.Join(dir, "root")
+	for path, body := range map[string]string{
+		"DEBIAN/control": "Package: " + name + "\nVersion: " + version + "\nArchitecture: all\n" +
+			"Maintainer: herd tests <herd@example.org>\nDescription: herd end-to-end test package\n",
+		"usr/share/" + name + "/hello": "hello\n",
+	} {
+		p := filepath.Join(root, path)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deb := filepath.Join(dir, name+".deb")
+	if out, err := exec.Command("dpkg-deb", "--root-owner-group", "--build", root, deb).CombinedOutput(); err != nil {
+		t.Fatalf("dpkg-deb: %v: %s", err, out)
+	}
+	return deb
 }
