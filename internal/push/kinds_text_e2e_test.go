@@ -429,3 +429,36 @@ func buildNamedDeb(t *testing.T, name, version string) string {
 	}
 	return deb
 }
+
+// A compromised target user points ~/.ssh at root's: an exclusive
+// authorized_key for that user must fail rather than replace root's keys
+// (the lab logs in with them) or show them in a diff.
+func TestAuthorizedKeySymlinkAttack(t *testing.T) {
+	l := flatLab(t)
+	h := l.Host("host9")
+	hostExec(t, h, "sh", "-c", `id herd-evil >/dev/null 2>&1 || useradd -m -s /bin/sh herd-evil
+rm -rf /home/herd-evil/.ssh && su herd-evil -c 'ln -s /root/.ssh /home/herd-evil/.ssh'`)
+	before := readHostFile(t, h, "/root/.ssh/authorized_keys")
+	dir := project(t, map[string]string{
+		"inventory.toml": tomlInventory(l, map[string][]string{"kinds": {"host9"}}),
+		"site.star": `inv = inventory("inventory.toml")
+def main(host):
+    authorized_key("herd-evil", keys = ["` + e2eKey + `"], exclusive = True)
+role("keys", hosts = inv.hosts, main = main)
+`,
+	})
+	rec := &recorder{}
+	res := run(t, load(t, dir), options(t, l, rec))
+	if failed, _ := res.Failed(); !failed {
+		t.Fatalf("the run followed the symlink:\n%s", rec.dump())
+	}
+	if typ, msg := msgOf(rec, "host9", "authorized_key:herd-evil"); typ != event.Failed || !strings.Contains(msg, "not a directory") {
+		t.Errorf("event %s %q", typ, msg)
+	}
+	if after := readHostFile(t, h, "/root/.ssh/authorized_keys"); after != before {
+		t.Fatalf("root's authorized_keys changed:\n%s", after)
+	}
+	if d := allEvents(t, rec); strings.Contains(d, strings.Fields(before)[1]) {
+		t.Error("root's key is in an event")
+	}
+}
