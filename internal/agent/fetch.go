@@ -89,6 +89,18 @@ type pending struct {
 // Fetch asks the controller for content h from offset and copies it to w.
 // The caller checks the hash; Fetch checks that chunks arrive in order.
 func (f *fetcher) Fetch(ctx context.Context, h string, offset int64, w io.Writer) error {
+	return f.fetch(ctx, "", h, offset, w)
+}
+
+// forRole is Fetch for one role's plan in watch mode, where the controller
+// serves each role's files from that role's plan.
+func (f *fetcher) forRole(role string) func(context.Context, string, int64, io.Writer) error {
+	return func(ctx context.Context, h string, offset int64, w io.Writer) error {
+		return f.fetch(ctx, role, h, offset, w)
+	}
+}
+
+func (f *fetcher) fetch(ctx context.Context, role, h string, offset int64, w io.Writer) error {
 	p := &pending{chunks: make(chan *wire.FileChunk, 4), done: make(chan struct{})}
 	f.mu.Lock()
 	if f.lost != nil {
@@ -105,7 +117,7 @@ func (f *fetcher) Fetch(ctx context.Context, h string, offset int64, w io.Writer
 		f.mu.Unlock()
 		close(p.done)
 	}()
-	if err := f.c.Send(&wire.FileRequest{ID: id, Hash: h, Offset: offset}); err != nil {
+	if err := f.c.Send(&wire.FileRequest{ID: id, Hash: h, Offset: offset, Role: role}); err != nil {
 		return fmt.Errorf("request content %.12s: %w", h, err)
 	}
 	at := offset

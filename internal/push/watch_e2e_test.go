@@ -1,0 +1,257 @@
+package push_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/herd-project/herd/internal/event"
+	"github.com/herd-project/herd/internal/inventory"
+	"github.com/herd-project/herd/internal/policy"
+	"github.com/herd-project/herd/internal/push"
+)
+
+// watchRun drives push.Watch against lab hosts: the test writes the
+// policy's files and says when they changed (cmd/herd does that part
+// with fsnotify).
+type watchRun struct {
+	rec     *recorder
+	changes chan string
+	stop    chan struct{}
+	done    chan struct{}
+	res     *push.WatchResult
+	err     error
+	ended   time.Time
+
+	mu     sync.Mutex
+	states map[string]push.HostStatus
+	log    []push.HostStatus
+}
+
+func startWatch(t *testing.T, dir string, wo push.WatchOptions) *watchRun {
+	t.Helper()
+	l := flatLab(t)
+	w := &watchRun{rec: &recorder{}, changes: make(chan string, 1), stop: make(chan struct{}), done: make(chan struct{}), states: map[string]push.HostStatus{}}
+	wo.Options = options(t, l, w.rec)
+	wo.Stop = w.stop
+	wo.Changes = w.changes
+	wo.Reload = func() (*policy.Policy, *inventory.Inventory, error) { p, err := loadErr(dir); return p, nil, err }
+	wo.Status = func(s push.HostStatus, _ push.Tally) {
+		w.mu.Lock()
+		w.states[s.Host] = s
+		w.log = append(w.log, s)
+		w.mu.Unlock()
+	}
+	pol := load(t, dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	go func() {
+		defer cancel()
+		defer close(w.done)
+		w.res, w.err = push.Watch(ctx, pol, wo)
+		w.ended = time.Now()
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-w.stop:
+		default:
+			close(w.stop)
+		}
+		<-w.done
+	})
+	return w
+}
+
+// waitConverged waits until every host of names is converged, and
+// returns when the last one got there.
+func (w *watchRun) waitConverged(t *testing.T, names ...string) time.Time {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		w.mu.Lock()
+		var last time.Time
+		ok := true
+		for _, n := range names {
+			s := w.states[n]
+			if s.State != push.Converged {
+				ok = false
+			}
+			if s.Since.After(last) {
+				last = s.Since
+			}
+		}
+		w.mu.Unlock()
+		if ok {
+			return last
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("hosts %v not converged in time:\n%s", names, w.rec.dump())
+	return time.Time{}
+}
+
+func (w *watchRun) mark() int {
+	w.rec.mu.Lock()
+	defer w.rec.mu.Unlock()
+	return len(w.rec.events)
+}
+
+// since returns the events from mark on.
+func (w *watchRun) since(mark int) []event.Event {
+	w.rec.mu.Lock()
+	defer w.rec.mu.Unlock()
+	return append([]event.Event(nil), w.rec.events[mark:]...)
+}
+
+const watchPolicy = `
+inv = inventory("inventory.toml")
+def main(host):
+    directory("/root/watchtest", mode = 0o755)
+    template("/root/watchtest/app.conf", src = "app.conf.tmpl")
+    file("/root/watchtest/static", content = "same everywhere\n")
+role("w", hosts = inv.hosts, main = main)
+`
+
+// Editing a template during a watch sends a new plan only to the host
+// whose rendered content changed; the others receive nothing and re-apply
+// nothing. A file edited behind herd's back is repaired at once, with an
+// event saying so.
+func TestWatchTemplateEditAndDrift(t *testing.T) {
+	l := flatLab(t)
+	names := []string{"host7", "host8", "host9"}
+	dir := project(t, map[string]string{
+		"inventory.toml": tomlInventory(l, map[string][]string{"g": names}),
+		"site.star":      watchPolicy,
+		"app.conf.tmpl":  "name={{ .host.name }}\n",
+	})
+	w := startWatch(t, dir, push.WatchOptions{Poll: 0})
+	w.waitConverged(t, names...)
+	for _, n := range names {
+		b, err := l.Host(n).ReadFile("/root/watchtest/app.conf")
+		if err != nil || string(b) != "name="+n+"\n" {
+			t.Fatalf("%s: app.conf = %q, %v", n, b, err)
+		}
+	}
+
+	// Only host8's rendering changes.
+	mark := w.mark()
+	os.WriteFile(filepath.Join(dir, "app.conf.tmpl"), []byte("name={{ .host.name }}\n{{ if eq .host.name \"host8\" }}extra=1\n{{ end }}"), 0o644)
+	saved := time.Now()
+	w.changes <- "app.conf.tmpl"
+	time.Sleep(50 * time.Millisecond) // the re-plan is sent before host8 can converge again
+	conv := w.waitConverged(t, names...)
+	t.Logf("save to converged: %v", conv.Sub(saved).Round(time.Millisecond))
+	if d := conv.Sub(saved); d > 2*time.Second {
+		t.Errorf("host8 converged %v after the save, want within 2s", d)
+	}
+	b, _ := l.Host("host8").ReadFile("/root/watchtest/app.conf")
+	if string(b) != "name=host8\nextra=1\n" {
+		t.Fatalf("host8 app.conf = %q", b)
+	}
+	changed := map[string][]string{}
+	for _, e := range w.since(mark) {
+		if e.Host != "" && e.Host != "host8" {
+			t.Errorf("host %s heard from after an edit that does not concern it: %s %s %s", e.Host, e.Type, e.Resource, e.Msg)
+		}
+		if e.Type == event.OK || e.Type == event.Changed {
+			changed[e.Host] = append(changed[e.Host], string(e.Type)+" "+e.Resource)
+		}
+	}
+	if got := strings.Join(changed["host8"], ","); got != "changed file:/root/watchtest/app.conf" {
+		t.Errorf("host8 ran %q, want only the changed template", got)
+	}
+
+	// Drift: edit a managed file on host9 behind herd's back.
+	mark = w.mark()
+	edited := time.Now()
+	if err := os.WriteFile(l.Host("host9").Path("/root/watchtest/static"), []byte("tampered\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var drift event.Event
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && drift.Type == ""; time.Sleep(20 * time.Millisecond) {
+		for _, e := range w.since(mark) {
+			if e.Type == event.Drift && e.Host == "host9" {
+				drift = e
+			}
+		}
+	}
+	if drift.Type == "" {
+		t.Fatalf("no drift event from host9:\n%s", w.rec.dump())
+	}
+	t.Logf("drift repaired %v after the edit: %s", time.Since(edited).Round(time.Millisecond), drift.Msg)
+	if drift.Msg != "drift repaired: /root/watchtest/static edited outside herd" {
+		t.Errorf("drift event says %q", drift.Msg)
+	}
+	b, _ = l.Host("host9").ReadFile("/root/watchtest/static")
+	if string(b) != "same everywhere\n" {
+		t.Errorf("host9 static = %q after repair", b)
+	}
+	w.waitConverged(t, names...)
+	for _, e := range w.since(mark) {
+		if e.Host != "host9" && e.Host != "" {
+			t.Errorf("drift on host9 made %s report: %s %s", e.Host, e.Type, e.Msg)
+		}
+	}
+	close(w.stop)
+	<-w.done
+	if w.err != nil {
+		t.Fatalf("Watch: %v", w.err)
+	}
+}
+
+// With a converged timeout the watch ends once every host has been
+// converged and quiet for that long, measured from the last change on
+// the last host; an edit before then restarts the clock.
+func TestWatchConvergedTimeout(t *testing.T) {
+	l := flatLab(t)
+	names := []string{"host7", "host8", "host9"}
+	dir := project(t, map[string]string{
+		"inventory.toml": tomlInventory(l, map[string][]string{"g": names}),
+		"site.star":      watchPolicy,
+		"app.conf.tmpl":  "v=1 {{ .host.name }}\n",
+	})
+	const timeout = 2 * time.Second
+	w := startWatch(t, dir, push.WatchOptions{ConvergedTimeout: timeout})
+	first := w.waitConverged(t, names...)
+	time.Sleep(timeout / 2)
+	os.WriteFile(filepath.Join(dir, "app.conf.tmpl"), []byte("v=2 {{ .host.name }}\n"), 0o644)
+	w.changes <- "app.conf.tmpl"
+	select {
+	case <-w.done:
+		t.Fatalf("watch ended %v after the first convergence, before the edit was applied", w.ended.Sub(first))
+	case <-time.After(100 * time.Millisecond):
+	}
+	<-w.done
+	if w.err != nil || w.res == nil || !w.res.TimedOut {
+		t.Fatalf("Watch: %v, %+v", w.err, w.res)
+	}
+	w.mu.Lock()
+	var last time.Time
+	for _, s := range w.log {
+		if s.Since.After(last) {
+			last = s.Since
+		}
+	}
+	w.mu.Unlock()
+	quiet := w.ended.Sub(last)
+	t.Logf("ended %v after the last host converged (timeout %v), %v after the first convergence", quiet.Round(time.Millisecond), timeout, w.ended.Sub(first).Round(time.Millisecond))
+	if quiet < timeout || quiet > timeout+time.Second {
+		t.Errorf("ended %v after the last change, want about %v", quiet, timeout)
+	}
+	for _, n := range names {
+		if s := w.res.Hosts[n]; s.State != push.Converged {
+			t.Errorf("%s ended %s", n, s.State)
+		}
+		b, _ := l.Host(n).ReadFile("/root/watchtest/app.conf")
+		if string(b) != "v=2 "+n+"\n" {
+			t.Errorf("%s app.conf = %q", n, b)
+		}
+	}
+}
+
+func loadErr(dir string) (*policy.Policy, error) {
+	return policy.Load(filepath.Join(dir, "site.star"), policy.LoadOptions{})
+}
