@@ -39,7 +39,7 @@ type watchLoop struct {
 type watchHost struct {
 	h       *inventory.Host
 	facts   facts.Facts
-	known   bool // facts came with a hello
+	known   bool                  // facts came with a hello
 	plans   map[string]*plan.Plan // last plan sent, by role
 	roles   map[string]*policy.Role
 	waiting int // Watch messages not yet answered by a Done
