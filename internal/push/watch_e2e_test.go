@@ -34,9 +34,17 @@ type watchRun struct {
 
 func startWatch(t *testing.T, dir string, wo push.WatchOptions) *watchRun {
 	t.Helper()
+	return startWatchWith(t, dir, wo, nil)
+}
+
+func startWatchWith(t *testing.T, dir string, wo push.WatchOptions, tune func(*push.Options)) *watchRun {
+	t.Helper()
 	l := flatLab(t)
 	w := &watchRun{rec: &recorder{}, changes: make(chan string, 1), stop: make(chan struct{}), done: make(chan struct{}), states: map[string]push.HostStatus{}}
 	wo.Options = options(t, l, w.rec)
+	if tune != nil {
+		tune(&wo.Options)
+	}
 	wo.Stop = w.stop
 	wo.Changes = w.changes
 	wo.Reload = func() (*policy.Policy, *inventory.Inventory, error) { p, err := loadErr(dir); return p, nil, err }
@@ -254,4 +262,64 @@ func TestWatchConvergedTimeout(t *testing.T) {
 
 func loadErr(dir string) (*policy.Policy, error) {
 	return policy.Load(filepath.Join(dir, "site.star"), policy.LoadOptions{})
+}
+
+// A host whose link is cut during a watch is reported lost and retried
+// with back-off while the others go on (an edit meanwhile reaches them);
+// once the link is back it rejoins and converges on the current policy.
+func TestWatchHostRejoins(t *testing.T) {
+	l := flatLab(t)
+	names := []string{"host7", "host8", "host9"}
+	dir := project(t, map[string]string{
+		"inventory.toml": tomlInventory(l, map[string][]string{"g": names}),
+		"site.star":      watchPolicy,
+		"app.conf.tmpl":  "r=1 {{ .host.name }}\n",
+	})
+	oldMin, oldMax := push.RetryMin, push.RetryMax
+	push.RetryMin, push.RetryMax = 300*time.Millisecond, time.Second
+	defer func() { push.RetryMin, push.RetryMax = oldMin, oldMax }()
+	w := startWatchWith(t, dir, push.WatchOptions{}, func(o *push.Options) {
+		o.Transport.KeepAlive = 200 * time.Millisecond
+		o.Transport.ConnectTimeout = time.Second
+	})
+	w.waitConverged(t, names...)
+	h9 := l.Host("host9")
+	if err := h9.CutLink(); err != nil {
+		t.Fatal(err)
+	}
+	defer h9.RestoreLink()
+	w.waitState(t, "host9", push.HostLost)
+
+	os.WriteFile(filepath.Join(dir, "app.conf.tmpl"), []byte("r=2 {{ .host.name }}\n"), 0o644)
+	w.changes <- "app.conf.tmpl"
+	time.Sleep(50 * time.Millisecond)
+	w.waitConverged(t, "host7", "host8")
+	for _, n := range []string{"host7", "host8"} {
+		if b, _ := l.Host(n).ReadFile("/root/watchtest/app.conf"); string(b) != "r=2 "+n+"\n" {
+			t.Errorf("%s did not go on while host9 was out: %q", n, b)
+		}
+	}
+	if err := h9.RestoreLink(); err != nil {
+		t.Fatal(err)
+	}
+	back := time.Now()
+	w.waitConverged(t, names...)
+	t.Logf("host9 converged %v after its link came back", time.Since(back).Round(time.Millisecond))
+	if b, _ := h9.ReadFile("/root/watchtest/app.conf"); string(b) != "r=2 host9\n" {
+		t.Errorf("host9 after rejoining: %q", b)
+	}
+}
+
+// waitState waits until host is in state s.
+func (w *watchRun) waitState(t *testing.T, host string, s push.HostState) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		w.mu.Lock()
+		got := w.states[host].State
+		w.mu.Unlock()
+		if got == s {
+			return
+		}
+	}
+	t.Fatalf("%s never %s:\n%s", host, s, w.rec.dump())
 }

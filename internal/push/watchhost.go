@@ -40,6 +40,7 @@ type watchHost struct {
 	h       *inventory.Host
 	facts   facts.Facts
 	known   bool                  // facts came with a hello
+	joining bool                  // a connection attempt is under way
 	plans   map[string]*plan.Plan // last plan sent, by role
 	roles   map[string]*policy.Role
 	waiting int // Watch messages not yet answered by a Done
@@ -250,7 +251,7 @@ func (w *watchLoop) schedule(wh *watchHost, d time.Duration) {
 // rejoin reconnects a lost host and sends it its plans in full.
 func (w *watchLoop) rejoin(name string) {
 	wh := w.hosts[name]
-	if wh == nil || wh.state != HostLost {
+	if wh == nil || wh.state != HostLost || wh.joining {
 		return
 	}
 	var roles []*policy.Role // the host's roles in the current policy
@@ -262,14 +263,37 @@ func (w *watchLoop) rejoin(name string) {
 	if len(roles) == 0 {
 		return
 	}
-	ac, err := w.r.agent(w.ctx, roles[0], wh.h)
+	// Connecting can take up to the connect timeout: do it off the loop,
+	// so that the other hosts are heard meanwhile.
+	wh.joining = true
+	h := wh.h
+	go func() {
+		ac, err := w.r.agent(w.ctx, roles[0], h)
+		select {
+		case w.retries <- func() { w.joined(wh, ac, err) }:
+		case <-w.ctx.Done():
+		}
+	}()
+}
+
+// joined finishes rejoin on the loop: the host gets every role's current
+// plan in full.
+func (w *watchLoop) joined(wh *watchHost, ac *agentConn, err error) {
+	wh.joining = false
 	if err != nil {
 		w.lost(wh, err)
 		return
 	}
+	name := wh.h.Name
 	wh.facts, wh.known = ac.hello.Facts, true
 	wh.backoff = 0
 	w.emit(event.Event{Type: event.Log, Host: name, Msg: "connected; sending its plans in full"})
+	var roles []*policy.Role
+	for _, role := range w.r.pol.Roles {
+		if wh.roles[role.Name] != nil {
+			roles = append(roles, role)
+		}
+	}
 	for _, role := range roles {
 		p, err := planFor(w.r.pol, role, wh)
 		if err != nil {
