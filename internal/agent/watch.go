@@ -111,6 +111,25 @@ func (w *watcher) update(m *wire.Watch) error {
 	if m.Plan == nil || m.Plan.Role == "" {
 		return fmt.Errorf("watch without a role's plan")
 	}
+	w.mu.Lock()
+	if len(m.Reuse) > 0 {
+		prev := w.plans[m.Plan.Role]
+		if m.Plan.Blobs == nil {
+			m.Plan.Blobs = map[string][]byte{}
+		}
+		for _, h := range m.Reuse {
+			b, ok := []byte(nil), false
+			if prev != nil {
+				b, ok = prev.Blobs[h]
+			}
+			if !ok {
+				w.mu.Unlock()
+				return fmt.Errorf("watch: plan reuses content %.12s this agent does not have", h)
+			}
+			m.Plan.Blobs[h] = b
+		}
+	}
+	w.mu.Unlock()
 	if err := m.Plan.Validate(); err != nil {
 		return err
 	}

@@ -155,6 +155,13 @@ func TestWatchTemplateEditAndDrift(t *testing.T) {
 	if d := conv.Sub(saved); d > 2*time.Second {
 		t.Errorf("host8 converged %v after the save, want within 2s", d)
 	}
+	w.mu.Lock()
+	for _, s := range w.log {
+		if s.Host == "host8" && s.State == push.Converging && s.Since.After(saved) {
+			t.Logf("host8: %s", s.Msg) // the bytes the edit cost
+		}
+	}
+	w.mu.Unlock()
 	b, _ := l.Host("host8").ReadFile("/root/watchtest/app.conf")
 	if string(b) != "name=host8\nextra=1\n" {
 		t.Fatalf("host8 app.conf = %q", b)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"sync"
 	"time"
 
@@ -128,10 +129,15 @@ func (w *watchLoop) send(wh *watchHost, role *policy.Role, p *plan.Plan, run []s
 		go old.stop()
 	}
 	m := &wire.Watch{Plan: p, All: run == nil, Run: run, Parallel: w.r.o.Parallel, Poll: w.o.Poll, Lock: w.r.lockRequest()}
+	if prev := wh.plans[role.Name]; prev != nil && run != nil {
+		m.Plan, m.Reuse = withoutKnownBlobs(p, prev)
+	}
+	sent0 := w.r.bytesSent(wh.h.Name)
 	if err := ac.wc.Send(m); err != nil {
 		w.lost(wh, fmt.Errorf("send plan: %w", err))
 		return
 	}
+	why = fmt.Sprintf("%s (%d bytes sent)", why, w.r.bytesSent(wh.h.Name)-sent0)
 	wh.plans[role.Name], wh.roles[role.Name] = p, role
 	wh.waiting++
 	w.activity = time.Now()
@@ -227,6 +233,7 @@ func (w *watchLoop) handle(m agentMsg) {
 func (w *watchLoop) lost(wh *watchHost, err error) {
 	w.r.drop(wh.h.Name)
 	wh.readers = map[*agentConn]bool{}
+	wh.plans = map[string]*plan.Plan{} // a new agent knows nothing
 	wh.waiting, wh.repairs = 0, 0
 	w.emit(event.Event{Type: event.Unreachable, Host: wh.h.Name, Msg: err.Error()})
 	if w.ctx.Err() != nil {
@@ -304,4 +311,27 @@ func (w *watchLoop) joined(wh *watchHost, ac *agentConn, err error) {
 		}
 		w.send(wh, role, p, nil, "role "+role.Name+": whole plan")
 	}
+}
+
+// withoutKnownBlobs is p without the file contents the agent holds from
+// prev (the last plan of the role it was sent): a one-line template edit
+// sends that template, not every file of the role again. reuse lists the
+// hashes the agent takes from prev.
+func withoutKnownBlobs(p, prev *plan.Plan) (*plan.Plan, []string) {
+	var reuse []string
+	blobs := map[string][]byte{}
+	for h, b := range p.Blobs {
+		if _, ok := prev.Blobs[h]; ok {
+			reuse = append(reuse, h)
+			continue
+		}
+		blobs[h] = b
+	}
+	if len(reuse) == 0 {
+		return p, nil
+	}
+	c := *p
+	c.Blobs = blobs
+	sort.Strings(reuse)
+	return &c, reuse
 }

@@ -235,4 +235,7 @@ type Watch struct {
 	// (packages, services, users, groups) are re-checked; 0 never.
 	Poll time.Duration `json:"poll,omitempty"`
 	Lock *RunLock      `json:"lock,omitempty"`
+	// Reuse lists file contents (blob hashes) Plan leaves out because the
+	// role's previous plan on this agent carries them.
+	Reuse []string `json:"reuse,omitempty"`
 }
