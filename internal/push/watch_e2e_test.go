@@ -210,10 +210,35 @@ func TestWatchTemplateEditAndDrift(t *testing.T) {
 			t.Errorf("drift on host9 made %s report: %s %s", e.Host, e.Type, e.Msg)
 		}
 	}
+
+	// A broken edit is reported and no host gets anything.
+	mark = w.mark()
+	os.WriteFile(filepath.Join(dir, "site.star"), []byte(strings.Replace(watchPolicy, "content =", "contnet =", 1)), 0o644)
+	w.changes <- "site.star"
+	var refused string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && refused == ""; time.Sleep(20 * time.Millisecond) {
+		for _, e := range w.since(mark) {
+			if e.Host != "" {
+				t.Fatalf("a broken policy reached %s: %s %s", e.Host, e.Type, e.Msg)
+			}
+			if e.Type == event.Failed && strings.Contains(e.Msg, "policy not applied, hosts keep their plans") {
+				refused = e.Msg
+			}
+		}
+	}
+	t.Logf("broken edit: %s", refused)
+	if !strings.Contains(refused, "site.star:") || !strings.Contains(refused, "contnet") {
+		t.Fatalf("want the error at file:line, got %q:\n%s", refused, w.rec.dump())
+	}
 	close(w.stop)
 	<-w.done
 	if w.err != nil {
 		t.Fatalf("Watch: %v", w.err)
+	}
+	for _, n := range names {
+		if s := w.res.Hosts[n]; s.State != push.Converged {
+			t.Errorf("%s ended %s after a broken edit", n, s.State)
+		}
 	}
 }
 
