@@ -20,7 +20,13 @@ import (
 // template through fsnotify, re-applies it, and --converged-timeout ends
 // the run (exit 0) that long after the last change; the edit restarted
 // the clock. The idle agent's CPU and memory are logged.
-func TestWatchCommandConvergedTimeout(t *testing.T) {
+func TestWatchCommandConvergedTimeout(t *testing.T) { watchCommand(t, false) }
+
+// Without --converged-timeout, Ctrl-C ends the watch: exit 0 (every host
+// was converged) and no agent is left on the host.
+func TestWatchCommandCtrlC(t *testing.T) { watchCommand(t, true) }
+
+func watchCommand(t *testing.T, ctrlC bool) {
 	l := getStopLab(t)
 	herd := herdCommand(t)
 	h := l.Host("host1")
@@ -39,6 +45,9 @@ role("w", hosts = inv.hosts, main = main)
 
 	var out bytes.Buffer
 	cmd := exec.Command(herd, "watch", "site.star", "--ssh-config", "none", "--known-hosts", l.KnownHosts, "--converged-timeout", "3s")
+	if ctrlC {
+		cmd = exec.Command(herd, "watch", "site.star", "--ssh-config", "none", "--known-hosts", l.KnownHosts)
+	}
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "HOME="+filepath.Join(dir, "home"), "NO_COLOR=1")
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -65,6 +74,24 @@ role("w", hosts = inv.hosts, main = main)
 		return time.Time{}
 	}
 	waitContent("v=1\n")
+	if ctrlC {
+		time.Sleep(500 * time.Millisecond)
+		cmd.Process.Signal(syscall.SIGINT)
+		select {
+		case <-exited:
+		case <-time.After(20 * time.Second):
+			t.Fatalf("herd watch still running 20 s after Ctrl-C:\n%s", out.String())
+		}
+		if code := cmd.ProcessState.ExitCode(); code != exitOK || !strings.Contains(out.String(), "watch ended (interrupted)") {
+			t.Fatalf("exit %d after Ctrl-C, want 0 and the reason:\n%s", code, out.String())
+		}
+		for wait := time.Now().Add(10 * time.Second); len(agentsOn(t, h)) > 0; time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(wait) {
+				t.Fatalf("agents left on host1 after Ctrl-C: %v", agentsOn(t, h))
+			}
+		}
+		return
+	}
 	cpu0, rss := agentUsage(t, h)
 	time.Sleep(1500 * time.Millisecond)
 	cpu1, _ := agentUsage(t, h)
