@@ -355,3 +355,46 @@ func (w *watchRun) waitState(t *testing.T, host string, s push.HostState) {
 	}
 	t.Fatalf("%s never %s:\n%s", host, s, w.rec.dump())
 }
+
+// A sudo role is watched by the privileged agent: a root-owned file
+// changed behind herd's back is repaired as root.
+func TestWatchBecomeRepairsDrift(t *testing.T) {
+	l := flatLab(t)
+	dir := project(t, map[string]string{
+		"inventory.toml": becomeInventory(l, map[string]string{"host10": "herd_user=deploy"}),
+		"site.star": `
+inv = inventory("inventory.toml")
+def main(host):
+    file("/root/watch-become.conf", content = "root only\n", mode = 0o600)
+role("r", hosts = inv.hosts, main = main, sudo = True)
+`,
+	})
+	w := startWatch(t, dir, push.WatchOptions{})
+	w.waitConverged(t, "host10")
+	mark := w.mark()
+	h := l.Host("host10")
+	if err := os.WriteFile(h.Path("/root/watch-become.conf"), []byte("edited\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if b, _ := h.ReadFile("/root/watch-become.conf"); string(b) == "root only\n" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not repaired:\n%s", w.rec.dump())
+		}
+	}
+	found := false
+	for deadline := time.Now().Add(5 * time.Second); !found && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		for _, e := range w.since(mark) {
+			found = found || (e.Type == event.Drift && e.Host == "host10")
+		}
+	}
+	if !found {
+		t.Errorf("no drift event:\n%s", w.rec.dump())
+	}
+	fi, err := os.Stat(h.Path("/root/watch-become.conf"))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("mode after repair: %v, %v", fi, err)
+	}
+}
