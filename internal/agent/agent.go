@@ -75,6 +75,8 @@ func Serve(ctx context.Context, o Options) error {
 		switch m := msg.(type) {
 		case *wire.Shutdown:
 			return nil
+		case *wire.Ping:
+			// heard (fetch.go) is all a ping is for
 		case *wire.Watch:
 			if lock == nil {
 				l, err := TakeRunLock(ctx, o.StateDir, m.Lock, in.gone)

@@ -65,6 +65,7 @@ type watcher struct {
 	pending  map[string]map[string]bool
 	debounce *time.Timer
 	closed   bool // jobs is closed
+	guarded  bool // the watchdog runs
 
 	jobs   chan watchJob
 	idle   chan struct{} // closed when the worker has ended
@@ -141,6 +142,10 @@ func (w *watcher) update(m *wire.Watch) error {
 	}
 	if m.Parallel > 0 {
 		w.parallel = m.Parallel
+	}
+	if m.Silence > 0 && !w.guarded {
+		w.guarded = true
+		go w.watchdog(m.Silence)
 	}
 	if m.Poll != w.poll {
 		w.poll = m.Poll
@@ -394,4 +399,24 @@ func driftEvent(changed event.Event, p *plan.Plan) event.Event {
 	}
 	return event.Event{Time: time.Now(), Type: event.Drift, Host: changed.Host, Role: changed.Role,
 		Resource: changed.Resource, Msg: "drift repaired: " + what + " outside herd"}
+}
+
+// watchdog takes the controller for gone when it has been silent for
+// longer than silence (it pings more often while it lives), so that an
+// agent orphaned by a cut link stops instead of repairing with an old
+// plan next to the agent the controller starts when the host is back.
+func (w *watcher) watchdog(silence time.Duration) {
+	t := time.NewTicker(silence / 4)
+	defer t.Stop()
+	for {
+		select {
+		case <-w.in.gone:
+			return
+		case <-t.C:
+			if time.Since(time.Unix(0, w.in.heard.Load())) > silence {
+				w.in.giveUp()
+				return
+			}
+		}
+	}
 }

@@ -163,6 +163,8 @@ func (w *watchLoop) loop() (*WatchResult, error) {
 	conv := time.NewTimer(time.Hour)
 	conv.Stop()
 	defer conv.Stop()
+	ping := time.NewTicker(PingInterval)
+	defer ping.Stop()
 	for {
 		w.armConverged(conv)
 		select {
@@ -174,6 +176,8 @@ func (w *watchLoop) loop() (*WatchResult, error) {
 			w.handle(m)
 		case f := <-w.retries:
 			f()
+		case <-ping.C:
+			w.ping()
 		case what, ok := <-w.o.Changes:
 			if !ok {
 				w.o.Changes = nil

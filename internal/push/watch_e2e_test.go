@@ -11,6 +11,7 @@ import (
 
 	"github.com/herd-project/herd/internal/event"
 	"github.com/herd-project/herd/internal/inventory"
+	"github.com/herd-project/herd/internal/lab"
 	"github.com/herd-project/herd/internal/policy"
 	"github.com/herd-project/herd/internal/push"
 )
@@ -307,15 +308,22 @@ func TestWatchHostRejoins(t *testing.T) {
 		"site.star":      watchPolicy,
 		"app.conf.tmpl":  "r=1 {{ .host.name }}\n",
 	})
-	oldMin, oldMax := push.RetryMin, push.RetryMax
-	push.RetryMin, push.RetryMax = 300*time.Millisecond, time.Second
-	defer func() { push.RetryMin, push.RetryMax = oldMin, oldMax }()
+	oldMin, oldMax, oldPing := push.RetryMin, push.RetryMax, push.PingInterval
+	push.RetryMin, push.RetryMax, push.PingInterval = 300*time.Millisecond, time.Second, 250*time.Millisecond
+	defer func() { push.RetryMin, push.RetryMax, push.PingInterval = oldMin, oldMax, oldPing }()
+	// The agent binary is cached on the hosts first: a keepalive this
+	// short would give up behind its upload on a loaded machine.
+	run(t, load(t, dir), options(t, l, &recorder{}))
 	w := startWatchWith(t, dir, push.WatchOptions{}, func(o *push.Options) {
 		o.Transport.KeepAlive = 200 * time.Millisecond
 		o.Transport.ConnectTimeout = time.Second
 	})
 	w.waitConverged(t, names...)
 	h9 := l.Host("host9")
+	orphan := agentPids(t, h9)
+	if len(orphan) != 1 {
+		t.Fatalf("want one agent on host9 before the cut, got %v", orphan)
+	}
 	if err := h9.CutLink(); err != nil {
 		t.Fatal(err)
 	}
@@ -340,6 +348,29 @@ func TestWatchHostRejoins(t *testing.T) {
 	if b, _ := h9.ReadFile("/root/watchtest/app.conf"); string(b) != "r=2 host9\n" {
 		t.Errorf("host9 after rejoining: %q", b)
 	}
+	// The agent the cut orphaned took the silent controller for gone and
+	// left; only the new one watches host9.
+	if now := agentPids(t, h9); len(now) != 1 || now[0] == orphan[0] {
+		t.Errorf("agents on host9 after rejoining: %v (the orphan was %v)", now, orphan)
+	}
+}
+
+// agentPids lists the herd agents running on h (in its PID namespace).
+func agentPids(t *testing.T, h *lab.Host) []string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	out, err := h.Exec(ctx, "ps", "-eo", "pid=,args=")
+	if err != nil {
+		t.Fatalf("ps on %s: %v", h.Name, err)
+	}
+	var pids []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if f := strings.Fields(l); len(f) > 2 && strings.HasSuffix(f[1], "herd") && f[2] == "agent" {
+			pids = append(pids, f[0])
+		}
+	}
+	return pids
 }
 
 // waitState waits until host is in state s.

@@ -16,6 +16,22 @@ import (
 	"github.com/herd-project/herd/internal/wire"
 )
 
+// PingInterval is how often a watch pings its agents; an agent that hears
+// nothing for pingMisses intervals takes the controller for gone.
+var PingInterval = 10 * time.Second
+
+const pingMisses = 4
+
+// ping sends every connected agent a ping, each on its own goroutine: a
+// write to a host behind a cut link may block.
+func (w *watchLoop) ping() {
+	for _, wh := range w.hosts {
+		for ac := range wh.readers {
+			go ac.wc.Send(&wire.Ping{})
+		}
+	}
+}
+
 // RetryMin and RetryMax bound the back-off between reconnection attempts
 // to a host whose connection was lost during a watch.
 var (
@@ -128,7 +144,8 @@ func (w *watchLoop) send(wh *watchHost, role *policy.Role, p *plan.Plan, run []s
 	if old != nil {
 		go old.stop()
 	}
-	m := &wire.Watch{Plan: p, All: run == nil, Run: run, Parallel: w.r.o.Parallel, Poll: w.o.Poll, Lock: w.r.lockRequest()}
+	m := &wire.Watch{Plan: p, All: run == nil, Run: run, Parallel: w.r.o.Parallel, Poll: w.o.Poll, Lock: w.r.lockRequest(),
+		Silence: PingInterval * pingMisses}
 	if prev := wh.plans[role.Name]; prev != nil && run != nil {
 		m.Plan, m.Reuse = withoutKnownBlobs(p, prev)
 	}

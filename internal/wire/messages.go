@@ -34,6 +34,7 @@ const (
 	TypeRelayClose  Type = 13
 	// Watch mode (herd watch): see Watch.
 	TypeWatch Type = 14
+	TypePing  Type = 15
 )
 
 // String names the type for error messages.
@@ -67,6 +68,8 @@ func (t Type) String() string {
 		return "relay_close"
 	case TypeWatch:
 		return "watch"
+	case TypePing:
+		return "ping"
 	}
 	return "unknown"
 }
@@ -103,6 +106,8 @@ func newMessage(t Type) Message {
 		return &RelayClose{}
 	case TypeWatch:
 		return &Watch{}
+	case TypePing:
+		return &Ping{}
 	}
 	return nil
 }
@@ -238,4 +243,15 @@ type Watch struct {
 	// Reuse lists file contents (blob hashes) Plan leaves out because the
 	// role's previous plan on this agent carries them.
 	Reuse []string `json:"reuse,omitempty"`
+	// Silence is how long the agent waits without hearing anything from
+	// the controller (it pings more often) before taking it for gone, as if
+	// its stream had ended: a controller behind a cut link cannot close
+	// the stream, and an orphaned agent would go on repairing with an old
+	// plan. 0: wait for the stream to end.
+	Silence time.Duration `json:"silence,omitempty"`
 }
+
+// Ping keeps a watch's agents sure their controller is still there.
+type Ping struct{}
+
+func (Ping) Type() Type { return TypePing }
