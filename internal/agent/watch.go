@@ -66,6 +66,10 @@ type watcher struct {
 	debounce *time.Timer
 	closed   bool // jobs is closed
 	guarded  bool // the watchdog runs
+	// unsettled holds, per role, the resources that failed or were
+	// skipped in their last run: every later run of the role includes
+	// them, so a role's Done says whether the whole role is in order.
+	unsettled map[string]map[string]bool
 
 	jobs   chan watchJob
 	idle   chan struct{} // closed when the worker has ended
@@ -81,7 +85,7 @@ func newWatcher(ctx context.Context, c *wire.Conn, in *inbox, stateDir string, l
 		return nil, fmt.Errorf("watch: inotify: %w", err)
 	}
 	w := &watcher{c: c, in: in, stateDir: stateDir, log: log, ctx: ctx,
-		plans: map[string]*plan.Plan{}, paths: map[string][]ref{}, dirs: map[string]bool{},
+		plans: map[string]*plan.Plan{}, paths: map[string][]ref{}, dirs: map[string]bool{}, unsettled: map[string]map[string]bool{},
 		pending: map[string]map[string]bool{}, jobs: make(chan watchJob, 256), fs: fw,
 		pollCh: make(chan time.Duration, 1), idle: make(chan struct{})}
 	go w.work()
@@ -328,6 +332,10 @@ func (w *watcher) run(j watchJob) {
 	w.mu.Lock()
 	p := w.plans[j.role]
 	parallel := w.parallel
+	ids := j.ids
+	for id := range w.unsettled[j.role] {
+		ids = append(ids, id)
+	}
 	w.mu.Unlock()
 	done := &wire.Done{Role: j.role, Drift: j.drift}
 	if p == nil {
@@ -338,7 +346,7 @@ func (w *watcher) run(j watchJob) {
 	}
 	sub := p
 	if !j.all {
-		sub = plan.Subset(p, j.ids)
+		sub = plan.Subset(p, ids)
 	}
 	if len(sub.Resources) == 0 {
 		if !j.drift {
@@ -347,9 +355,16 @@ func (w *watcher) run(j watchJob) {
 		return
 	}
 	var held []event.Event // a drift check's events wait until it is known to be drift
+	outcome := map[string]bool{} // resource → settled (ok or changed)
 	sink := func(e event.Event) {
 		if w.log != nil {
 			w.log.Write(e)
+		}
+		switch e.Type {
+		case event.OK, event.Changed:
+			outcome[e.Resource] = true
+		case event.Failed, event.Skipped:
+			outcome[e.Resource] = false
 		}
 		if j.drift {
 			held = append(held, e)
@@ -367,6 +382,7 @@ func (w *watcher) run(j watchJob) {
 		return
 	}
 	done.Counts, done.Failed = res.Counts, res.Failed
+	w.settle(j.role, j.all, outcome)
 	if j.drift {
 		if res.Counts.Changed == 0 && !res.Failed {
 			return // in order: herd's own write, or a touch that changed nothing
@@ -382,6 +398,24 @@ func (w *watcher) run(j watchJob) {
 		}
 	}
 	w.c.Send(done)
+}
+
+// settle records which resources of role are not in order after a run.
+func (w *watcher) settle(role string, all bool, outcome map[string]bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	set := w.unsettled[role]
+	if set == nil || all {
+		set = map[string]bool{}
+	}
+	for id, ok := range outcome {
+		if ok {
+			delete(set, id)
+		} else {
+			set[id] = true
+		}
+	}
+	w.unsettled[role] = set
 }
 
 // driftEvent says what was repaired: "drift repaired: /etc/app.conf edited

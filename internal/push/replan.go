@@ -85,6 +85,7 @@ func (w *watchLoop) replan(what string) {
 			if has[wh][name] || len(p.Resources) == 0 {
 				continue
 			}
+			delete(wh.failures, name)
 			if role := wh.roles[name]; role != nil && wh.state != HostLost {
 				w.send(wh, role, &plan.Plan{Version: plan.Version, Role: name, Host: wh.h.Name}, []string{}, "role "+name+" dropped")
 			}

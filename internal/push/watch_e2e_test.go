@@ -429,3 +429,39 @@ role("r", hosts = inv.hosts, main = main, sudo = True)
 		t.Errorf("mode after repair: %v, %v", fi, err)
 	}
 }
+
+// A host whose role fails is reported failed; the edit that fixes the
+// failing resource makes it converged again (the agent re-runs what failed
+// with the changed resources, so a role's report covers the whole role).
+func TestWatchFailedHostRecovers(t *testing.T) {
+	l := flatLab(t)
+	broken := `
+inv = inventory("inventory.toml")
+def main(host):
+    file("/root/watchfail/ok", content = "fine\n")
+    line("/root/watchfail/needs", line = "x = 1")
+    file("/root/watchfail/other", content = "1\n")
+role("w", hosts = inv.hosts, main = main)
+`
+	dir := project(t, map[string]string{
+		"inventory.toml": tomlInventory(l, map[string][]string{"g": {"host7"}}),
+		"site.star":      broken,
+	})
+	l.Host("host7").Exec(context.Background(), "rm", "-rf", "/root/watchfail")
+	l.Host("host7").Exec(context.Background(), "mkdir", "/root/watchfail")
+	w := startWatch(t, dir, push.WatchOptions{})
+	w.waitState(t, "host7", push.HostFailed)
+	// An edit elsewhere in the role does not make the failure go away.
+	os.WriteFile(filepath.Join(dir, "site.star"), []byte(strings.Replace(broken, `"1\n"`, `"2\n"`, 1)), 0o644)
+	w.changes <- "site.star"
+	time.Sleep(100 * time.Millisecond)
+	w.waitState(t, "host7", push.HostFailed)
+	// The fix does.
+	os.WriteFile(filepath.Join(dir, "site.star"), []byte(strings.Replace(strings.Replace(broken, `"1\n"`, `"2\n"`, 1), `line = "x = 1"`, `line = "x = 1", create = True`, 1)), 0o644)
+	w.changes <- "site.star"
+	time.Sleep(100 * time.Millisecond)
+	w.waitConverged(t, "host7")
+	if b, _ := l.Host("host7").ReadFile("/root/watchfail/needs"); string(b) != "x = 1\n" {
+		t.Errorf("needs = %q", b)
+	}
+}

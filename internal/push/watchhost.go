@@ -62,7 +62,9 @@ type watchHost struct {
 	roles   map[string]*policy.Role
 	waiting int // Watch messages not yet answered by a Done
 	repairs int // drift repairs whose Done has not come (counted by events)
-	failed  bool
+	// failures holds, per role, why its last run failed; a role's Done
+	// speaks for the whole role (the agent re-runs what failed before).
+	failures map[string]string
 	state   HostState
 	since   time.Time
 	msg     string
@@ -82,7 +84,7 @@ func (w *watchLoop) host(h *inventory.Host) *watchHost {
 	wh := w.hosts[h.Name]
 	if wh == nil {
 		wh = &watchHost{h: h, plans: map[string]*plan.Plan{}, roles: map[string]*policy.Role{},
-			readers: map[*agentConn]bool{}, files: map[string]*fileServer{}, state: Converging, since: time.Now()}
+			readers: map[*agentConn]bool{}, files: map[string]*fileServer{}, failures: map[string]string{}, state: Converging, since: time.Now()}
 		w.hosts[h.Name] = wh
 	}
 	return wh
@@ -133,8 +135,8 @@ func (w *watchLoop) send(wh *watchHost, role *policy.Role, p *plan.Plan, run []s
 	files, err := w.r.serveFiles(role, wh.h.Name, p, ac)
 	if err != nil {
 		w.emit(event.Event{Type: event.Failed, Host: wh.h.Name, Role: role.Name, Msg: err.Error()})
-		wh.failed = true
-		w.setState(wh, HostFailed, err.Error())
+		wh.failures[role.Name] = err.Error()
+		w.settle(wh)
 		return
 	}
 	wh.mu.Lock()
@@ -223,26 +225,37 @@ func (w *watchLoop) handle(m agentMsg) {
 			wh.waiting--
 		}
 		if v.Failed {
-			wh.failed = true
 			msg := v.Error
 			if msg == "" {
 				msg = fmt.Sprintf("%d resources failed in role %s", v.Counts.Failed, v.Role)
 			}
-			wh.msg = msg
+			wh.failures[v.Role] = msg
 			w.emit(event.Event{Type: event.Log, Host: wh.h.Name, Role: v.Role, Msg: msg})
-		} else if !v.Drift && wh.waiting == 0 {
-			wh.failed = false // the last plan ran cleanly
+		} else {
+			delete(wh.failures, v.Role)
 		}
-		if wh.waiting == 0 && wh.repairs == 0 {
-			if wh.failed {
-				w.setState(wh, HostFailed, wh.msg)
-			} else {
-				w.setState(wh, Converged, "")
-			}
-		}
+		w.settle(wh)
 	case *wire.Error:
 		w.lost(wh, errors.New("agent error: "+v.Msg))
 	}
+}
+
+// settle sets a host converged or failed once nothing is in flight.
+func (w *watchLoop) settle(wh *watchHost) {
+	if wh.waiting > 0 || wh.repairs > 0 {
+		return
+	}
+	for _, role := range w.r.pol.Roles {
+		if msg, ok := wh.failures[role.Name]; ok {
+			w.setState(wh, HostFailed, msg)
+			return
+		}
+	}
+	for _, msg := range wh.failures {
+		w.setState(wh, HostFailed, msg)
+		return
+	}
+	w.setState(wh, Converged, "")
 }
 
 // lost drops the host's agents and retries with back-off; the other hosts
@@ -322,12 +335,12 @@ func (w *watchLoop) joined(wh *watchHost, ac *agentConn, err error) {
 		p, err := planFor(w.r.pol, role, wh)
 		if err != nil {
 			w.emit(event.Event{Type: event.Failed, Host: name, Role: role.Name, Msg: err.Error()})
-			wh.failed = true
-			w.setState(wh, HostFailed, err.Error())
+			wh.failures[role.Name] = err.Error()
 			continue
 		}
 		w.send(wh, role, p, nil, "role "+role.Name+": whole plan")
 	}
+	w.settle(wh) // when no plan could be sent
 }
 
 // withoutKnownBlobs is p without the file contents the agent holds from
