@@ -354,7 +354,7 @@ func (w *watcher) run(j watchJob) {
 		}
 		return
 	}
-	var held []event.Event // a drift check's events wait until it is known to be drift
+	var held []event.Event       // a drift check's events wait until it is known to be drift
 	outcome := map[string]bool{} // resource → settled (ok or changed)
 	sink := func(e event.Event) {
 		if w.log != nil {

@@ -65,11 +65,11 @@ type watchHost struct {
 	// failures holds, per role, why its last run failed; a role's Done
 	// speaks for the whole role (the agent re-runs what failed before).
 	failures map[string]string
-	state   HostState
-	since   time.Time
-	msg     string
-	backoff time.Duration
-	readers map[*agentConn]bool
+	state    HostState
+	since    time.Time
+	msg      string
+	backoff  time.Duration
+	readers  map[*agentConn]bool
 
 	mu    sync.Mutex
 	files map[string]*fileServer // by role, used by the readers
