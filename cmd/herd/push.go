@@ -111,26 +111,36 @@ func splitList(s string) []string {
 	return out
 }
 
-func runPush(in *interrupts, file string, check bool, f policyFlags, pf pushFlags, stdout, stderr io.Writer) int {
-	start := time.Now()
+// pushSetup is what check, apply and watch read before contacting hosts.
+type pushSetup struct {
+	pol      *policy.Policy
+	inv      *inventory.Inventory
+	limit    push.Limit
+	defaults push.Defaults
+	maxConns int
+}
+
+// setupPush loads the defaults, the policy and the -i inventory and checks
+// the limits; on error it has printed why and returns the exit status.
+func setupPush(in *interrupts, file string, f policyFlags, pf pushFlags, stderr io.Writer) (*pushSetup, int) {
 	defaults, defaultsFile, err := loadDefaults()
 	if err != nil {
 		fmt.Fprintf(stderr, "herd: defaults: %v\n", err)
-		return exitUsage
+		return nil, exitUsage
 	}
 	if defaults.MaxConns < 0 {
 		fmt.Fprintf(stderr, "herd: defaults: %s: max_conns %d: want at least 1\n", defaultsFile, defaults.MaxConns)
-		return exitUsage
+		return nil, exitUsage
 	}
 	pol, err := policy.Load(file, f.loadOptions(in, stderr))
 	if err != nil {
-		return policyError(in, err, stderr)
+		return nil, policyError(in, err, stderr)
 	}
 	var inv *inventory.Inventory
 	if pf.inventory != "" {
 		if inv, err = inventory.Load(pf.inventory); err != nil {
 			fmt.Fprintf(stderr, "herd: %v\n", err)
-			return exitUsage
+			return nil, exitUsage
 		}
 	}
 	limit := push.Limit{Groups: splitList(pf.limitGroups), Hosts: splitList(pf.limitHosts)}
@@ -140,7 +150,7 @@ func runPush(in *interrupts, file string, check bool, f policyFlags, pf pushFlag
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "herd: %v\n", err)
-		return exitUsage
+		return nil, exitUsage
 	}
 	if pf.knownHosts != "" {
 		defaults.KnownHosts = splitList(pf.knownHosts)
@@ -151,13 +161,23 @@ func runPush(in *interrupts, file string, check bool, f policyFlags, pf pushFlag
 	if pf.strictKeys != "" {
 		if defaults.StrictHostKeyChecking, err = transport.ParseStrictHostKeys(pf.strictKeys); err != nil {
 			fmt.Fprintf(stderr, "herd: --strict-host-keys: %v\n", err)
-			return exitUsage
+			return nil, exitUsage
 		}
 	}
 	maxConns := pf.maxConns
 	if maxConns == 0 {
 		maxConns = defaults.MaxConns
 	}
+	return &pushSetup{pol: pol, inv: inv, limit: limit, defaults: defaults, maxConns: maxConns}, exitOK
+}
+
+func runPush(in *interrupts, file string, check bool, f policyFlags, pf pushFlags, stdout, stderr io.Writer) int {
+	start := time.Now()
+	ps, code := setupPush(in, file, f, pf, stderr)
+	if ps == nil {
+		return code
+	}
+	pol, inv, limit, defaults, maxConns := ps.pol, ps.inv, ps.limit, ps.defaults, ps.maxConns
 	out := ui.New(stdout, ui.Options{JSON: f.json, Diff: f.diff, Verbose: f.verbose, Check: check})
 	out.MultiHost(true)
 	sink := out.Handle
