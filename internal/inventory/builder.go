@@ -78,6 +78,23 @@ func (b *builder) addHost(group, host string, vars map[string]any) {
 	}
 }
 
+// addHostPort is addHost for a "host:port" entry. As in Ansible, the port
+// of the shorthand is the host's ansible_port only when this line declares
+// the host for the first time; vars written on the line still win, and a
+// later "host:port" for a known host is ignored (Ansible's Host(name, port)
+// is built once).
+func (b *builder) addHostPort(group, host string, port int, hasPort bool, vars map[string]any) {
+	_, known := b.hosts[host]
+	if hasPort && !known {
+		if _, set := vars["ansible_port"]; !set {
+			v := map[string]any{"ansible_port": port}
+			merge(v, vars)
+			vars = v
+		}
+	}
+	b.addHost(group, host, vars)
+}
+
 func (b *builder) addChild(parent, child string) error {
 	if child == "all" {
 		return fmt.Errorf("group %q cannot have \"all\" as a child", parent)
@@ -92,6 +109,14 @@ func (b *builder) addChild(parent, child string) error {
 		c.parents = append(c.parents, parent)
 	}
 	return nil
+}
+
+// removeFromGroup takes h out of group g's direct hosts.
+func (b *builder) removeFromGroup(g string, h *hostData) {
+	gd := b.groups[g]
+	delete(gd.hostSet, h.name)
+	gd.hosts = slices.DeleteFunc(gd.hosts, func(n string) bool { return n == h.name })
+	h.groups = slices.DeleteFunc(h.groups, func(n string) bool { return n == g })
 }
 
 // resolve completes the tree the way Ansible does (parentless groups go under
@@ -109,6 +134,10 @@ func (b *builder) resolve(dir string) (*Inventory, error) {
 		h := b.hosts[name]
 		if len(h.groups) == 0 || (len(h.groups) == 1 && h.groups[0] == "all") {
 			b.addHost("ungrouped", name, nil)
+		} else if len(h.groups) > 1 && slices.Contains(h.groups, "ungrouped") {
+			// Listed at the top of an INI file and later in a group: like
+			// Ansible's reconcile_inventory, it leaves "ungrouped".
+			b.removeFromGroup("ungrouped", h)
 		}
 	}
 	if err := b.computeDepths(); err != nil {

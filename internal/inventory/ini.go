@@ -127,9 +127,6 @@ func (b *builder) iniHostLine(group, line string) error {
 	}
 	vars := map[string]any{}
 	pattern, port, hasPort := splitHostPort(words[0])
-	if hasPort {
-		vars["ansible_port"] = port
-	}
 	for _, w := range words[1:] {
 		k, v, ok := strings.Cut(w, "=")
 		if !ok || k == "" {
@@ -142,7 +139,7 @@ func (b *builder) iniHostLine(group, line string) error {
 		return err
 	}
 	for _, n := range names {
-		b.addHost(group, n, vars)
+		b.addHostPort(group, n, port, hasPort, vars)
 	}
 	return nil
 }

@@ -75,15 +75,12 @@ func (b *builder) yamlGroup(file, name string, body *yaml.Node) error {
 					return err
 				}
 				pattern, port, hasPort := splitHostPort(hk.Value)
-				if hasPort {
-					vars["ansible_port"] = port
-				}
 				names, err := expandHosts(pattern)
 				if err != nil {
 					return &ParseError{File: file, Line: hk.Line, Msg: err.Error()}
 				}
 				for _, n := range names {
-					b.addHost(name, n, vars)
+					b.addHostPort(name, n, port, hasPort, vars)
 				}
 			}
 		case "vars":
