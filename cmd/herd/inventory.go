@@ -33,6 +33,9 @@ func runInventory(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "herd: %v\n", err)
 		return exitUsage
 	}
+	for _, w := range inv.Warnings() {
+		fmt.Fprintf(stderr, "herd: warning: %s\n", w)
+	}
 	if *graph {
 		inventory.Graph(inv, stdout)
 		return exitOK

@@ -24,6 +24,8 @@ type Inventory struct {
 	hosts  []*Host
 	byName map[string]*Host
 	groups []*Group
+	// warnings, see Warnings.
+	warnings []string
 }
 
 // Host is one target with its merged variables.
@@ -111,6 +113,7 @@ func LoadContext(ctx context.Context, path string) (*Inventory, error) {
 		return nil, fmt.Errorf("inventory %s: %w", path, err)
 	}
 	inv.Source = path
+	inv.warnings = varWarnings(path, inv.hosts)
 	return inv, nil
 }
 

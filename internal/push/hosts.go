@@ -16,6 +16,11 @@ import (
 // legitimately have no host in a group yet. Errors from resolving the
 // hosts themselves are returned as hostsOf returns them.
 func CheckHosts(pol *policy.Policy, inv *inventory.Inventory, lim Limit) (warnings []string, err error) {
+	for _, i := range append([]*inventory.Inventory{inv}, policy.Inventories(pol)...) {
+		if i != nil {
+			warnings = append(warnings, i.Warnings()...)
+		}
+	}
 	var all []*inventory.Host
 	for _, role := range pol.Roles {
 		hosts, ok, err := policy.RoleHosts(role)
