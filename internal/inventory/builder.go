@@ -14,6 +14,7 @@ type builder struct {
 	groupOrder []string
 	hosts      map[string]*hostData
 	hostOrder  []string
+	vault      *Vault
 }
 
 type groupData struct {
@@ -25,6 +26,7 @@ type groupData struct {
 	parents  []string
 	vars     map[string]any // from the inventory source
 	fileVars map[string]any // from group_vars/
+	pbVars   map[string]any // from the policy directory's group_vars/
 	depth    int
 	priority int
 }
@@ -33,6 +35,7 @@ type hostData struct {
 	name     string
 	vars     map[string]any // from the inventory source
 	fileVars map[string]any // from host_vars/
+	pbVars   map[string]any // from the policy directory's host_vars/
 	groups   []string       // direct groups
 }
 
@@ -46,7 +49,7 @@ func newBuilder() *builder {
 func (b *builder) group(name string) *groupData {
 	g, ok := b.groups[name]
 	if !ok {
-		g = &groupData{name: name, hostSet: map[string]bool{}, childSet: map[string]bool{}, vars: map[string]any{}, fileVars: map[string]any{}}
+		g = &groupData{name: name, hostSet: map[string]bool{}, childSet: map[string]bool{}, vars: map[string]any{}, fileVars: map[string]any{}, pbVars: map[string]any{}}
 		b.groups[name] = g
 		b.groupOrder = append(b.groupOrder, name)
 	}
@@ -56,7 +59,7 @@ func (b *builder) group(name string) *groupData {
 func (b *builder) host(name string) *hostData {
 	h, ok := b.hosts[name]
 	if !ok {
-		h = &hostData{name: name, vars: map[string]any{}, fileVars: map[string]any{}}
+		h = &hostData{name: name, vars: map[string]any{}, fileVars: map[string]any{}, pbVars: map[string]any{}}
 		b.hosts[name] = h
 		b.hostOrder = append(b.hostOrder, name)
 	}
@@ -122,7 +125,7 @@ func (b *builder) removeFromGroup(g string, h *hostData) {
 // resolve completes the tree the way Ansible does (parentless groups go under
 // "all", groupless hosts into "ungrouped"), reads group_vars/ and host_vars/
 // from dir, and merges every host's vars.
-func (b *builder) resolve(dir string) (*Inventory, error) {
+func (b *builder) resolve(dirs []string, playbookDir string) (*Inventory, error) {
 	for _, name := range b.groupOrder {
 		if g := b.groups[name]; name != "all" && len(g.parents) == 0 {
 			if err := b.addChild("all", name); err != nil {
@@ -153,8 +156,15 @@ func (b *builder) resolve(dir string) (*Inventory, error) {
 			g.priority = n
 		}
 	}
-	if err := b.readVarsDirs(dir); err != nil {
-		return nil, err
+	for _, dir := range dirs {
+		if err := b.readVarsDirs(dir, false); err != nil {
+			return nil, err
+		}
+	}
+	if playbookDir != "" {
+		if err := b.readVarsDirs(playbookDir, true); err != nil {
+			return nil, err
+		}
 	}
 
 	inv := &Inventory{byName: map[string]*Host{}}
@@ -163,6 +173,7 @@ func (b *builder) resolve(dir string) (*Inventory, error) {
 		vars := map[string]any{}
 		merge(vars, g.vars)
 		merge(vars, g.fileVars)
+		merge(vars, g.pbVars)
 		inv.groups = append(inv.groups, &Group{
 			Name: name, Hosts: slices.Clone(g.hosts), Children: slices.Clone(g.children), Vars: vars, Depth: g.depth,
 		})
@@ -209,11 +220,14 @@ func (b *builder) resolveHost(h *hostData) (*Host, error) {
 	for _, g := range groups {
 		layers = append(layers, g.vars)
 	}
-	layers = append(layers, all.fileVars)
+	layers = append(layers, all.fileVars, all.pbVars)
 	for _, g := range groups {
 		layers = append(layers, g.fileVars)
 	}
-	layers = append(layers, h.vars, h.fileVars)
+	for _, g := range groups {
+		layers = append(layers, g.pbVars)
+	}
+	layers = append(layers, h.vars, h.fileVars, h.pbVars)
 
 	out := &Host{Name: h.name, Vars: map[string]any{}, Groups: []string{"all"}}
 	for _, g := range groups {

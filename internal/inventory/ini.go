@@ -29,6 +29,10 @@ var iniSection = regexp.MustCompile(`^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:[#;].*)?$`
 // values are typed as Python literals, "host:port" sets ansible_port, and
 // [g:vars] lines are split at the first "=" with no comment stripping.
 func (b *builder) parseINI(file string, data []byte) error {
+	data, err := b.vault.decryptFile(file, data)
+	if err != nil {
+		return err
+	}
 	type pending struct{ line int }
 	undefinedVars := map[string]pending{} // [g:vars] for groups not (yet) declared
 	declared := map[string]bool{"all": true, "ungrouped": true}
