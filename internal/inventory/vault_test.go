@@ -30,10 +30,10 @@ func ansibleVault(t *testing.T, dir string, args ...string) string {
 // YAML inventory, all made by ansible-vault with the password "pw-one".
 func vaultProject(t *testing.T) string {
 	dir := project(t, map[string]string{
-		"pw":                "pw-one\n",
-		"inv.yml":           "all:\n  children:\n    db:\n      hosts:\n        db1:\n          inv_secret: s3\n",
+		"pw":                 "pw-one\n",
+		"inv.yml":            "all:\n  children:\n    db:\n      hosts:\n        db1:\n          inv_secret: s3\n",
 		"group_vars/all.yml": "plain: visible\n",
-		"host_vars/db1.yml": "api_token_value: tok-123\nreplicas: 3\n",
+		"host_vars/db1.yml":  "api_token_value: tok-123\nreplicas: 3\n",
 	})
 	inline := ansibleVault(t, dir, "encrypt_string", "--vault-password-file", "pw", "hunter2", "--name", "db_root")
 	if err := os.WriteFile(filepath.Join(dir, "group_vars", "db.yml"), []byte("port: 5432\n"+inline), 0o644); err != nil {
