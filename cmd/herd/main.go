@@ -33,7 +33,7 @@ Usage:
   herd check  POLICY [flags]   show what would change, change nothing
   herd apply  POLICY [flags]   make it so
   herd demo   [DIR]            apply the embedded demo policy twice under DIR (default: a new temp dir)
-  herd inventory [--graph] FILE
+  herd inventory [--list | --host H | --graph] [-i] FILE|DIR...
   herd version
 
 Run 'herd apply -h' for flags.

@@ -65,7 +65,8 @@ func runPolicy(in *interrupts, mode string, args []string, stdout, stderr io.Wri
 	var f policyFlags
 	f.register(fs)
 	var pf pushFlags
-	fs.StringVar(&pf.inventory, "i", "", "inventory file for roles that name no hosts (TOML, Ansible INI/YAML, or an executable)")
+	fs.Var(&pf.inventory, "i", "inventory file or directory for roles that name no hosts (TOML, Ansible INI/YAML, or an executable); repeatable")
+	pf.vault.register(fs)
 	fs.StringVar(&pf.limitGroups, "limit-groups", "", "only hosts in groups matching these patterns (comma-separated fnmatch)")
 	fs.StringVar(&pf.limitHosts, "limit-hosts", "", "only hosts matching these patterns (comma-separated fnmatch)")
 	fs.IntVar(&pf.maxConns, "max-conns", 0, "connection set-ups at once (default 16)")

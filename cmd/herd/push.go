@@ -21,7 +21,8 @@ import (
 )
 
 type pushFlags struct {
-	inventory   string
+	inventory   sourcesFlag
+	vault       vaultFlags
 	limitGroups string
 	limitHosts  string
 	maxConns    int
@@ -122,13 +123,20 @@ func runPush(in *interrupts, file string, check bool, f policyFlags, pf pushFlag
 		fmt.Fprintf(stderr, "herd: defaults: %s: max_conns %d: want at least 1\n", defaultsFile, defaults.MaxConns)
 		return exitUsage
 	}
-	pol, err := policy.Load(file, f.loadOptions(in, stderr))
+	vault, err := pf.vault.vault()
+	if err != nil {
+		fmt.Fprintf(stderr, "herd: %v\n", err)
+		return exitUsage
+	}
+	lo := f.loadOptions(in, stderr)
+	lo.Vault = vault
+	pol, err := policy.Load(file, lo)
 	if err != nil {
 		return policyError(in, err, stderr)
 	}
 	var inv *inventory.Inventory
-	if pf.inventory != "" {
-		if inv, err = inventory.Load(pf.inventory); err != nil {
+	if len(pf.inventory) > 0 {
+		if inv, err = loadSources(pf.inventory, file, vault); err != nil {
 			fmt.Fprintf(stderr, "herd: %v\n", err)
 			return exitUsage
 		}

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -43,6 +44,9 @@ var crossCheckLayouts = []struct {
 	}},
 	{"YAML host:port declared twice", "inv.yaml", map[string]string{
 		"inv.yaml": "all:\n  hosts:\n    a1:2200:\n  children:\n    g:\n      hosts:\n        a1:2300:\n        b1:\n          ansible_port: 10\n        b1:2400:\n",
+	}},
+	{"graph order: groups and hosts as the file lists them", "hosts", map[string]string{
+		"hosts": "solo\n" + filterInventory + "[zeta]\nz2\nz1\n[alpha:children]\nzeta\n",
 	}},
 }
 
@@ -82,6 +86,31 @@ func TestResolvesLikeAnsibleInventory(t *testing.T) {
 			inv, err := Load(path)
 			if err != nil {
 				t.Fatal(err)
+			}
+			// herd inventory --list prints the same JSON document.
+			var herdList strings.Builder
+			if err := WriteList(inv, &herdList); err != nil {
+				t.Fatal(err)
+			}
+			var a, h any
+			json.Unmarshal(out, &a)
+			json.Unmarshal([]byte(herdList.String()), &h)
+			if !reflect.DeepEqual(a, h) {
+				t.Errorf("--list differs:\n herd    %s\n ansible %s", herdList.String(), out)
+			}
+			if !strings.Contains(c.name, "graph") && !strings.Contains(c.name, "ungrouped") && !strings.Contains(c.name, "YAML inventory") {
+				return // each ansible-inventory run costs seconds
+			}
+			graph := exec.Command(bin, "-i", path, "--graph")
+			graph.Env = cmd.Env
+			gout, err := graph.Output()
+			if err != nil {
+				t.Fatalf("ansible-inventory --graph: %v", err)
+			}
+			var herdGraph strings.Builder
+			Graph(inv, &herdGraph)
+			if herdGraph.String() != string(gout) {
+				t.Errorf("--graph differs:\n herd\n%s\n ansible\n%s", herdGraph.String(), gout)
 			}
 			ansibleHosts := map[string]bool{}
 			for _, g := range groups {

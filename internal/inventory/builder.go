@@ -43,6 +43,7 @@ func newBuilder() *builder {
 	b := &builder{groups: map[string]*groupData{}, hosts: map[string]*hostData{}}
 	b.group("all")
 	b.group("ungrouped")
+	b.addChild("all", "ungrouped") // first child, as Ansible's InventoryData
 	return b
 }
 

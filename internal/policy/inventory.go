@@ -55,7 +55,9 @@ func inventoryBuiltin(p *Policy) *starlark.Builtin {
 		if inv, ok := p.invs.byPath[path]; ok {
 			return &inventoryValue{inv: inv, path: path}, nil
 		}
-		inv, err := inventory.Load(path)
+		// As Ansible reads a playbook directory's group_vars/ and
+		// host_vars/, the policy file's directory's apply on top.
+		inv, err := inventory.LoadWith(path, inventory.Options{PlaybookDir: p.Dir, Vault: p.vault})
 		if err != nil {
 			return nil, errorAt(pos, "inventory: %s", oneLine(err.Error()))
 		}
