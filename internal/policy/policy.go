@@ -14,8 +14,8 @@ import (
 	"go.starlark.net/syntax"
 
 	"github.com/herd-project/herd/internal/facts"
-	"github.com/herd-project/herd/internal/plan"
 	"github.com/herd-project/herd/internal/inventory"
+	"github.com/herd-project/herd/internal/plan"
 	"github.com/herd-project/herd/internal/resource"
 )
 
