@@ -67,6 +67,7 @@ func runPolicy(in *interrupts, mode string, args []string, stdout, stderr io.Wri
 	var pf pushFlags
 	fs.Var(&pf.inventory, "i", "inventory file or directory for roles that name no hosts (TOML, Ansible INI/YAML, or an executable); repeatable")
 	pf.vault.register(fs)
+	pf.limit.register(fs)
 	fs.StringVar(&pf.limitGroups, "limit-groups", "", "only hosts in groups matching these patterns (comma-separated fnmatch)")
 	fs.StringVar(&pf.limitHosts, "limit-hosts", "", "only hosts matching these patterns (comma-separated fnmatch)")
 	fs.IntVar(&pf.maxConns, "max-conns", 0, "connection set-ups at once (default 16)")

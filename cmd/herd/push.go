@@ -23,6 +23,7 @@ import (
 type pushFlags struct {
 	inventory   sourcesFlag
 	vault       vaultFlags
+	limit       limitFlags
 	limitGroups string
 	limitHosts  string
 	maxConns    int
@@ -142,6 +143,10 @@ func runPush(in *interrupts, file string, check bool, f policyFlags, pf pushFlag
 		}
 	}
 	limit := push.Limit{Groups: splitList(pf.limitGroups), Hosts: splitList(pf.limitHosts)}
+	if err := pf.limit.apply(&limit, file, pol, inv); err != nil {
+		fmt.Fprintf(stderr, "herd: %v\n", err)
+		return exitUsage
+	}
 	warnings, err := push.CheckHosts(pol, inv, limit)
 	for _, w := range warnings {
 		fmt.Fprintf(stderr, "herd: warning: %s\n", w)
@@ -149,6 +154,13 @@ func runPush(in *interrupts, file string, check bool, f policyFlags, pf pushFlag
 	if err != nil {
 		fmt.Fprintf(stderr, "herd: %v\n", err)
 		return exitUsage
+	}
+	if pf.limit.listHosts {
+		if err := printHostsByRole(pol, inv, limit, stdout); err != nil {
+			fmt.Fprintf(stderr, "herd: %v\n", err)
+			return exitUsage
+		}
+		return exitOK
 	}
 	if pf.knownHosts != "" {
 		defaults.KnownHosts = splitList(pf.knownHosts)
@@ -206,6 +218,7 @@ func runPush(in *interrupts, file string, check bool, f policyFlags, pf pushFlag
 		return exitUsage
 	}
 	out.Recap(time.Since(start))
+	recordRun(file, check, res, stderr)
 	if res != nil && res.StoppedAfter != "" {
 		fmt.Fprintf(stdout, "stopped after role %q because hosts failed\n", res.StoppedAfter)
 	}
