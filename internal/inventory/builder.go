@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // builder collects what the parsers read, before precedence is applied.
@@ -99,6 +101,18 @@ func (b *builder) addHostPort(group, host string, port int, hasPort bool, vars m
 	b.addHost(group, host, vars)
 }
 
+// checkName refuses host and group names with control characters (or
+// bytes that are not UTF-8): no real host has one, and in messages they
+// could break the one-line error or drive the operator's terminal.
+func checkName(what, name string) error {
+	for i, r := range name {
+		if unicode.IsControl(r) || r == utf8.RuneError && !strings.HasPrefix(name[i:], "\uFFFD") {
+			return fmt.Errorf("%s name %q contains a control character or is not UTF-8", what, name)
+		}
+	}
+	return nil
+}
+
 func (b *builder) addChild(parent, child string) error {
 	if child == "all" {
 		return fmt.Errorf("group %q cannot have \"all\" as a child", parent)
@@ -152,7 +166,7 @@ func (b *builder) resolve(dirs []string, playbookDir string) (*Inventory, error)
 		if p, ok := g.vars["ansible_group_priority"]; ok {
 			n, ok := toInt(p)
 			if !ok {
-				return nil, fmt.Errorf("group %s: ansible_group_priority must be an integer, got %v", name, p)
+				return nil, fmt.Errorf("group %s: ansible_group_priority must be an integer, got %#v", name, p)
 			}
 			g.priority = n
 		}

@@ -151,7 +151,7 @@ func toBool(v any) (bool, bool) {
 func setPort(c *Conn, v any) error {
 	n, ok := toInt(v)
 	if !ok || n < 0 || n > 65535 {
-		return fmt.Errorf("%v is not a port number", v)
+		return fmt.Errorf("%#v is not a port number", v)
 	}
 	c.Port = n
 	return nil
