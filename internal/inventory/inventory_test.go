@@ -123,8 +123,10 @@ func TestMasked(t *testing.T) {
 	}
 }
 
-func TestLoadRefusesDirectoriesAndMissingFiles(t *testing.T) {
-	dir := t.TempDir()
+// A directory is an inventory source (see sources_test.go), but one with
+// no inventory file in it is refused, like a missing file.
+func TestLoadRefusesEmptyDirectoriesAndMissingFiles(t *testing.T) {
+	dir := project(t, map[string]string{"README.md": "not an inventory\n", "group_vars/all.yml": "a: 1\n"})
 	for _, p := range []string{dir, dir + "/missing"} {
 		if _, err := Load(p); err == nil || !strings.Contains(err.Error(), p) {
 			t.Errorf("Load(%s) error = %v, want one naming the path", p, err)

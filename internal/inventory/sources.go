@@ -46,8 +46,12 @@ func LoadSources(ctx context.Context, paths []string, o Options) (*Inventory, er
 		}
 		if st.IsDir() {
 			varsDirs = append(varsDirs, path)
-			if err := b.parseDir(ctx, path); err != nil {
+			n, err := b.parseDir(ctx, path)
+			if err != nil {
 				return nil, err
+			}
+			if n == 0 {
+				return nil, fmt.Errorf("inventory: %s is a directory with no inventory file in it", path)
 			}
 			continue
 		}
@@ -70,11 +74,12 @@ func LoadSources(ctx context.Context, paths []string, o Options) (*Inventory, er
 	return inv, nil
 }
 
-// parseDir parses every inventory file under dir in name order.
-func (b *builder) parseDir(ctx context.Context, dir string) error {
+// parseDir parses every inventory file under dir in name order, and
+// counts them.
+func (b *builder) parseDir(ctx context.Context, dir string) (n int, err error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return fmt.Errorf("inventory: %w", err)
+		return 0, fmt.Errorf("inventory: %w", err)
 	}
 	sort.Slice(entries, func(i, j int) bool { return entries[i].Name() < entries[j].Name() })
 	for _, e := range entries {
@@ -84,16 +89,19 @@ func (b *builder) parseDir(ctx context.Context, dir string) error {
 		p := filepath.Join(dir, e.Name())
 		st, err := os.Stat(p)
 		if err != nil {
-			return fmt.Errorf("inventory: %w", err)
+			return n, fmt.Errorf("inventory: %w", err)
 		}
 		if st.IsDir() {
-			err = b.parseDir(ctx, p)
+			var m int
+			m, err = b.parseDir(ctx, p)
+			n += m
 		} else {
 			err = b.parseFile(ctx, p, st)
+			n++
 		}
 		if err != nil {
-			return err
+			return n, err
 		}
 	}
-	return nil
+	return n, nil
 }
