@@ -51,7 +51,7 @@ func LoadSources(ctx context.Context, paths []string, o Options) (*Inventory, er
 				return nil, err
 			}
 			if n == 0 {
-				return nil, fmt.Errorf("inventory: %s is a directory with no inventory file in it", path)
+				return nil, fmt.Errorf("inventory: %s is a directory with no inventory file in it (as Ansible, herd skips *.ini, *.cfg, *.md, *.txt, … there: name such a file with -i)", path)
 			}
 			continue
 		}
