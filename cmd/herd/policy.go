@@ -15,6 +15,7 @@ import (
 	"github.com/herd-project/herd/internal/event"
 	"github.com/herd-project/herd/internal/facts"
 	"github.com/herd-project/herd/internal/plan"
+	"github.com/herd-project/herd/internal/inventory"
 	"github.com/herd-project/herd/internal/policy"
 	"github.com/herd-project/herd/internal/ui"
 	"github.com/herd-project/herd/internal/wire"
@@ -30,6 +31,8 @@ type policyFlags struct {
 	vars     varsFlag
 	maxSteps uint64
 	lockWait time.Duration // --lock-wait, for the run lock of --local
+	// vault decrypts Ansible Vault values in inventories (nil: no password given).
+	vault *inventory.Vault
 }
 
 func (f *policyFlags) register(fs *flag.FlagSet) {
@@ -46,7 +49,7 @@ func (f *policyFlags) register(fs *flag.FlagSet) {
 
 // loadOptions are the policy options every mode shares.
 func (f *policyFlags) loadOptions(in *interrupts, stderr io.Writer) policy.LoadOptions {
-	return policy.LoadOptions{Vars: f.vars, Stdout: stderr, MaxSteps: f.maxSteps, Stop: in.stop}
+	return policy.LoadOptions{Vars: f.vars, Stdout: stderr, MaxSteps: f.maxSteps, Stop: in.stop, Vault: f.vault}
 }
 
 // policyError reports a policy error: exit 2, or 4 when the evaluation was
@@ -101,6 +104,10 @@ func runPolicy(in *interrupts, mode string, args []string, stdout, stderr io.Wri
 		return exitUsage
 	}
 	if err := validateFlags(fs, f, pf); err != nil {
+		fmt.Fprintf(stderr, "herd %s: %v\n", mode, err)
+		return exitUsage
+	}
+	if f.vault, err = pf.vault.vault(); err != nil {
 		fmt.Fprintf(stderr, "herd %s: %v\n", mode, err)
 		return exitUsage
 	}

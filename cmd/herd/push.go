@@ -124,14 +124,8 @@ func runPush(in *interrupts, file string, check bool, f policyFlags, pf pushFlag
 		fmt.Fprintf(stderr, "herd: defaults: %s: max_conns %d: want at least 1\n", defaultsFile, defaults.MaxConns)
 		return exitUsage
 	}
-	vault, err := pf.vault.vault()
-	if err != nil {
-		fmt.Fprintf(stderr, "herd: %v\n", err)
-		return exitUsage
-	}
-	lo := f.loadOptions(in, stderr)
-	lo.Vault = vault
-	pol, err := policy.Load(file, lo)
+	vault := f.vault
+	pol, err := policy.Load(file, f.loadOptions(in, stderr))
 	if err != nil {
 		return policyError(in, err, stderr)
 	}
