@@ -85,6 +85,9 @@ func connFromLayers(layers []map[string]any) (Conn, error) {
 			return Conn{}, fmt.Errorf("%s: %w", winner, err)
 		}
 	}
+	if c.Local && c.Via != "" {
+		return Conn{}, fmt.Errorf("ansible_connection=local runs on the controller; it cannot also go via %s", c.Via)
+	}
 	return c, nil
 }
 

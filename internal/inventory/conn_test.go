@@ -44,7 +44,7 @@ func TestConnectionAliases(t *testing.T) {
 
 // Values herd cannot honour are refused, naming host and variable.
 func TestConnectionRefusals(t *testing.T) {
-	for _, line := range []string{"h ansible_become=maybe", "h ansible_connection=winrm"} {
+	for _, line := range []string{"h ansible_become=maybe", "h ansible_connection=winrm", "h ansible_connection=local herd_via=b\nb"} {
 		dir := project(t, map[string]string{"hosts": line + "\n"})
 		_, err := Load(dir + "/hosts")
 		if err == nil || !strings.Contains(err.Error(), "host h") || !strings.Contains(err.Error(), strings.Fields(line)[1][:strings.Index(strings.Fields(line)[1], "=")]) {
