@@ -14,6 +14,7 @@ import (
 	"github.com/herd-project/herd/internal/engine"
 	"github.com/herd-project/herd/internal/event"
 	"github.com/herd-project/herd/internal/facts"
+	"github.com/herd-project/herd/internal/inventory"
 	"github.com/herd-project/herd/internal/plan"
 	"github.com/herd-project/herd/internal/policy"
 	"github.com/herd-project/herd/internal/ui"
@@ -30,6 +31,8 @@ type policyFlags struct {
 	vars     varsFlag
 	maxSteps uint64
 	lockWait time.Duration // --lock-wait, for the run lock of --local
+	// vault decrypts Ansible Vault values in inventories (nil: no password given).
+	vault *inventory.Vault
 }
 
 func (f *policyFlags) register(fs *flag.FlagSet) {
@@ -46,7 +49,7 @@ func (f *policyFlags) register(fs *flag.FlagSet) {
 
 // loadOptions are the policy options every mode shares.
 func (f *policyFlags) loadOptions(in *interrupts, stderr io.Writer) policy.LoadOptions {
-	return policy.LoadOptions{Vars: f.vars, Stdout: stderr, MaxSteps: f.maxSteps, Stop: in.stop}
+	return policy.LoadOptions{Vars: f.vars, Stdout: stderr, MaxSteps: f.maxSteps, Stop: in.stop, Vault: f.vault}
 }
 
 // policyError reports a policy error: exit 2, or 4 when the evaluation was
@@ -88,6 +91,10 @@ func runPolicy(in *interrupts, mode string, args []string, stdout, stderr io.Wri
 		return exitUsage
 	}
 	if err := validateFlags(fs, f, pf); err != nil {
+		fmt.Fprintf(stderr, "herd %s: %v\n", mode, err)
+		return exitUsage
+	}
+	if f.vault, err = pf.vault.vault(); err != nil {
 		fmt.Fprintf(stderr, "herd %s: %v\n", mode, err)
 		return exitUsage
 	}
@@ -179,7 +186,9 @@ func localLock(wait time.Duration) *wire.RunLock {
 // register adds the flags of push mode (check, apply, watch) to fs and
 // returns --lock-wait's value.
 func (pf *pushFlags) register(fs *flag.FlagSet) *time.Duration {
-	fs.StringVar(&pf.inventory, "i", "", "inventory file for roles that name no hosts (TOML, Ansible INI/YAML, or an executable)")
+	fs.Var(&pf.inventory, "i", "inventory file or directory for roles that name no hosts (TOML, Ansible INI/YAML, or an executable); repeatable")
+	pf.vault.register(fs)
+	pf.limit.register(fs)
 	fs.StringVar(&pf.limitGroups, "limit-groups", "", "only hosts in groups matching these patterns (comma-separated fnmatch)")
 	fs.StringVar(&pf.limitHosts, "limit-hosts", "", "only hosts matching these patterns (comma-separated fnmatch)")
 	fs.IntVar(&pf.maxConns, "max-conns", 0, "connection set-ups at once (default 16)")

@@ -21,7 +21,9 @@ import (
 )
 
 type pushFlags struct {
-	inventory   string
+	inventory   sourcesFlag
+	vault       vaultFlags
+	limit       limitFlags
 	limitGroups string
 	limitHosts  string
 	maxConns    int
@@ -122,7 +124,7 @@ type pushSetup struct {
 
 // setupPush loads the defaults, the policy and the -i inventory and checks
 // the limits; on error it has printed why and returns the exit status.
-func setupPush(in *interrupts, file string, f policyFlags, pf pushFlags, stderr io.Writer) (*pushSetup, int) {
+func setupPush(in *interrupts, file string, f policyFlags, pf pushFlags, stdout, stderr io.Writer) (*pushSetup, int) {
 	defaults, defaultsFile, err := loadDefaults()
 	if err != nil {
 		fmt.Fprintf(stderr, "herd: defaults: %v\n", err)
@@ -132,18 +134,23 @@ func setupPush(in *interrupts, file string, f policyFlags, pf pushFlags, stderr 
 		fmt.Fprintf(stderr, "herd: defaults: %s: max_conns %d: want at least 1\n", defaultsFile, defaults.MaxConns)
 		return nil, exitUsage
 	}
+	vault := f.vault
 	pol, err := policy.Load(file, f.loadOptions(in, stderr))
 	if err != nil {
 		return nil, policyError(in, err, stderr)
 	}
 	var inv *inventory.Inventory
-	if pf.inventory != "" {
-		if inv, err = inventory.Load(pf.inventory); err != nil {
+	if len(pf.inventory) > 0 {
+		if inv, err = loadSources(pf.inventory, file, vault); err != nil {
 			fmt.Fprintf(stderr, "herd: %v\n", err)
 			return nil, exitUsage
 		}
 	}
 	limit := push.Limit{Groups: splitList(pf.limitGroups), Hosts: splitList(pf.limitHosts)}
+	if err := pf.limit.apply(&limit, file, pol, inv); err != nil {
+		fmt.Fprintf(stderr, "herd: %v\n", err)
+		return nil, exitUsage
+	}
 	warnings, err := push.CheckHosts(pol, inv, limit)
 	for _, w := range warnings {
 		fmt.Fprintf(stderr, "herd: warning: %s\n", w)
@@ -151,6 +158,13 @@ func setupPush(in *interrupts, file string, f policyFlags, pf pushFlags, stderr 
 	if err != nil {
 		fmt.Fprintf(stderr, "herd: %v\n", err)
 		return nil, exitUsage
+	}
+	if pf.limit.listHosts {
+		if err := printHostsByRole(pol, inv, limit, stdout); err != nil {
+			fmt.Fprintf(stderr, "herd: %v\n", err)
+			return nil, exitUsage
+		}
+		return nil, exitOK
 	}
 	if pf.knownHosts != "" {
 		defaults.KnownHosts = splitList(pf.knownHosts)
@@ -173,7 +187,7 @@ func setupPush(in *interrupts, file string, f policyFlags, pf pushFlags, stderr 
 
 func runPush(in *interrupts, file string, check bool, f policyFlags, pf pushFlags, stdout, stderr io.Writer) int {
 	start := time.Now()
-	ps, code := setupPush(in, file, f, pf, stderr)
+	ps, code := setupPush(in, file, f, pf, stdout, stderr)
 	if ps == nil {
 		return code
 	}
@@ -218,6 +232,7 @@ func runPush(in *interrupts, file string, check bool, f policyFlags, pf pushFlag
 		return exitUsage
 	}
 	out.Recap(time.Since(start))
+	recordRun(file, check, res, stderr)
 	if res != nil && res.StoppedAfter != "" {
 		fmt.Fprintf(stdout, "stopped after role %q because hosts failed\n", res.StoppedAfter)
 	}

@@ -57,7 +57,7 @@ func runWatch(in *interrupts, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	file := pos[0]
-	ps, code := setupPush(in, file, f, pf, stderr)
+	ps, code := setupPush(in, file, f, pf, stdout, stderr)
 	if ps == nil {
 		return code
 	}
@@ -90,8 +90,8 @@ func runWatch(in *interrupts, args []string, stdout, stderr io.Writer) int {
 			return nil, nil, err
 		}
 		var inv *inventory.Inventory
-		if pf.inventory != "" {
-			if inv, err = inventory.Load(pf.inventory); err != nil {
+		if len(pf.inventory) > 0 {
+			if inv, err = loadSources(pf.inventory, file, f.vault); err != nil {
 				return nil, nil, err
 			}
 		}

@@ -14,6 +14,7 @@ import (
 	"go.starlark.net/syntax"
 
 	"github.com/herd-project/herd/internal/facts"
+	"github.com/herd-project/herd/internal/inventory"
 	"github.com/herd-project/herd/internal/plan"
 	"github.com/herd-project/herd/internal/resource"
 )
@@ -40,6 +41,8 @@ type LoadOptions struct {
 	// Stop, when closed, cancels every evaluation in progress and later:
 	// they fail with "interrupted" at the line they were on.
 	Stop <-chan struct{}
+	// Vault decrypts Ansible Vault values in inventories the policy loads.
+	Vault *inventory.Vault
 }
 
 // Policy is a loaded policy file. It is immutable after Load, so Plan can
@@ -57,7 +60,8 @@ type Policy struct {
 	tmplMu    sync.Mutex
 	templates map[string]*parsedTemplate
 
-	invs inventories
+	invs  inventories
+	vault *inventory.Vault
 
 	maxSteps uint64
 	stop     <-chan struct{}
@@ -117,6 +121,7 @@ func Load(path string, opts LoadOptions) (*Policy, error) {
 		templates: map[string]*parsedTemplate{},
 		maxSteps:  opts.MaxSteps,
 		stop:      opts.Stop,
+		vault:     opts.Vault,
 	}
 	if p.maxSteps == 0 {
 		p.maxSteps = DefaultMaxSteps

@@ -87,6 +87,9 @@ func (r *runner) starter(ctx context.Context, role *policy.Role, h *inventory.Ho
 	} else if ok {
 		return r.relayStarter(ctx, role, h, parent, broker)
 	}
+	if h.Conn.Local {
+		return localStarter(ctx, broker), nil
+	}
 	t, err := r.target(role, h, 0)
 	if err != nil {
 		return nil, err
@@ -105,6 +108,21 @@ func (r *runner) starter(ctx context.Context, role *policy.Role, h *inventory.Ho
 		}
 		return client.Start(ctx, cmd)
 	}, nil
+}
+
+// localStarter runs the bootstrap on the controller itself, for hosts with
+// ansible_connection=local (kolla's localhost): no SSH, the same agent
+// protocol over a subprocess's pipes, as the user running herd.
+func localStarter(ctx context.Context, broker bool) func(cmd string) (*transport.Session, error) {
+	return func(cmd string) (*transport.Session, error) {
+		if broker {
+			var err error
+			if cmd, err = transport.BrokerCommand(cmd); err != nil {
+				return nil, err
+			}
+		}
+		return transport.StartLocal(ctx, []string{"/bin/sh", "-c", cmd})
+	}
 }
 
 // AgentStartTimeout bounds an agent's start on one host: the bootstrap

@@ -29,7 +29,11 @@ type becomeState struct {
 // when the role does not escalate, or logs in as that user already.
 // Precedence as for the connection: inventory, role, defaults.
 func (r *runner) becomeIdentity(role *policy.Role, h *inventory.Host) (method, user string, ok bool) {
-	if !role.Sudo {
+	sudo := role.Sudo
+	if h.Conn.Become != nil { // ansible_become on the host overrides the role
+		sudo = *h.Conn.Become
+	}
+	if !sudo {
 		return "", "", false
 	}
 	method = first(h.Conn.BecomeMethod, role.BecomeMethod, become.Sudo)

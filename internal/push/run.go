@@ -43,7 +43,13 @@ type Options struct {
 }
 
 // Limit narrows every role's hosts (--limit-groups, --limit-hosts).
-type Limit struct{ Groups, Hosts []string }
+type Limit struct {
+	Groups, Hosts []string
+	// Pattern is --limit, an Ansible host pattern; IsGroup tells its
+	// plain names that are groups from host names (nil: none are).
+	Pattern *inventory.Pattern
+	IsGroup func(string) bool
+}
 
 // Result summarises a run.
 type Result struct {
