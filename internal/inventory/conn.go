@@ -20,6 +20,8 @@ type Conn struct {
 	Via          string
 	AgentDir     string
 	KeyFile      string
+	// Connection is the kind of way in (transport.ConnKindNames); "" = ssh.
+	Connection string
 }
 
 // magicVars maps each Conn field to the variable names that set it. Within
@@ -39,6 +41,7 @@ var magicVars = []struct {
 	{"become method", []string{"ansible_become_method", "herd_become_method"}, setString(func(c *Conn) *string { return &c.BecomeMethod })},
 	{"via", []string{"mitogen_via", "herd_via"}, setString(func(c *Conn) *string { return &c.Via })},
 	{"agent dir", []string{"herd_agent_dir"}, setString(func(c *Conn) *string { return &c.AgentDir })},
+	{"connection", []string{"ansible_connection", "herd_connection"}, setString(func(c *Conn) *string { return &c.Connection })},
 	{"key file", []string{"ansible_ssh_private_key_file", "herd_ssh_key"}, setString(func(c *Conn) *string { return &c.KeyFile })},
 }
 

@@ -63,6 +63,8 @@
 //	              sshd; herd_via_mode=trusted: the parent's agent logs in)
 //	AgentDir      herd_agent_dir
 //	KeyFile       herd_ssh_key, ansible_ssh_private_key_file
+//	Connection    herd_connection, ansible_connection (ssh, local, chroot,
+//	              setns/nsenter, docker, podman, lxc, lxd, machinectl, kubectl)
 //
 // The magic variables stay in Host.Vars; print vars through Masked.
 //

@@ -82,6 +82,9 @@ func (r *runner) lockHost(name string) (unlock func()) {
 // (starting the parent first). broker starts the become broker instead of
 // the agent.
 func (r *runner) starter(ctx context.Context, role *policy.Role, h *inventory.Host, broker bool) (func(cmd string) (*transport.Session, error), error) {
+	if !transport.IsSSH(h.Conn.Connection) {
+		return r.kindStarter(ctx, role, h, broker)
+	}
 	if parent, ok, err := r.relayParentOf(h); err != nil {
 		return nil, err
 	} else if ok {

@@ -262,6 +262,8 @@ func agentFailure(ctx context.Context, s *Session, readErr error) error {
 		why = "the agent directory is not safe (nothing was run from it)"
 	case ExitAgentWatched:
 		why = whyWatched
+	case ExitConnTool:
+		why = "the connection tool cannot reach the target"
 	case 126:
 		why = "the agent could not be executed (agent_dir on a noexec mount? set agent_dir)"
 	case 127:
