@@ -29,7 +29,7 @@ func buildRootfs(t *testing.T, dir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, d := range []string{"bin", "tmp", "root", "etc"} {
+	for _, d := range []string{"bin", "tmp", "root", "etc", "proc"} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -238,5 +238,66 @@ func TestConnectionKindErrorsNameTheTool(t *testing.T) {
 	}
 	for h := range want {
 		t.Errorf("%s: not in the result\n%s", h, rec.dump())
+	}
+}
+
+// TestConnectionKindReadOnlyTarget: a chroot whose filesystem is read-only
+// (as a read-only container) fails with what to do; with herd_home on its
+// tmpfs the agent's cache, state and run lock go there and the run works.
+func TestConnectionKindReadOnlyTarget(t *testing.T) {
+	l := ctn.get(t)
+	src, ro := t.TempDir(), t.TempDir()
+	buildRootfs(t, src)
+	mounts := [][]string{
+		{"mount", "--bind", src, ro},
+		{"mount", "-o", "remount,bind,ro", ro},
+		{"mount", "-t", "tmpfs", "-o", "size=64m,mode=1777", "tmpfs", ro + "/tmp"},
+		{"mount", "-t", "proc", "proc", ro + "/proc"},
+	}
+	t.Cleanup(func() {
+		for _, d := range []string{ro + "/proc", ro + "/tmp", ro} {
+			exec.Command("umount", "-l", d).Run()
+		}
+	})
+	for _, m := range mounts {
+		if out, err := exec.Command(m[0], m[1:]...).CombinedOutput(); err != nil {
+			t.Skipf("%v: %v %s", m, err, out)
+		}
+	}
+	inv := `[groups.ctn.hosts]
+"ro-default" = "herd_connection=chroot herd_host=` + ro + `"
+"ro-tmpfs" = "herd_connection=chroot herd_host=` + ro + ` herd_home=/tmp/herd"
+`
+	pol := `
+inv = inventory("inventory.toml")
+def main(host):
+    file("/tmp/ctn-" + host.name, content = "managed\n", mode = 0o644)
+role("ctn", hosts = inv.filter(groups = "ctn"), main = main)
+`
+	dir := project(t, map[string]string{"inventory.toml": inv, "site.star": pol})
+	for i, wantChanged := range []int{1, 0} {
+		rec := &recorder{}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		res, err := push.Run(ctx, load(t, dir), options(t, l, rec))
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		bad := res.Hosts["ro-default"]
+		if bad == nil || !strings.Contains(bad.Err, "read-only filesystem") || !strings.Contains(bad.Err, "set herd_home") {
+			t.Errorf("run %d: ro-default: %+v, want the read-only advice", i, bad)
+		}
+		good := res.Hosts["ro-tmpfs"]
+		if good == nil || good.Err != "" || good.Counts.Changed != wantChanged || good.Counts.OK != 1-wantChanged {
+			t.Errorf("run %d: ro-tmpfs: %+v, want changed=%d\n%s", i, good, wantChanged, rec.dump())
+		}
+	}
+	if b, err := os.ReadFile(ro + "/tmp/ctn-ro-tmpfs"); err != nil || string(b) != "managed\n" {
+		t.Errorf("file in the read-only target's tmpfs: %q %v", b, err)
+	}
+	for _, p := range []string{"/tmp/herd/.cache/herd", "/tmp/herd/.herd/state"} {
+		if fi, err := os.Stat(ro + p); err != nil || !fi.IsDir() {
+			t.Errorf("%s inside the target: %v", p, err)
+		}
 	}
 }

@@ -271,6 +271,9 @@ func agentFailure(ctx context.Context, s *Session, readErr error) error {
 	default:
 		why = "the agent exited before its first message"
 	}
+	if strings.Contains(msg, "Read-only file system") {
+		why += " (the agent directory is on a read-only filesystem, as in a read-only container: set herd_home (a container or chroot: the agent's cache, state and log) or herd_agent_dir (the cache alone) to a writable directory on the target, such as a tmpfs at /tmp/herd; what is kept there is lost whenever the tmpfs is emptied)"
+	}
 	return fmt.Errorf("agent bootstrap: %s, %w%s", why, exit, msg)
 }
 

@@ -153,6 +153,14 @@ func ConnLine(kind string, s ConnSpec, cmd string) (string, error) {
 			words = append(words, shellQuote(w))
 		}
 	}
+	if home := s.v("herd_home"); home != "" {
+		if !strings.HasPrefix(home, "/") {
+			return "", fmt.Errorf("%s: herd_home = %q: want an absolute path inside the target", s.Host, home)
+		}
+		// A read-only target: the agent's cache, state and log go under a
+		// writable directory (a tmpfs) made private to the user.
+		cmd = `HOME=` + shellQuote(home) + `; export HOME; (umask 077; mkdir -p "$HOME") || exit ` + fmt.Sprint(ExitBootstrapFailed) + `; ` + cmd
+	}
 	words = append(words, shellQuote(cmd))
 	parts = append(parts, "exec "+strings.Join(words, " "))
 	return "exec /bin/sh -c " + shellQuote(strings.Join(parts, "; ")), nil
