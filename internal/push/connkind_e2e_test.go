@@ -174,6 +174,11 @@ func TestConnectionKindsChrootSetnsAndVia(t *testing.T) {
 			t.Errorf("%s: agent cache inside the target: %v", host, err)
 		}
 	}
+	// The chroot on host1 was seeded from host1's own cache: its agent
+	// started first and cached the binary there.
+	if _, err := l.Host("host1").ReadFile("/root/.cache/herd/" + hash + "/herd"); err != nil {
+		t.Errorf("host1's cache, which seeds its chroot: %v", err)
+	}
 	// herd_via really ran the tool on host1: the host's own root has no
 	// /etc/ctn, the chroot inside it has.
 	if _, err := l.Host("host1").ReadFile("/etc/ctn/who"); err == nil {

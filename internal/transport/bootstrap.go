@@ -67,16 +67,9 @@ const RefusedPrefix = "HERD-REFUSED "
 //
 // agentDir "" means $HOME/.cache/herd; a leading "~/" is the remote $HOME.
 func BootstrapScript(hash, agentDir string) string {
-	var dir string
-	switch {
-	case agentDir == "":
-		dir = `"${HOME:?}"/.cache/herd`
-	case agentDir == "~":
-		dir = `"${HOME:?}"`
-	case strings.HasPrefix(agentDir, "~/"):
-		dir = `"${HOME:?}"/` + shellQuote(agentDir[2:])
-	default:
-		dir = shellQuote(agentDir)
+	dir := `"${HOME:?}"/.cache/herd`
+	if agentDir != "" {
+		dir = agentDirWord(agentDir)
 	}
 	h := shellQuote(hash)
 	fail := func(what string) string {
@@ -110,6 +103,17 @@ func BootstrapScript(hash, agentDir string) string {
 		`chmod 700 "$t" && mv -f "$t" "$f" || { rm -f "$t"; ` + fail(`cannot install $f`)[2:],
 		run,
 	}, "; ")
+}
+
+// agentDirWord is agentDir as a shell word, "~/" meaning the remote $HOME.
+func agentDirWord(agentDir string) string {
+	switch {
+	case agentDir == "~":
+		return `"${HOME:?}"`
+	case strings.HasPrefix(agentDir, "~/"):
+		return `"${HOME:?}"/` + shellQuote(agentDir[2:])
+	}
+	return shellQuote(agentDir)
 }
 
 // BrokerCommand turns the command Bootstrap passes to its start function

@@ -33,6 +33,17 @@ type ConnSpec struct {
 	// Where names the machine the tool runs on, for messages:
 	// "the controller" or a host name.
 	Where string
+	// Seed, when set, has the tool's machine (a herd_via parent) copy the
+	// agent from its own cache into the target's before the bootstrap.
+	Seed *Seed
+}
+
+// Seed names the agent binary in the parent's cache and the target's agent
+// directory, as Bootstrap's agentDir.
+type Seed struct {
+	Hash      string
+	ParentDir string // the parent's herd_agent_dir ("" = ~/.cache/herd)
+	TargetDir string // the target's herd_agent_dir
 }
 
 func (s ConnSpec) target() string {
@@ -153,16 +164,15 @@ func ConnLine(kind string, s ConnSpec, cmd string) (string, error) {
 			words = append(words, shellQuote(w))
 		}
 	}
-	if home := s.v("herd_home"); home != "" {
-		if !strings.HasPrefix(home, "/") {
-			return "", fmt.Errorf("%s: herd_home = %q: want an absolute path inside the target", s.Host, home)
-		}
-		// A read-only target: the agent's cache, state and log go under a
-		// writable directory (a tmpfs) made private to the user.
-		cmd = `HOME=` + shellQuote(home) + `; export HOME; (umask 077; mkdir -p "$HOME") || exit ` + fmt.Sprint(ExitBootstrapFailed) + `; ` + cmd
+	if h := s.v("herd_home"); h != "" && !strings.HasPrefix(h, "/") {
+		return "", fmt.Errorf("%s: herd_home = %q: want an absolute path inside the target", s.Host, h)
 	}
-	words = append(words, shellQuote(cmd))
-	parts = append(parts, "exec "+strings.Join(words, " "))
+	cmd = home(s) + cmd
+	enter := strings.Join(words, " ")
+	if s.Seed != nil {
+		parts = append(parts, seedStep(s.Seed, enter, home(s)))
+	}
+	parts = append(parts, "exec "+enter+" "+shellQuote(cmd))
 	return "exec /bin/sh -c " + shellQuote(strings.Join(parts, "; ")), nil
 }
 
@@ -170,4 +180,37 @@ func ConnLine(kind string, s ConnSpec, cmd string) (string, error) {
 // caller did not mean) on stderr and exits ExitConnTool.
 func connFail(msg string) string {
 	return fmt.Sprintf(`{ echo %s >&2; exit %d; }`, shellQuote(msg), ExitConnTool)
+}
+
+// home is the prefix that points $HOME at herd_home inside the target: on a
+// read-only target the agent's cache, state and log then go under a
+// writable directory (a tmpfs), made private to the user.
+func home(s ConnSpec) string {
+	h := s.v("herd_home")
+	if h == "" {
+		return ""
+	}
+	return `HOME=` + shellQuote(h) + `; export HOME; (umask 077; mkdir -p "$HOME") || exit ` + fmt.Sprint(ExitBootstrapFailed) + `; `
+}
+
+// seedStep copies the agent from the parent's cache into the target's,
+// when the parent has a copy whose sha256 is the expected one and the
+// target has none, by running the tool once more with the binary on its
+// stdin. Any failure is ignored: the bootstrap that follows then asks the
+// controller for the binary as usual, and it checks the seeded directory
+// and the agent its hash exactly as for a binary the controller sent.
+func seedStep(sd *Seed, enter, home string) string {
+	pdir := `"${HOME:?}"/.cache/herd`
+	if sd.ParentDir != "" {
+		pdir = agentDirWord(sd.ParentDir)
+	}
+	tdir := `"${HOME:?}"/.cache/herd`
+	if sd.TargetDir != "" {
+		tdir = agentDirWord(sd.TargetDir)
+	}
+	h := shellQuote(sd.Hash)
+	inside := home + `umask 077; d=` + tdir + `/` + h + `; [ -e "$d/herd" ] && exit 0; mkdir -p "$d" && t="$d/.herd.$$" && cat >"$t" && chmod 700 "$t" && mv -f "$t" "$d/herd" || rm -f "$t"`
+	return `herd_pf=` + pdir + `/` + h + `/herd; ` +
+		`if [ -f "$herd_pf" ] && [ "$(sha256sum <"$herd_pf" 2>/dev/null | cut -d" " -f1)" = ` + h + ` ]; then ` +
+		enter + ` ` + shellQuote(inside) + ` <"$herd_pf" >/dev/null 2>&1; fi`
 }

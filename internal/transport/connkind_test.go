@@ -192,3 +192,51 @@ func TestConnKindNetnsForReal(t *testing.T) {
 		t.Errorf("inside the netns: %q %v (controller's: %s)", out, err, mine)
 	}
 }
+
+// TestConnKindSeedsTheAgentFromTheParentsCache: with Seed, the tool's
+// machine copies its own cached agent into the target, so the controller
+// is never asked for the binary; a parent copy with the wrong hash is not
+// used, and the controller sends the binary as usual.
+func TestConnKindSeedsTheAgentFromTheParentsCache(t *testing.T) {
+	gz, raw, hash := fakeAgent(t)
+	for _, tc := range []struct {
+		name     string
+		parent   []byte
+		wantSent bool
+	}{
+		{"parent has it", raw, false},
+		{"parent copy corrupt", append([]byte("#!/bin/sh\nexit 1\n"), raw...), true},
+		{"parent has none", nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			parentDir, target := t.TempDir(), t.TempDir()
+			if tc.parent != nil {
+				os.MkdirAll(filepath.Join(parentDir, hash), 0o700)
+				if err := os.WriteFile(filepath.Join(parentDir, hash, "herd"), tc.parent, 0o700); err != nil {
+					t.Fatal(err)
+				}
+			}
+			spec := ConnSpec{Host: "c1", Where: "the controller", Vars: map[string]string{"herd_home": target},
+				Seed: &Seed{Hash: hash, ParentDir: parentDir}}
+			start := func(cmd string) (*Session, error) {
+				line, err := ConnLine("local", spec, cmd)
+				if err != nil {
+					return nil, err
+				}
+				return StartLocal(context.Background(), []string{"/bin/sh", "-c", line})
+			}
+			s, sent, err := Bootstrap(context.Background(), start, hash, func() ([]byte, []byte, error) { return gz, raw, nil }, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			talk(t, s)
+			if sent != tc.wantSent {
+				t.Errorf("controller sent the binary: %v, want %v", sent, tc.wantSent)
+			}
+			got, err := os.ReadFile(filepath.Join(target, ".cache/herd", hash, "herd"))
+			if err != nil || string(got) != string(raw) {
+				t.Errorf("target's cached agent: %d bytes, %v", len(got), err)
+			}
+		})
+	}
+}
