@@ -16,9 +16,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// ctn is the lab of the connection-kind tests: host1 carries a chroot
-// reached through it (herd_via), host2 is entered by its namespaces.
-var ctn = &lazyLab{spec: lab.Spec{Name: "ctn", Flat: 2}}
+// ctn is the lab of the connection-kind tests: host1 and host3 carry chroots
+// reached through them (herd_via), host2 is entered by its namespaces.
+var ctn = &lazyLab{spec: lab.Spec{Name: "ctn", Flat: 3}}
 
 // buildRootfs makes a minimal root filesystem at dir, as an image build
 // would: /bin/sh and the few tools the bootstrap needs, with their shared
@@ -304,5 +304,48 @@ role("ctn", hosts = inv.filter(groups = "ctn"), main = main)
 		if fi, err := os.Stat(ro + p); err != nil || !fi.IsDir() {
 			t.Errorf("%s inside the target: %v", p, err)
 		}
+	}
+}
+
+// TestConnectionKindViaSendsTheBinaryOncePerParent: three chroots on host3,
+// cold: the agent binary crosses the controller's link to host3 once (for
+// host3's own agent, whose cache then seeds the chroots), not four times.
+// Measured on host3's network interface.
+func TestConnectionKindViaSendsTheBinaryOncePerParent(t *testing.T) {
+	l := ctn.get(t)
+	h3 := l.Host("host3")
+	var inv strings.Builder
+	inv.WriteString("[groups.ctn.hosts]\n")
+	for i := 1; i <= 3; i++ {
+		root := "/srv/img" + strconv.Itoa(i)
+		buildRootfs(t, h3.Path(root))
+		mountProc(t, h3, root)
+		inv.WriteString(`"img` + strconv.Itoa(i) + `" = "herd_connection=chroot herd_host=` + root + ` herd_via=host3"` + "\n")
+	}
+	inv.WriteString("[groups.parents.hosts]\n\"host3\" = \"herd_host=" + h3.Addr + "\"\n")
+	dir := project(t, map[string]string{"inventory.toml": inv.String(), "site.star": ctnPolicy})
+	rx := func() int64 {
+		out, err := h3.Exec(context.Background(), "sh", "-c", "cat /sys/class/net/*/statistics/rx_bytes")
+		if err != nil {
+			t.Fatalf("rx_bytes: %v %s", err, out)
+		}
+		var n int64
+		for _, f := range strings.Fields(string(out)) {
+			v, _ := strconv.ParseInt(f, 10, 64)
+			n += v
+		}
+		return n
+	}
+	gz, _, _ := agentBinary(t).Parts()
+	before := rx()
+	rec := &recorder{}
+	res := run(t, load(t, dir), options(t, l, rec))
+	if c := total(res); c.Changed != 6 || c.Failed+c.Unreachable != 0 {
+		t.Fatalf("%+v\n%s", c, rec.dump())
+	}
+	got := rx() - before
+	t.Logf("cold run, 3 chroots via host3: %d bytes to host3 (agent gzipped: %d bytes): %.2f binaries", got, len(gz), float64(got)/float64(len(gz)))
+	if got > len64(gz)*3/2 || got < len64(gz)/2 {
+		t.Errorf("%d bytes to host3 for 3 chroots: want about one binary (%d)", got, len(gz))
 	}
 }
