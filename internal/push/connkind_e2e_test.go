@@ -106,9 +106,10 @@ role("ctn", hosts = inv.filter(groups = "ctn"), main = main)
 `
 
 // TestConnectionKindsChrootSetnsAndVia configures, for real, a chroot on
-// the controller, a lab host entered by its namespaces (nsenter), and a
-// chroot on host1 reached through host1's SSH connection; then reruns
-// (changed=0) and checks (nothing would change).
+// the controller, a lab host entered by its namespaces (nsenter), a chroot
+// on host1 reached through host1's SSH connection, and a chroot inside the
+// namespaced host (herd_via a non-SSH host); then reruns (changed=0) and
+// checks (nothing would change).
 func TestConnectionKindsChrootSetnsAndVia(t *testing.T) {
 	l := ctn.get(t)
 	local := t.TempDir()
@@ -121,11 +122,16 @@ func TestConnectionKindsChrootSetnsAndVia(t *testing.T) {
 	mountProc(t, nil, local)
 	mountProc(t, l.Host("host1"), remote)
 	h2 := l.Host("host2")
+	// A chroot inside host2, entered through host2's namespaces: two tools,
+	// each wrapping the command once.
+	buildRootfs(t, h2.Path(remote))
+	mountProc(t, h2, remote)
 
 	inv := `[groups.ctn.hosts]
 "img1" = "herd_connection=chroot herd_host=` + local + `"
 "ns2" = "ansible_connection=nsenter herd_host=` + strconv.Itoa(h2.Pid()) + `"
 "img-on-host1" = "herd_connection=chroot herd_host=` + remote + ` herd_via=host1"
+"img-in-ns2" = "herd_connection=chroot herd_host=` + remote + ` herd_via=ns2"
 [groups.parents.hosts]
 "host1" = "herd_host=` + l.Host("host1").Addr + `"
 `
@@ -135,6 +141,7 @@ func TestConnectionKindsChrootSetnsAndVia(t *testing.T) {
 		"img1":         filepath.Join(local, "etc/ctn/who"),
 		"ns2":          h2.Path("/etc/ctn/who"),
 		"img-on-host1": l.Host("host1").Path(remote + "/etc/ctn/who"),
+		"img-in-ns2":   h2.Path(remote + "/etc/ctn/who"),
 	}
 
 	rec := &recorder{}
@@ -142,7 +149,7 @@ func TestConnectionKindsChrootSetnsAndVia(t *testing.T) {
 	o.Check = true
 	start := time.Now()
 	res := run(t, pol, o)
-	if c := total(res); c.Changed != 6 || c.Failed != 0 {
+	if c := total(res); c.Changed != 8 || c.Failed != 0 {
 		t.Fatalf("check before apply: %+v, want 2 would-change per target\n%s", c, rec.dump())
 	}
 	for host, p := range files {
@@ -154,8 +161,8 @@ func TestConnectionKindsChrootSetnsAndVia(t *testing.T) {
 	rec = &recorder{}
 	o = options(t, l, rec)
 	res = run(t, pol, o)
-	t.Logf("first apply (agent installed in 3 targets): %v", time.Since(start).Round(time.Millisecond))
-	if c := total(res); c.Changed != 6 || c.Failed != 0 {
+	t.Logf("first apply (agent in 4 targets): %v", time.Since(start).Round(time.Millisecond))
+	if c := total(res); c.Changed != 8 || c.Failed != 0 {
 		t.Fatalf("first apply: %+v\n%s", c, rec.dump())
 	}
 	for host, p := range files {
@@ -169,7 +176,7 @@ func TestConnectionKindsChrootSetnsAndVia(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for host, root := range map[string]string{"img1": local, "ns2": h2.Path("/"), "img-on-host1": l.Host("host1").Path(remote)} {
+	for host, root := range map[string]string{"img1": local, "ns2": h2.Path("/"), "img-on-host1": l.Host("host1").Path(remote), "img-in-ns2": h2.Path(remote)} {
 		if _, err := os.Stat(filepath.Join(root, "root/.cache/herd", hash, "herd")); err != nil {
 			t.Errorf("%s: agent cache inside the target: %v", host, err)
 		}
@@ -191,8 +198,8 @@ func TestConnectionKindsChrootSetnsAndVia(t *testing.T) {
 		o.Check = check
 		start = time.Now()
 		res = run(t, pol, o)
-		if c := total(res); c.Changed != 0 || c.Failed != 0 || c.OK != 6 {
-			t.Errorf("rerun (check=%v): %+v, want ok=6 changed=0\n%s", check, c, rec.dump())
+		if c := total(res); c.Changed != 0 || c.Failed != 0 || c.OK != 8 {
+			t.Errorf("rerun (check=%v): %+v, want ok=8 changed=0\n%s", check, c, rec.dump())
 		}
 		t.Logf("rerun check=%v over warm caches: %v", check, time.Since(start).Round(time.Millisecond))
 	}
