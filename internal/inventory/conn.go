@@ -3,6 +3,7 @@ package inventory
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -23,9 +24,9 @@ type Conn struct {
 	// Become, when set, overrides the role's sudo= for this host
 	// (ansible_become); nil leaves the role's choice.
 	Become *bool
-	// Local is true for ansible_connection=local: the host is the
-	// controller itself and runs through the local transport, not SSH.
-	Local bool
+	// Connection is the kind of way in (transport.ConnKindNames); "" and
+	// Ansible's ssh, smart and paramiko mean SSH; local is the controller.
+	Connection string
 }
 
 // magicVars maps each Conn field to the variable names that set it. Within
@@ -85,7 +86,7 @@ func connFromLayers(layers []map[string]any) (Conn, error) {
 			return Conn{}, fmt.Errorf("%s: %w", winner, err)
 		}
 	}
-	if c.Local && c.Via != "" {
+	if c.Connection == "local" && c.Via != "" {
 		return Conn{}, fmt.Errorf("ansible_connection=local runs on the controller; it cannot also go via %s", c.Via)
 	}
 	return c, nil
@@ -119,15 +120,19 @@ func setBecome(c *Conn, v any) error {
 // setConnection accepts the connection plugins herd has an equivalent for
 // and refuses the rest, rather than silently trying SSH to a Docker
 // container or a Windows host.
+// connectionNames are the ways in herd knows (transport's connection kinds
+// plus Ansible's names for SSH); transport checks each kind's settings.
+var connectionNames = []string{"ssh", "smart", "paramiko", "paramiko_ssh", "local", "chroot", "setns", "nsenter",
+	"docker", "podman", "lxc", "lxd", "machinectl", "kubectl"}
+
 func setConnection(c *Conn, v any) error {
-	s, _ := v.(string)
-	switch s {
-	case "local":
-		c.Local = true
-	case "ssh", "smart", "paramiko", "paramiko_ssh":
-		c.Local = false
-	default:
-		return fmt.Errorf("%v is not supported: herd reaches hosts over ssh or, for local, the controller itself", v)
+	s, ok := v.(string)
+	if !ok || !slices.Contains(connectionNames, s) {
+		return fmt.Errorf("%v is not supported: want one of %s", v, strings.Join(connectionNames, ", "))
+	}
+	c.Connection = s
+	if s == "ssh" || s == "smart" || s == "paramiko" || s == "paramiko_ssh" {
+		c.Connection = "" // SSH, the default
 	}
 	return nil
 }

@@ -23,7 +23,7 @@ func TestConnectionAliases(t *testing.T) {
 		{"become", "h ansible_become=true ansible_become_method=su ansible_become_user=app ansible_become_password=pw",
 			Conn{Become: &yes, BecomeMethod: "su", SudoUser: "app", SudoPassword: "pw"}},
 		{"become no", "h ansible_become=no", Conn{Become: &no}},
-		{"local", "h ansible_connection=local", Conn{Local: true}},
+		{"local", "h ansible_connection=local", Conn{Connection: "local"}},
 		{"ssh connection", "h ansible_connection=ssh", Conn{}},
 		{"opsmop", "h opsmop_host=10.1.1.1 opsmop_ssh_username=u opsmop_ssh_password=p opsmop_sudo_username=r opsmop_sudo_password=q opsmop_via=b",
 			Conn{Address: "10.1.1.1", User: "u", Password: "p", SudoUser: "r", SudoPassword: "q", Via: "b"}},

@@ -71,9 +71,10 @@
 //	BecomeMethod  herd_become_method, ansible_become_method
 //	Become        herd_sudo, ansible_become, ansible_sudo (overrides the
 //	              role's sudo= for the host)
-//	Local         herd_connection, ansible_connection: local runs the host
-//	              on the controller through the local transport; ssh, smart
-//	              and paramiko mean SSH; anything else is refused
+//	Connection    herd_connection, ansible_connection: ssh (also smart,
+//	              paramiko), local (the controller itself), chroot,
+//	              setns/nsenter, docker, podman, lxc, lxd, machinectl,
+//	              kubectl; anything else is refused
 //	Via           herd_via, opsmop_via, mitogen_via (end-to-end SSH through
 //	              the parent's sshd; herd_via_mode=trusted: the parent's
 //	              agent logs in)

@@ -7,7 +7,13 @@ import (
 )
 
 // otherKnownVars are herd_* and opsmop_* names read outside Conn.
-var otherKnownVars = map[string]bool{"herd_via_mode": true}
+var otherKnownVars = map[string]bool{
+	"herd_via_mode": true,
+	// connection kinds (transport/connkinds.go)
+	"herd_connection_tool": true, "herd_home": true, "herd_chroot_dir": true, "herd_netns": true,
+	"herd_setns_pid": true, "herd_lxd_remote": true, "herd_kubectl_container": true,
+	"herd_kubectl_context": true, "herd_kubectl_namespace": true,
+}
 
 // ignoredVars are names from the tools herd replaces that mean nothing to
 // herd; setting one gets a warning instead of silence.

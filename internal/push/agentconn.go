@@ -82,13 +82,13 @@ func (r *runner) lockHost(name string) (unlock func()) {
 // (starting the parent first). broker starts the become broker instead of
 // the agent.
 func (r *runner) starter(ctx context.Context, role *policy.Role, h *inventory.Host, broker bool) (func(cmd string) (*transport.Session, error), error) {
+	if !transport.IsSSH(h.Conn.Connection) {
+		return r.kindStarter(ctx, role, h, broker)
+	}
 	if parent, ok, err := r.relayParentOf(h); err != nil {
 		return nil, err
 	} else if ok {
 		return r.relayStarter(ctx, role, h, parent, broker)
-	}
-	if h.Conn.Local {
-		return localStarter(ctx, broker), nil
 	}
 	t, err := r.target(role, h, 0)
 	if err != nil {
@@ -110,20 +110,6 @@ func (r *runner) starter(ctx context.Context, role *policy.Role, h *inventory.Ho
 	}, nil
 }
 
-// localStarter runs the bootstrap on the controller itself, for hosts with
-// ansible_connection=local (kolla's localhost): no SSH, the same agent
-// protocol over a subprocess's pipes, as the user running herd.
-func localStarter(ctx context.Context, broker bool) func(cmd string) (*transport.Session, error) {
-	return func(cmd string) (*transport.Session, error) {
-		if broker {
-			var err error
-			if cmd, err = transport.BrokerCommand(cmd); err != nil {
-				return nil, err
-			}
-		}
-		return transport.StartLocal(ctx, []string{"/bin/sh", "-c", cmd})
-	}
-}
 
 // AgentStartTimeout bounds an agent's start on one host: the bootstrap
 // (including sending the binary when the host has no cached copy) and the

@@ -39,6 +39,9 @@ func CheckHosts(pol *policy.Policy, inv *inventory.Inventory, lim Limit) (warnin
 		}
 		all = append(all, hosts...)
 	}
+	if err := checkConns(all); err != nil {
+		return warnings, err
+	}
 	for _, p := range append(append([]string{}, lim.Hosts...), lim.Groups...) {
 		if _, err := path.Match(p, ""); err != nil {
 			return warnings, fmt.Errorf("--limit pattern %q: %v", p, err)

@@ -67,16 +67,9 @@ const RefusedPrefix = "HERD-REFUSED "
 //
 // agentDir "" means $HOME/.cache/herd; a leading "~/" is the remote $HOME.
 func BootstrapScript(hash, agentDir string) string {
-	var dir string
-	switch {
-	case agentDir == "":
-		dir = `"${HOME:?}"/.cache/herd`
-	case agentDir == "~":
-		dir = `"${HOME:?}"`
-	case strings.HasPrefix(agentDir, "~/"):
-		dir = `"${HOME:?}"/` + shellQuote(agentDir[2:])
-	default:
-		dir = shellQuote(agentDir)
+	dir := `"${HOME:?}"/.cache/herd`
+	if agentDir != "" {
+		dir = agentDirWord(agentDir)
 	}
 	h := shellQuote(hash)
 	fail := func(what string) string {
@@ -110,6 +103,17 @@ func BootstrapScript(hash, agentDir string) string {
 		`chmod 700 "$t" && mv -f "$t" "$f" || { rm -f "$t"; ` + fail(`cannot install $f`)[2:],
 		run,
 	}, "; ")
+}
+
+// agentDirWord is agentDir as a shell word, "~/" meaning the remote $HOME.
+func agentDirWord(agentDir string) string {
+	switch {
+	case agentDir == "~":
+		return `"${HOME:?}"`
+	case strings.HasPrefix(agentDir, "~/"):
+		return `"${HOME:?}"/` + shellQuote(agentDir[2:])
+	}
+	return shellQuote(agentDir)
 }
 
 // BrokerCommand turns the command Bootstrap passes to its start function
@@ -262,12 +266,17 @@ func agentFailure(ctx context.Context, s *Session, readErr error) error {
 		why = "the agent directory is not safe (nothing was run from it)"
 	case ExitAgentWatched:
 		why = whyWatched
+	case ExitConnTool:
+		why = "the connection tool cannot reach the target"
 	case 126:
 		why = "the agent could not be executed (agent_dir on a noexec mount? set agent_dir)"
 	case 127:
 		why = "a command was not found (is /bin/sh there?)"
 	default:
 		why = "the agent exited before its first message"
+	}
+	if strings.Contains(msg, "Read-only file system") {
+		why += " (the agent directory is on a read-only filesystem, as in a read-only container: set herd_home (a container or chroot: the agent's cache, state and log) or herd_agent_dir (the cache alone) to a writable directory on the target, such as a tmpfs at /tmp/herd; what is kept there is lost whenever the tmpfs is emptied)"
 	}
 	return fmt.Errorf("agent bootstrap: %s, %w%s", why, exit, msg)
 }
