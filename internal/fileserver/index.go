@@ -26,11 +26,28 @@ type entry struct {
 	size int64
 }
 
-// NewIndex indexes the files p fetches by hash. rules re-checks each path at
-// transfer time, in case a symlink was swapped after planning; nil skips that.
-func NewIndex(p *plan.Plan, rules *Rules) *Index {
+// Sources maps the hash of every file one plan's agent may fetch (those in
+// plan.Files and in copy manifests) to the controller file that holds it.
+// The planner fills it beside the plan; it never leaves the controller.
+type Sources map[string]Source
+
+// Source is a controller file, as the policy found it.
+type Source struct {
+	Path string
+	Size int64
+}
+
+// Add records a controller file servable by its content hash.
+func (s Sources) Add(hash, path string, size int64) {
+	s[hash] = Source{Path: path, Size: size}
+}
+
+// NewIndex indexes the files of one plan by hash. rules re-checks each path
+// at transfer time, in case a symlink was swapped after planning; nil skips
+// that.
+func NewIndex(sources Sources, rules *Rules) *Index {
 	ix := &Index{rules: rules, files: map[string]entry{}}
-	for h, src := range p.Sources {
+	for h, src := range sources {
 		ix.files[h] = entry{path: src.Path, size: src.Size}
 	}
 	return ix

@@ -30,10 +30,6 @@ type Plan struct {
 	// agent compares them with what is on disk and fetches them from the
 	// controller only when they differ.
 	Files map[string]FileRef `json:"files,omitempty"`
-	// Sources maps the hash of every file the agent may fetch (those in
-	// Files and in copy manifests) to the controller file that holds it. It
-	// never leaves the controller: the file server serves exactly these.
-	Sources map[string]Source `json:"-"`
 }
 
 // FileRef describes a file the agent fetches by hash.
@@ -41,24 +37,10 @@ type FileRef struct {
 	Size int64 `json:"size"`
 }
 
-// Source is a controller file, as the policy found it.
-type Source struct {
-	Path string
-	Size int64
-}
-
-// AddSource records a controller file servable by its content hash.
-func (p *Plan) AddSource(hash, path string, size int64) {
-	if p.Sources == nil {
-		p.Sources = map[string]Source{}
-	}
-	p.Sources[hash] = Source{Path: path, Size: size}
-}
-
 // AddFile records a file the agent fetches by hash instead of receiving it
-// inline, and where the controller finds it.
-func (p *Plan) AddFile(hash, path string, size int64) {
-	p.AddSource(hash, path, size)
+// inline. Where the controller finds it is not the agent's business: the
+// planner keeps that in its fileserver.Sources.
+func (p *Plan) AddFile(hash string, size int64) {
 	if p.Files == nil {
 		p.Files = map[string]FileRef{}
 	}

@@ -196,7 +196,8 @@ func (p *Policy) sourceFile(b *builder, rel string) (string, error) {
 		b.plan.AddBlob(data)
 		return h, nil
 	}
-	b.plan.AddFile(h, path, size)
+	b.plan.AddFile(h, size)
+	b.sources.Add(h, path, size)
 	return h, nil
 }
 
@@ -251,7 +252,7 @@ func (p *Policy) copyManifest(b *builder, rel string) (map[string]string, error)
 		if err != nil {
 			return err
 		}
-		b.plan.AddSource(h, real, size)
+		b.sources.Add(h, real, size)
 		manifest[filepath.ToSlash(relPath)] = h + " " + strconv.FormatInt(size, 10)
 		return nil
 	})

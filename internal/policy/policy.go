@@ -14,6 +14,7 @@ import (
 	"go.starlark.net/syntax"
 
 	"github.com/herd-project/herd/internal/facts"
+	"github.com/herd-project/herd/internal/fileserver"
 	"github.com/herd-project/herd/internal/plan"
 	"github.com/herd-project/herd/internal/resource"
 )
@@ -247,7 +248,16 @@ func (p *Policy) hostVars(h Host) map[string]any {
 
 // Plan runs the role's main for one host and returns its plan. Each call
 // uses its own thread, so calls for different hosts may run concurrently.
+// Use PlanWithSources to also learn where the controller finds the files
+// the plan references.
 func (p *Policy) Plan(r *Role, h Host) (*plan.Plan, error) {
+	pl, _, err := p.PlanWithSources(r, h)
+	return pl, err
+}
+
+// PlanWithSources is Plan, plus the controller files the plan's agent may
+// fetch by hash: what a file server (push) or a local run serves.
+func (p *Policy) PlanWithSources(r *Role, h Host) (*plan.Plan, fileserver.Sources, error) {
 	thread := p.newThread("plan " + r.Name + " " + h.Name)
 	defer p.limit(thread)()
 	b := newBuilder(p, r, h.Name, thread)
@@ -255,19 +265,23 @@ func (p *Policy) Plan(r *Role, h Host) (*plan.Plan, error) {
 	b.facts = h.Facts
 	hv, err := newHostValue(h, b.vars)
 	if err != nil {
-		return nil, errorAt(r.Pos, "role %s: %v", r.Name, err)
+		return nil, nil, errorAt(r.Pos, "role %s: %v", r.Name, err)
 	}
 	thread.SetLocal(builderKey, b)
 	b.running = true
 	_, err = starlark.Call(thread, r.Main, starlark.Tuple{hv}, nil)
 	b.running = false
 	if b.misuse != nil {
-		return nil, b.misuse
+		return nil, nil, b.misuse
 	}
 	if err != nil {
-		return nil, p.asError(err, r.Pos)
+		return nil, nil, p.asError(err, r.Pos)
 	}
-	return b.finish()
+	pl, err := b.finish()
+	if err != nil {
+		return nil, nil, err
+	}
+	return pl, b.sources, nil
 }
 
 // Call runs a hook (before_connect, …) with the host as its argument.

@@ -302,7 +302,7 @@ func (r *runner) runHost(ctx context.Context, role *policy.Role, h *inventory.Ho
 	}
 	r.emit(event.Event{Type: event.HostStart, Host: h.Name, Role: role.Name, Msg: fmt.Sprintf("%d resources", len(p.Resources))})
 	start := time.Now()
-	files, err := r.serveFiles(role, h.Name, p, ac)
+	files, err := r.serveFiles(role, h.Name, hp.sources, ac)
 	if err != nil {
 		return fail(event.Failed, err)
 	}
