@@ -1,14 +1,12 @@
 package agent
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
 	"strconv"
 	"strings"
 
+	"github.com/herd-project/herd/internal/plan"
 	"github.com/herd-project/herd/internal/transport"
 )
 
@@ -30,11 +28,11 @@ func VerifySelf(want string) error {
 		return fmt.Errorf("open own executable: %w", err)
 	}
 	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
+	got, _, err := plan.HashReader(f)
+	if err != nil {
 		return fmt.Errorf("hash own executable: %w", err)
 	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != want {
+	if got != want {
 		return fmt.Errorf("agent binary hash %s does not match %s", got[:16], shortHash(want))
 	}
 	return nil

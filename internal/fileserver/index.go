@@ -2,11 +2,8 @@ package fileserver
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"os"
 
@@ -90,7 +87,7 @@ func (ix *Index) Open(h string, offset int64) (*Stream, error) {
 		f.Close()
 		return nil, err
 	}
-	s := &Stream{f: f, path: e.path, want: h, size: e.size, off: offset, sum: sha256.New()}
+	s := &Stream{f: f, path: e.path, want: h, size: e.size, off: offset, sum: plan.NewHasher()}
 	// The prefix the agent already has is hashed too, so the end of the
 	// stream can vouch for the whole file it helped build.
 	if _, err := io.CopyN(s.sum, f, offset); err != nil {
@@ -107,7 +104,7 @@ type Stream struct {
 	want string
 	size int64
 	off  int64
-	sum  hash.Hash
+	sum  *plan.Hasher
 }
 
 // Size is the whole file's size; Offset where the next chunk starts.
@@ -130,7 +127,7 @@ func (s *Stream) Next(buf []byte) (n int, eof bool, err error) {
 		}
 		return n, false, nil
 	}
-	if got := hex.EncodeToString(s.sum.Sum(nil)); got != s.want {
+	if got := s.sum.Sum(); got != s.want {
 		return n, false, fmt.Errorf("%s changed on the controller since the plan was made (sha256 %.12s, planned %.12s); run again", s.path, got, s.want)
 	}
 	return n, true, nil

@@ -4,8 +4,6 @@
 package plan
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"sort"
 	"time"
@@ -45,20 +43,6 @@ func (p *Plan) AddFile(hash string, size int64) {
 		p.Files = map[string]FileRef{}
 	}
 	p.Files[hash] = FileRef{Size: size}
-}
-
-// IsHash reports whether s looks like a sha256 hex digest, the only form of
-// file reference an agent may ask for.
-func IsHash(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	for _, c := range s {
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
 }
 
 // Resource is one declared resource. ID is "kind:name" and unique in a plan.
@@ -122,12 +106,6 @@ func (p *Plan) AddBlob(b []byte) string {
 	}
 	p.Blobs[h] = b
 	return h
-}
-
-// Hash is the content address used for blobs and cached files.
-func Hash(b []byte) string {
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:])
 }
 
 // Validate checks the structural rules the engine relies on: unique IDs,

@@ -1,11 +1,8 @@
 package policy
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -159,15 +156,13 @@ func (p *Policy) hashFile(path string) (string, int64, error) {
 	if ok {
 		return h, fi.Size(), nil
 	}
-	sum := sha256.New()
-	n, err := io.Copy(sum, f)
+	h, n, err := plan.HashReader(f)
 	if err != nil {
 		return "", 0, err
 	}
 	if n != fi.Size() {
 		return "", 0, fmt.Errorf("%s changed while it was read", path)
 	}
-	h = hex.EncodeToString(sum.Sum(nil))
 	fsv.mu.Lock()
 	fsv.hashes[key] = h
 	fsv.mu.Unlock()
