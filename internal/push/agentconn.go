@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/herd-project/herd/internal/bootstrap"
 	"github.com/herd-project/herd/internal/event"
 	"github.com/herd-project/herd/internal/inventory"
 	"github.com/herd-project/herd/internal/policy"
@@ -99,7 +100,7 @@ func (r *runner) starter(ctx context.Context, role *policy.Role, h *inventory.Ho
 	return func(cmd string) (*transport.Session, error) {
 		if broker {
 			var err error
-			if cmd, err = transport.BrokerCommand(cmd); err != nil {
+			if cmd, err = bootstrap.BrokerCommand(cmd); err != nil {
 				return nil, err
 			}
 		}
@@ -125,7 +126,7 @@ func startAgent(ctx context.Context, name string, start func(string) (*transport
 	deadline := time.Now().Add(AgentStartTimeout)
 	bctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	sess, _, err := transport.Bootstrap(bctx, start, want, bin.payload, agentDir)
+	sess, _, err := bootstrap.Start(bctx, start, want, bin.Payload, agentDir)
 	if err != nil {
 		if bctx.Err() != nil && ctx.Err() == nil {
 			err = fmt.Errorf("the agent did not start within %v (is the login shell stuck?): %w", AgentStartTimeout, err)
