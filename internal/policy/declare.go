@@ -195,11 +195,7 @@ func declareResource(thread *starlark.Thread, p *Policy, s *resource.Schema, bui
 	// Let the kind reject bad combinations now, at the call site, rather
 	// than on the target. Bound values are unknown yet: validate with
 	// placeholders, as the engine does before it runs anything.
-	check, err := res.WithPlaceholders()
-	if err == nil {
-		_, err = resource.New(check, b.plan.Blobs)
-	}
-	if err != nil {
+	if _, err := resource.Check(res, b.plan.Blobs); err != nil {
 		msg := err.Error()
 		for _, prefix := range []string{s.Kind + ": ", s.Kind + " " + name + ": "} {
 			msg = strings.TrimPrefix(msg, prefix)
