@@ -14,19 +14,6 @@ import (
 	"github.com/herd-project/herd/internal/resource"
 )
 
-// metaParams are accepted by every resource builtin on top of its kind's
-// params. They shape the graph and the engine's behaviour, not the resource.
-var metaParams = []string{"after", "before", "notify", "retry", "retry_delay", "timeout", "when", "no_log", "label"}
-
-func isMeta(name string) bool {
-	for _, m := range metaParams {
-		if m == name {
-			return true
-		}
-	}
-	return false
-}
-
 // builderKey is the thread-local under which Plan keeps the host's builder;
 // its absence is how builtins know they run outside a role's main.
 const builderKey = "herd.builder"
@@ -360,42 +347,6 @@ func boundStringList(what, key string, v starlark.Value) ([]string, []plan.Bindi
 		}
 	}
 	return out, binds, nil
-}
-
-func (d *declaration) setMeta(res *plan.Resource, what, key string, v starlark.Value) error {
-	var err error
-	switch key {
-	case "after":
-		d.explicitAfter = true
-		d.after, err = targets(what, key, v)
-	case "before":
-		d.before, err = targets(what, key, v)
-	case "notify":
-		d.notify, err = targets(what, key, v)
-	case "retry":
-		var n int64
-		n, err = intArg(what, key, v)
-		if err == nil && (n < 0 || n > 1000) {
-			err = fmt.Errorf("%s: retry %d is out of range (0 to 1000)", what, n)
-		}
-		res.Meta.Retry = int(n)
-	case "retry_delay":
-		res.Meta.RetryDelay, err = durationArg(what, key, v)
-	case "timeout":
-		res.Meta.Timeout, err = durationArg(what, key, v)
-	case "when":
-		var ok bool
-		ok, err = boolArg(what, key, v)
-		res.Meta.Skip = !ok
-	case "no_log":
-		res.Meta.NoLog, err = boolArg(what, key, v)
-	case "label":
-		d.label, err = stringArg(what, key, v)
-		if err == nil && (d.label == "" || strings.Contains(d.label, ":")) {
-			err = fmt.Errorf("%s: label %q must be non-empty and contain no ':' (that is how resource ids are told apart)", what, d.label)
-		}
-	}
-	return err
 }
 
 // durationArg accepts seconds (int or float) or a Go duration string.
