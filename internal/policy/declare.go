@@ -84,16 +84,10 @@ func declareResource(thread *starlark.Thread, p *Policy, s *resource.Schema, bui
 	res := plan.Resource{Kind: s.Kind, Name: name, ID: plan.ResourceID(s.Kind, name), Pos: pos, Params: plan.Params{}}
 	d := &declaration{pos: pos}
 
-	// Policy-level arguments that turn into a blob.
-	var src, source string
-	var tmplVars *starlark.Dict
-	extra := []string{}
-	switch builtin {
-	case "template":
-		extra = []string{"src", "vars"}
-	case "file", "copy":
-		extra = []string{"source"}
-	}
+	// Controller-side arguments of this builtin (source=, src=, ...):
+	// collected here, turned into params by its hook after the loop.
+	hook := builtinHooks[builtin]
+	call := &hookCall{p: p, b: b, pos: pos, what: what, res: &res, args: map[string]any{}}
 
 	for _, kv := range kwargs {
 		key := string(kv[0].(starlark.String))
@@ -103,25 +97,18 @@ func declareResource(thread *starlark.Thread, p *Policy, s *resource.Schema, bui
 		}
 		var err error
 		switch {
-		case builtin == "template" && key == "src":
-			src, err = stringArg(what, key, v)
-		case builtin == "template" && key == "vars":
-			var okD bool
-			if tmplVars, okD = v.(*starlark.Dict); !okD {
-				err = fmt.Errorf("%s: vars must be a dict, got %s", what, v.Type())
-			}
-		case builtin == "template" && (key == "content" || key == "blob"):
-			err = fmt.Errorf("%s: %s cannot be combined with src", what, key)
-		case (builtin == "file" || builtin == "copy") && key == "source":
-			source, err = stringArg(what, key, v)
+		case hook.takes(key):
+			call.args[key], err = hook.parse(what, key, v)
+		case hook.hides(key):
+			err = fmt.Errorf("%s: %s %s", what, key, hook.hiddenWhy)
 		case isMeta(key):
 			err = d.setMeta(&res, what, key, v)
 		default:
 			ps, known := s.Param(key)
 			if !known {
-				names := append(append([]string{}, extra...), metaParams...)
+				names := append(append([]string{}, hook.argNames()...), metaParams...)
 				for _, p := range s.Params {
-					if builtin != "template" || (p.Name != "content" && p.Name != "blob") {
+					if !hook.hides(p.Name) {
 						names = append(names, p.Name)
 					}
 				}
@@ -138,45 +125,10 @@ func declareResource(thread *starlark.Thread, p *Policy, s *resource.Schema, bui
 		}
 	}
 
-	switch builtin {
-	case "template":
-		if src == "" {
-			return nil, errorAt(pos, "%s: missing required argument src (the template file, relative to the policy directory)", what)
+	if hook != nil {
+		if err := hook.finish(call); err != nil {
+			return nil, err
 		}
-		if _, err := p.servable(b, src); err != nil {
-			return nil, errorAt(pos, "%s: src: %v", what, err)
-		}
-		out, err := p.render(src, tmplVars, b)
-		if err != nil {
-			if e, isE := err.(*Error); isE {
-				return nil, e
-			}
-			return nil, errorAt(pos, "%v", err)
-		}
-		res.Params["blob"] = b.plan.AddBlob(out)
-	case "file":
-		if source != "" {
-			h, err := p.sourceFile(b, source)
-			if err != nil {
-				return nil, errorAt(pos, "%s: source: %v", what, pathError(err))
-			}
-			res.Params["blob"] = h
-			if ref, remote := b.plan.Files[h]; remote {
-				res.Params["size"] = ref.Size
-			}
-		}
-	case "copy":
-		if source == "" {
-			return nil, errorAt(pos, "%s: missing required argument source (a directory, relative to the policy directory)", what)
-		}
-		if res.Params.Has("files") {
-			return nil, errorAt(pos, "%s: files is computed from source; do not give it", what)
-		}
-		m, err := p.copyManifest(b, source)
-		if err != nil {
-			return nil, errorAt(pos, "%s: %v", what, pathError(err))
-		}
-		res.Params["files"] = m
 	}
 
 	// Let the kind reject bad combinations now, at the call site, rather
