@@ -10,7 +10,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"sync"
 	"time"
 
@@ -40,6 +39,20 @@ type Options struct {
 	// Stop, when closed, stops the run softly (see stop.go): nothing new
 	// starts, plans in flight finish their running resources and report.
 	Stop <-chan struct{}
+	// AgentStartTimeout bounds an agent's start on one host: the bootstrap
+	// (including sending the binary when the host has no cached copy) and
+	// the hello. 0 means DefaultAgentStartTimeout.
+	AgentStartTimeout time.Duration
+}
+
+// DefaultAgentStartTimeout is Options.AgentStartTimeout when not set.
+const DefaultAgentStartTimeout = 60 * time.Second
+
+func (o *Options) agentStartTimeout() time.Duration {
+	if o.AgentStartTimeout > 0 {
+		return o.AgentStartTimeout
+	}
+	return DefaultAgentStartTimeout
 }
 
 // Limit narrows every role's hosts (--limit-groups, --limit-hosts).
@@ -360,14 +373,4 @@ func (r *runner) drop(name string) {
 		ac.kill()
 	}
 	r.dropBecome(name)
-}
-
-// SortedHosts returns the result's host names in order, for recaps.
-func (r *Result) SortedHosts() []string {
-	out := make([]string, 0, len(r.Hosts))
-	for h := range r.Hosts {
-		out = append(out, h)
-	}
-	sort.Strings(out)
-	return out
 }
