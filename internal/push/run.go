@@ -29,6 +29,8 @@ type Options struct {
 	Limit    Limit
 	// Inventory serves roles that name no hosts (from -i on the command line).
 	Inventory *inventory.Inventory
+	// Sink is called concurrently, from every host's goroutine: it must be
+	// safe for concurrent use (see event.Sink).
 	Sink      event.Sink
 	Agent     *Binary
 	Transport transport.Config
