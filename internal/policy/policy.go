@@ -66,13 +66,24 @@ type Policy struct {
 	files *fileServing // fileserving() patterns and hash cache; see fileserving.go
 }
 
-// Role is one role() declaration. Push-mode fields are stored for the push
-// package; Plan only uses Name, Main and Parallel.
+// Role is one role() declaration: what planning uses, and in RolePush
+// what only push uses to reach and pace the role's hosts.
 type Role struct {
 	Name string
 	Pos  string
 	Main starlark.Callable
+	// Parallel drops declaration order between resources.
+	Parallel bool
+	// FileservingPaths are the role's own file-serving directories.
+	FileservingPaths []string
 
+	RolePush
+}
+
+// RolePush is the part of a role that planning never reads: which hosts,
+// how to log in and become, how many at once and how many may fail, and
+// the connection hooks push calls.
+type RolePush struct {
 	Hosts         starlark.Value // nil = all hosts (or localhost)
 	SSHUser       string
 	Sudo          bool
@@ -81,10 +92,8 @@ type Role struct {
 	Serial        int
 	CheckHostKeys bool
 	MaxFail       int
-	Parallel      bool
 
 	BeforeConnect, AfterConnect, ShouldContact starlark.Callable
-	FileservingPaths                           []string
 }
 
 // Role returns the role with the given name, or nil.
@@ -304,7 +313,7 @@ func (p *Policy) roleBuiltin(thread *starlark.Thread, fn *starlark.Builtin, args
 	if thread.Local(loadingKey) == nil {
 		return nil, errorAt(pos, "role() can only be called at the top level of a policy, not inside a function that runs per host")
 	}
-	r := &Role{Pos: pos, Serial: 80, CheckHostKeys: true}
+	r := &Role{Pos: pos, RolePush: RolePush{Serial: 80, CheckHostKeys: true}}
 	var main, hosts, before, after, should starlark.Value = starlark.None, starlark.None, starlark.None, starlark.None, starlark.None
 	var paths *starlark.List
 	if err := starlark.UnpackArgs("role", args, kwargs,
