@@ -6,16 +6,23 @@ import (
 	"go.starlark.net/starlark"
 )
 
-// template("path", src=, vars=) renders a controller template and declares
+// template("path", src=, vars=, engine=) renders a controller template and declares
 // a file resource whose content travels as a blob.
 func init() {
 	registerHook("template", &builtinHook{
-		args:      []string{"src", "vars"},
+		args:      []string{"src", "vars", "engine"},
 		hidden:    []string{"content", "blob"},
 		hiddenWhy: "cannot be combined with src",
 		parse: func(what, key string, v starlark.Value) (any, error) {
-			if key == "src" {
+			switch key {
+			case "src":
 				return stringArg(what, key, v)
+			case "engine":
+				engine, err := stringArg(what, key, v)
+				if err == nil && engine != "go" && engine != "jinja2" {
+					err = fmt.Errorf("%s: engine must be \"go\" or \"jinja2\", got %q", what, engine)
+				}
+				return engine, err
 			}
 			d, ok := v.(*starlark.Dict)
 			if !ok {
@@ -32,7 +39,7 @@ func init() {
 				return errorAt(c.pos, "%s: src: %v", c.what, err)
 			}
 			vars, _ := c.args["vars"].(*starlark.Dict)
-			out, err := c.p.render(src, vars, c.b)
+			out, err := c.p.render(src, c.str("engine"), vars, c.b)
 			if err != nil {
 				return c.fail(err)
 			}
