@@ -14,6 +14,7 @@ import (
 	"github.com/herd-project/herd/internal/engine"
 	"github.com/herd-project/herd/internal/event"
 	"github.com/herd-project/herd/internal/facts"
+	"github.com/herd-project/herd/internal/fileserver"
 	"github.com/herd-project/herd/internal/inventory"
 	"github.com/herd-project/herd/internal/plan"
 	"github.com/herd-project/herd/internal/policy"
@@ -137,8 +138,9 @@ func runLocal(in *interrupts, file string, check bool, f policyFlags, stdout, st
 	// Every role is planned before the first one changes anything, so a
 	// policy error in a later role leaves the machine untouched.
 	plans := make([]*plan.Plan, len(pol.Roles))
+	sources := make([]fileserver.Sources, len(pol.Roles))
 	for i, role := range pol.Roles {
-		if plans[i], err = pol.Plan(role, host); err != nil {
+		if plans[i], sources[i], err = pol.PlanWithSources(role, host); err != nil {
 			return policyError(in, err, stderr)
 		}
 	}
@@ -149,6 +151,9 @@ func runLocal(in *interrupts, file string, check bool, f policyFlags, stdout, st
 		res, err := engine.Run(ctx, p, engine.Options{
 			Check: check, Parallel: f.parallel, StateDir: stateDir,
 			Sink: out.Handle, Host: host.Name, Role: role.Name, Stop: in.stop,
+			// The plan never crosses a wire here: large files and trees
+			// are read straight from their controller paths, hash-checked.
+			Fetch: fileserver.NewIndex(sources[i], nil).Fetch,
 		})
 		if err != nil {
 			fmt.Fprintf(stderr, "herd: %v\n", err)

@@ -1,25 +1,23 @@
 package agent
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
 	"strconv"
 	"strings"
 
-	"github.com/herd-project/herd/internal/transport"
+	"github.com/herd-project/herd/internal/bootstrap"
+	"github.com/herd-project/herd/internal/plan"
 )
 
 // ExitTampered tells the bootstrap script's caller that the cached binary
 // did not match its hash and removed itself; the controller then installs a
 // fresh copy. Chosen to be unlikely as a shell or signal exit status.
-const ExitTampered = transport.ExitAgentCorrupt
+const ExitTampered = bootstrap.ExitAgentCorrupt
 
 // ExitWatched tells the controller that the agent found a program between
 // itself and the controller (VerifyUnwatched) and refused to start.
-const ExitWatched = transport.ExitAgentWatched
+const ExitWatched = bootstrap.ExitAgentWatched
 
 // VerifySelf checks that the running executable has the expected sha256.
 // The cache directory is named by hash, so a mismatch means the file was
@@ -30,11 +28,11 @@ func VerifySelf(want string) error {
 		return fmt.Errorf("open own executable: %w", err)
 	}
 	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
+	got, _, err := plan.HashReader(f)
+	if err != nil {
 		return fmt.Errorf("hash own executable: %w", err)
 	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != want {
+	if got != want {
 		return fmt.Errorf("agent binary hash %s does not match %s", got[:16], shortHash(want))
 	}
 	return nil
@@ -43,7 +41,7 @@ func VerifySelf(want string) error {
 // VerifyUnwatched runs before the agent (or become broker) started by the
 // bootstrap says its first word, so before the controller sends a plan or a
 // become password. It refuses to start when
-//   - the file the bootstrap executed (transport.AgentPathEnv) is not the
+//   - the file the bootstrap executed (bootstrap.AgentPathEnv) is not the
 //     file running: a wrapper stands at the cached path and started this
 //     binary from somewhere else;
 //   - a tracer is attached (it could read every message);
@@ -55,10 +53,10 @@ func VerifySelf(want string) error {
 // an attacker who owns that account: such an attacker can replace the
 // whole agent with one that lies (see the README's threat model).
 func VerifyUnwatched() error {
-	path := os.Getenv(transport.AgentPathEnv)
-	os.Unsetenv(transport.AgentPathEnv) // not for the commands the agent runs
+	path := os.Getenv(bootstrap.AgentPathEnv)
+	os.Unsetenv(bootstrap.AgentPathEnv) // not for the commands the agent runs
 	if path == "" {
-		return fmt.Errorf("started without %s: not by herd's bootstrap (a wrapper around the cached agent?)", transport.AgentPathEnv)
+		return fmt.Errorf("started without %s: not by herd's bootstrap (a wrapper around the cached agent?)", bootstrap.AgentPathEnv)
 	}
 	self, err := os.Stat("/proc/self/exe")
 	if err != nil {

@@ -28,7 +28,7 @@ func TestBecomeIdentityHonoursAnsibleBecome(t *testing.T) {
 	r := &runner{}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			role := &policy.Role{Name: "r", Sudo: c.roleSudo}
+			role := &policy.Role{Name: "r", RolePush: policy.RolePush{Sudo: c.roleSudo}}
 			m, u, ok := r.becomeIdentity(role, &inventory.Host{Name: "h", Conn: c.conn})
 			if m != c.method || u != c.user || ok != c.ok {
 				t.Errorf("becomeIdentity = %q %q %v, want %q %q %v", m, u, ok, c.method, c.user, c.ok)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/herd-project/herd/internal/bootstrap"
 	"github.com/herd-project/herd/internal/inventory"
 	"github.com/herd-project/herd/internal/policy"
 	"github.com/herd-project/herd/internal/transport"
@@ -34,7 +35,7 @@ func (r *runner) kindStarter(ctx context.Context, role *policy.Role, h *inventor
 	return func(cmd string) (*transport.Session, error) {
 		if broker {
 			var err error
-			if cmd, err = transport.BrokerCommand(cmd); err != nil {
+			if cmd, err = bootstrap.BrokerCommand(cmd); err != nil {
 				return nil, err
 			}
 		}

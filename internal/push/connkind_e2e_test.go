@@ -343,7 +343,10 @@ func TestConnectionKindViaSendsTheBinaryOncePerParent(t *testing.T) {
 		}
 		return n
 	}
-	gz, _, _ := agentBinary(t).Parts()
+	gz, _, err := agentBinary(t).Payload()
+	if err != nil {
+		t.Fatal(err)
+	}
 	before := rx()
 	rec := &recorder{}
 	res := run(t, load(t, dir), options(t, l, rec))

@@ -82,7 +82,7 @@ role("rack", hosts = inv.filter(groups = "rack"), main = main)
 // handshakes cross either way.
 func TestRelayControllerLinkBytesForARack(t *testing.T) {
 	l := treeLab(t)
-	gz, _, _ := agentBinary(t).Parts()
+	gz, _, _ := agentBinary(t).Payload()
 	bastion := l.Host("bastion")
 
 	measure := func(mode string) int64 {

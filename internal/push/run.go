@@ -10,7 +10,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"sync"
 	"time"
 
@@ -30,6 +29,8 @@ type Options struct {
 	Limit    Limit
 	// Inventory serves roles that name no hosts (from -i on the command line).
 	Inventory *inventory.Inventory
+	// Sink is called concurrently, from every host's goroutine: it must be
+	// safe for concurrent use (see event.Sink).
 	Sink      event.Sink
 	Agent     *Binary
 	Transport transport.Config
@@ -40,6 +41,20 @@ type Options struct {
 	// Stop, when closed, stops the run softly (see stop.go): nothing new
 	// starts, plans in flight finish their running resources and report.
 	Stop <-chan struct{}
+	// AgentStartTimeout bounds an agent's start on one host: the bootstrap
+	// (including sending the binary when the host has no cached copy) and
+	// the hello. 0 means DefaultAgentStartTimeout.
+	AgentStartTimeout time.Duration
+}
+
+// DefaultAgentStartTimeout is Options.AgentStartTimeout when not set.
+const DefaultAgentStartTimeout = 60 * time.Second
+
+func (o *Options) agentStartTimeout() time.Duration {
+	if o.AgentStartTimeout > 0 {
+		return o.AgentStartTimeout
+	}
+	return DefaultAgentStartTimeout
 }
 
 // Limit narrows every role's hosts (--limit-groups, --limit-hosts).
@@ -308,7 +323,7 @@ func (r *runner) runHost(ctx context.Context, role *policy.Role, h *inventory.Ho
 	}
 	r.emit(event.Event{Type: event.HostStart, Host: h.Name, Role: role.Name, Msg: fmt.Sprintf("%d resources", len(p.Resources))})
 	start := time.Now()
-	files, err := r.serveFiles(role, h.Name, p, ac)
+	files, err := r.serveFiles(role, h.Name, hp.sources, ac)
 	if err != nil {
 		return fail(event.Failed, err)
 	}
@@ -366,14 +381,4 @@ func (r *runner) drop(name string) {
 		ac.kill()
 	}
 	r.dropBecome(name)
-}
-
-// SortedHosts returns the result's host names in order, for recaps.
-func (r *Result) SortedHosts() []string {
-	out := make([]string, 0, len(r.Hosts))
-	for h := range r.Hosts {
-		out = append(out, h)
-	}
-	sort.Strings(out)
-	return out
 }

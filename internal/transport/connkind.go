@@ -202,11 +202,11 @@ func home(s ConnSpec) string {
 func seedStep(sd *Seed, enter, home string) string {
 	pdir := `"${HOME:?}"/.cache/herd`
 	if sd.ParentDir != "" {
-		pdir = agentDirWord(sd.ParentDir)
+		pdir = AgentDirWord(sd.ParentDir)
 	}
 	tdir := `"${HOME:?}"/.cache/herd`
 	if sd.TargetDir != "" {
-		tdir = agentDirWord(sd.TargetDir)
+		tdir = AgentDirWord(sd.TargetDir)
 	}
 	h := shellQuote(sd.Hash)
 	inside := home + `umask 077; d=` + tdir + `/` + h + `; [ -e "$d/herd" ] && exit 0; mkdir -p "$d" && t="$d/.herd.$$" && cat >"$t" && chmod 700 "$t" && mv -f "$t" "$d/herd" || rm -f "$t"`
@@ -214,3 +214,21 @@ func seedStep(sd *Seed, enter, home string) string {
 		`if [ -f "$herd_pf" ] && [ "$(sha256sum <"$herd_pf" 2>/dev/null | cut -d" " -f1)" = ` + h + ` ]; then ` +
 		enter + ` ` + shellQuote(inside) + ` <"$herd_pf" >/dev/null 2>&1; fi`
 }
+
+// AgentDirWord is an agent directory as a shell word, "~" and a leading
+// "~/" meaning the remote $HOME: the bootstrap snippet (package bootstrap)
+// and the parent-cache seeding above spell it the same way.
+func AgentDirWord(agentDir string) string {
+	switch {
+	case agentDir == "~":
+		return `"${HOME:?}"`
+	case strings.HasPrefix(agentDir, "~/"):
+		return `"${HOME:?}"/` + ShellQuote(agentDir[2:])
+	}
+	return ShellQuote(agentDir)
+}
+
+// ExitBootstrapFailed is the exit status of a bootstrap step that failed
+// on the target (here: herd_home cannot be made). Package bootstrap, which
+// imports this one, uses the same constant.
+const ExitBootstrapFailed = 96

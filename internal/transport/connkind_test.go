@@ -1,8 +1,10 @@
-package transport
+package transport_test
 
 import (
 	"context"
 	"errors"
+	"github.com/herd-project/herd/internal/bootstrap"
+	"github.com/herd-project/herd/internal/transport"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,7 +18,7 @@ import (
 // record their argv in a log and then do what the tool would do here: the
 // status queries answer "running", and the entering command runs its last
 // argument with /bin/sh -c, which is what the real tools do inside their
-// target. So the line ConnLine makes is run by a real shell and the agent
+// target. So the line transport.ConnLine makes is run by a real shell and the agent
 // really starts through it: what is checked is the exact argv each tool
 // would get, for the tools this machine cannot run (no container engine
 // or cluster here).
@@ -45,34 +47,34 @@ func TestConnKindCommandLines(t *testing.T) {
 	pid := strconv.Itoa(os.Getpid())
 	tests := []struct {
 		kind string
-		spec ConnSpec
+		spec transport.ConnSpec
 		want []string // the log: checks, then the entering argv
 	}{
-		{"docker", ConnSpec{Host: "app1", User: "app"}, []string{
+		{"docker", transport.ConnSpec{Host: "app1", User: "app"}, []string{
 			"docker inspect -f {{.State.Running}} app1",
 			"docker exec -i -u app app1 /bin/sh -c <cmd>"}},
-		{"podman", ConnSpec{Host: "inv-name", Target: "app2"}, []string{
+		{"podman", transport.ConnSpec{Host: "inv-name", Target: "app2"}, []string{
 			"podman inspect -f {{.State.Running}} app2",
 			"podman exec -i app2 /bin/sh -c <cmd>"}},
-		{"kubectl", ConnSpec{Host: "web-0", Vars: map[string]string{
+		{"kubectl", transport.ConnSpec{Host: "web-0", Vars: map[string]string{
 			"herd_kubectl_context": "prod", "ansible_kubectl_namespace": "shop", "herd_kubectl_container": "app"}}, []string{
 			"kubectl --context prod -n shop get pod web-0 -o jsonpath={.status.phase}",
 			"kubectl --context prod -n shop exec -i web-0 -c app -- /bin/sh -c <cmd>"}},
-		{"lxc", ConnSpec{Host: "c1"}, []string{
+		{"lxc", transport.ConnSpec{Host: "c1"}, []string{
 			"lxc-info -s -n c1",
 			"lxc-attach -n c1 -- /bin/sh -c <cmd>"}},
-		{"lxd", ConnSpec{Host: "c1", Vars: map[string]string{"herd_lxd_remote": "rack"}}, []string{
+		{"lxd", transport.ConnSpec{Host: "c1", Vars: map[string]string{"herd_lxd_remote": "rack"}}, []string{
 			"lxc exec rack:c1 -- /bin/sh -c <cmd>"}},
-		{"machinectl", ConnSpec{Host: "m1"}, []string{
+		{"machinectl", transport.ConnSpec{Host: "m1"}, []string{
 			"machinectl show -p Leader --value m1",
 			"nsenter -t 4242 -a -r -w /bin/sh -c <cmd>"}},
-		{"setns", ConnSpec{Host: "p", Target: pid}, []string{
+		{"setns", transport.ConnSpec{Host: "p", Target: pid}, []string{
 			"nsenter -t " + pid + " -a -r -w /bin/sh -c <cmd>"}},
-		{"nsenter", ConnSpec{Host: "p", Vars: map[string]string{"herd_setns_pid": pid}}, []string{
+		{"nsenter", transport.ConnSpec{Host: "p", Vars: map[string]string{"herd_setns_pid": pid}}, []string{
 			"nsenter -t " + pid + " -a -r -w /bin/sh -c <cmd>"}},
-		{"chroot", ConnSpec{Host: "img", Target: "/"}, []string{
+		{"chroot", transport.ConnSpec{Host: "img", Target: "/"}, []string{
 			"chroot / /bin/sh -c <cmd>"}},
-		{"docker", ConnSpec{Host: "x", Vars: map[string]string{"herd_connection_tool": filepath.Join(bin, "podman")}}, []string{
+		{"docker", transport.ConnSpec{Host: "x", Vars: map[string]string{"herd_connection_tool": filepath.Join(bin, "podman")}}, []string{
 			"podman inspect -f {{.State.Running}} x",
 			"podman exec -i x /bin/sh -c <cmd>"}},
 	}
@@ -81,15 +83,15 @@ func TestConnKindCommandLines(t *testing.T) {
 		t.Run(tc.kind, func(t *testing.T) {
 			log := filepath.Join(t.TempDir(), "log")
 			tc.spec.Where = "the controller"
-			start := func(cmd string) (*Session, error) {
-				line, err := ConnLine(tc.kind, tc.spec, cmd)
+			start := func(cmd string) (*transport.Session, error) {
+				line, err := transport.ConnLine(tc.kind, tc.spec, cmd)
 				if err != nil {
 					return nil, err
 				}
 				env := "PATH=" + bin + ":$PATH CTN_LOG=" + log + "; export PATH CTN_LOG; "
-				return StartLocal(context.Background(), []string{"/bin/sh", "-c", env + line})
+				return transport.StartLocal(context.Background(), []string{"/bin/sh", "-c", env + line})
 			}
-			s, _, err := Bootstrap(context.Background(), start, hash, func() ([]byte, []byte, error) { return gz, raw, nil }, t.TempDir())
+			s, _, err := bootstrap.Start(context.Background(), start, hash, func() ([]byte, []byte, error) { return gz, raw, nil }, t.TempDir())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -107,18 +109,18 @@ func TestConnKindCommandLines(t *testing.T) {
 func TestConnKindFailuresNameTheTool(t *testing.T) {
 	tests := []struct {
 		kind string
-		spec ConnSpec
+		spec transport.ConnSpec
 		want string
 	}{
-		{"lxc", ConnSpec{Host: "c1"}, "lxc-attach not installed on the controller"},
-		{"docker", ConnSpec{Host: "app1", Vars: map[string]string{"herd_connection_tool": "/nonexistent/docker"}}, "/nonexistent/docker not installed on the controller"},
-		{"chroot", ConnSpec{Host: "img", Target: "/nonexistent"}, "chroot: /nonexistent on the controller has no /bin/sh"},
-		{"setns", ConnSpec{Host: "p", Target: "999999999"}, "nsenter: no process 999999999 on the controller"},
-		{"setns", ConnSpec{Host: "n", Target: "ctn-no-such-netns"}, "ip netns: no network namespace ctn-no-such-netns on the controller"},
+		{"lxc", transport.ConnSpec{Host: "c1"}, "lxc-attach not installed on the controller"},
+		{"docker", transport.ConnSpec{Host: "app1", Vars: map[string]string{"herd_connection_tool": "/nonexistent/docker"}}, "/nonexistent/docker not installed on the controller"},
+		{"chroot", transport.ConnSpec{Host: "img", Target: "/nonexistent"}, "chroot: /nonexistent on the controller has no /bin/sh"},
+		{"setns", transport.ConnSpec{Host: "p", Target: "999999999"}, "nsenter: no process 999999999 on the controller"},
+		{"setns", transport.ConnSpec{Host: "n", Target: "ctn-no-such-netns"}, "ip netns: no network namespace ctn-no-such-netns on the controller"},
 	}
 	for _, tc := range tests {
 		tc.spec.Where = "the controller"
-		line, err := ConnLine(tc.kind, tc.spec, "echo entered")
+		line, err := transport.ConnLine(tc.kind, tc.spec, "echo entered")
 		if err != nil {
 			t.Fatalf("%s: %v", tc.kind, err)
 		}
@@ -126,8 +128,8 @@ func TestConnKindFailuresNameTheTool(t *testing.T) {
 		out, err := exec.CommandContext(ctx, "/bin/sh", "-c", line).CombinedOutput()
 		cancel()
 		var exit *exec.ExitError
-		if !errors.As(err, &exit) || exit.ExitCode() != ExitConnTool || strings.TrimSpace(string(out)) != tc.want {
-			t.Errorf("%s %+v: %v %q, want exit %d %q", tc.kind, tc.spec, err, out, ExitConnTool, tc.want)
+		if !errors.As(err, &exit) || exit.ExitCode() != transport.ExitConnTool || strings.TrimSpace(string(out)) != tc.want {
+			t.Errorf("%s %+v: %v %q, want exit %d %q", tc.kind, tc.spec, err, out, transport.ExitConnTool, tc.want)
 		}
 	}
 }
@@ -135,23 +137,23 @@ func TestConnKindFailuresNameTheTool(t *testing.T) {
 func TestConnKindConfigErrors(t *testing.T) {
 	tests := []struct {
 		kind string
-		spec ConnSpec
+		spec transport.ConnSpec
 		want string
 	}{
-		{"dockr", ConnSpec{Host: "a"}, `a: herd_connection = "dockr": unknown; want one of chroot, docker, kubectl, local, lxc, lxd, machinectl, nsenter, podman, setns, ssh`},
-		{"chroot", ConnSpec{Host: "img"}, `img: herd_connection = chroot: set herd_host (or herd_chroot_dir) to the chroot directory, an absolute path (got "")`},
-		{"docker", ConnSpec{Host: "a", Target: "--privileged"}, `is not a container, pod or machine name`},
-		{"setns", ConnSpec{Host: "a", Vars: map[string]string{"herd_setns_pid": "12x"}}, `herd_setns_pid = "12x" is not a process id`},
-		{"setns", ConnSpec{Host: "a", Target: "../x"}, `herd_netns = "../x" is not a network namespace name`},
+		{"dockr", transport.ConnSpec{Host: "a"}, `a: herd_connection = "dockr": unknown; want one of chroot, docker, kubectl, local, lxc, lxd, machinectl, nsenter, podman, setns, ssh`},
+		{"chroot", transport.ConnSpec{Host: "img"}, `img: herd_connection = chroot: set herd_host (or herd_chroot_dir) to the chroot directory, an absolute path (got "")`},
+		{"docker", transport.ConnSpec{Host: "a", Target: "--privileged"}, `is not a container, pod or machine name`},
+		{"setns", transport.ConnSpec{Host: "a", Vars: map[string]string{"herd_setns_pid": "12x"}}, `herd_setns_pid = "12x" is not a process id`},
+		{"setns", transport.ConnSpec{Host: "a", Target: "../x"}, `herd_netns = "../x" is not a network namespace name`},
 	}
 	for _, tc := range tests {
-		err := CheckConn(tc.kind, tc.spec)
+		err := transport.CheckConn(tc.kind, tc.spec)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s %+v: %v, want %q", tc.kind, tc.spec, err, tc.want)
 		}
 	}
 	for _, ok := range []string{"", "ssh", "smart", "paramiko"} {
-		if err := CheckConn(ok, ConnSpec{Host: "a"}); err != nil {
+		if err := transport.CheckConn(ok, transport.ConnSpec{Host: "a"}); err != nil {
 			t.Errorf("%q: %v", ok, err)
 		}
 	}
@@ -172,20 +174,20 @@ func TestConnKindNetnsForReal(t *testing.T) {
 	}
 	t.Cleanup(func() { exec.Command("ip", "netns", "delete", name).Run() })
 	gz, raw, hash := fakeAgent(t)
-	spec := ConnSpec{Host: "n1", Vars: map[string]string{"herd_netns": name}, Where: "the controller"}
-	start := func(cmd string) (*Session, error) {
-		line, err := ConnLine("setns", spec, cmd)
+	spec := transport.ConnSpec{Host: "n1", Vars: map[string]string{"herd_netns": name}, Where: "the controller"}
+	start := func(cmd string) (*transport.Session, error) {
+		line, err := transport.ConnLine("setns", spec, cmd)
 		if err != nil {
 			return nil, err
 		}
-		return StartLocal(context.Background(), []string{"/bin/sh", "-c", line})
+		return transport.StartLocal(context.Background(), []string{"/bin/sh", "-c", line})
 	}
-	s, installed, err := Bootstrap(context.Background(), start, hash, func() ([]byte, []byte, error) { return gz, raw, nil }, t.TempDir())
+	s, installed, err := bootstrap.Start(context.Background(), start, hash, func() ([]byte, []byte, error) { return gz, raw, nil }, t.TempDir())
 	if err != nil || !installed {
 		t.Fatalf("installed=%v err=%v", installed, err)
 	}
 	talk(t, s)
-	line, _ := ConnLine("setns", spec, "readlink /proc/self/ns/net")
+	line, _ := transport.ConnLine("setns", spec, "readlink /proc/self/ns/net")
 	out, err := exec.Command("/bin/sh", "-c", line).Output()
 	mine, _ := os.Readlink("/proc/self/ns/net")
 	if err != nil || strings.TrimSpace(string(out)) == mine || !strings.HasPrefix(string(out), "net:[") {
@@ -193,7 +195,7 @@ func TestConnKindNetnsForReal(t *testing.T) {
 	}
 }
 
-// TestConnKindSeedsTheAgentFromTheParentsCache: with Seed, the tool's
+// TestConnKindSeedsTheAgentFromTheParentsCache: with transport.Seed, the tool's
 // machine copies its own cached agent into the target, so the controller
 // is never asked for the binary; a parent copy with the wrong hash is not
 // used, and the controller sends the binary as usual.
@@ -216,16 +218,16 @@ func TestConnKindSeedsTheAgentFromTheParentsCache(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			spec := ConnSpec{Host: "c1", Where: "the controller", Vars: map[string]string{"herd_home": target},
-				Seed: &Seed{Hash: hash, ParentDir: parentDir}}
-			start := func(cmd string) (*Session, error) {
-				line, err := ConnLine("local", spec, cmd)
+			spec := transport.ConnSpec{Host: "c1", Where: "the controller", Vars: map[string]string{"herd_home": target},
+				Seed: &transport.Seed{Hash: hash, ParentDir: parentDir}}
+			start := func(cmd string) (*transport.Session, error) {
+				line, err := transport.ConnLine("local", spec, cmd)
 				if err != nil {
 					return nil, err
 				}
-				return StartLocal(context.Background(), []string{"/bin/sh", "-c", line})
+				return transport.StartLocal(context.Background(), []string{"/bin/sh", "-c", line})
 			}
-			s, sent, err := Bootstrap(context.Background(), start, hash, func() ([]byte, []byte, error) { return gz, raw, nil }, "")
+			s, sent, err := bootstrap.Start(context.Background(), start, hash, func() ([]byte, []byte, error) { return gz, raw, nil }, "")
 			if err != nil {
 				t.Fatal(err)
 			}
