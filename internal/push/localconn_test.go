@@ -51,12 +51,12 @@ role("local", hosts = inv.hosts, main = main, sudo = True)
 // inventory loads, naming the host and variable, instead of being tried
 // over SSH.
 func TestUnsupportedConnectionIsRefused(t *testing.T) {
-	dir := project(t, map[string]string{"hosts": "c1 ansible_connection=docker\n"})
+	dir := project(t, map[string]string{"hosts": "c1 ansible_connection=winrm\n"})
 	_, err := inventory.Load(filepath.Join(dir, "hosts"))
 	if err == nil {
-		t.Fatal("ansible_connection=docker loaded")
+		t.Fatal("ansible_connection=winrm loaded")
 	}
-	for _, want := range []string{"c1", "ansible_connection", "docker"} {
+	for _, want := range []string{"c1", "ansible_connection", "winrm"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not name %q", err, want)
 		}
