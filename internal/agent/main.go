@@ -52,7 +52,7 @@ func Main(ctx context.Context, args []string, stderr io.Writer) (code int) {
 		// The privileged agent talks to its broker, which checked its own
 		// stream before it asked for the password.
 		if *becomeSocket == "" {
-			if err := VerifyUnwatched(); err != nil {
+			if err := VerifyUnwatched(*hash); err != nil {
 				msg := strings.ReplaceAll(err.Error(), "\n", " ") + "; refusing to start, nothing was read"
 				fmt.Fprintf(os.Stdout, "%s%s\n", bootstrap.RefusedPrefix, msg)
 				fmt.Fprintf(stderr, "herd agent: %s\n", msg)

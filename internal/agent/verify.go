@@ -52,19 +52,18 @@ func VerifySelf(want string) error {
 // All of it runs as the login user, so it catches a careless wrapper, not
 // an attacker who owns that account: such an attacker can replace the
 // whole agent with one that lies (see the README's threat model).
-func VerifyUnwatched() error {
+//
+// want is the agent's hash: a cached path that is another file with exactly
+// that content is accepted, since a concurrent run may have installed an
+// identical copy over it (rename) between this one's exec and this check.
+func VerifyUnwatched(want string) error {
 	path := os.Getenv(bootstrap.AgentPathEnv)
 	os.Unsetenv(bootstrap.AgentPathEnv) // not for the commands the agent runs
 	if path == "" {
 		return fmt.Errorf("started without %s: not by herd's bootstrap (a wrapper around the cached agent?)", bootstrap.AgentPathEnv)
 	}
-	self, err := os.Stat("/proc/self/exe")
-	if err != nil {
-		return fmt.Errorf("stat own executable: %w", err)
-	}
-	if fi, err := os.Stat(path); err != nil || !os.SameFile(fi, self) {
-		exe, _ := os.Readlink("/proc/self/exe")
-		return fmt.Errorf("the bootstrap executed %s but the agent runs from %s: a wrapper stands at the cached path", path, exe)
+	if err := checkExecuted(path, want); err != nil {
+		return err
 	}
 	if pid := tracerPid(); pid != 0 {
 		return fmt.Errorf("process %d (%s) is tracing the agent", pid, cmdline(pid))
@@ -136,4 +135,29 @@ func shortHash(h string) string {
 		return h[:16]
 	}
 	return h
+}
+
+// checkExecuted refuses when path, the file the bootstrap executed, is
+// neither the running executable nor a file with the agent's exact content.
+func checkExecuted(path, want string) error {
+	self, err := os.Stat("/proc/self/exe")
+	if err != nil {
+		return fmt.Errorf("stat own executable: %w", err)
+	}
+	if fi, err := os.Stat(path); err != nil || (!os.SameFile(fi, self) && !hasHash(path, want)) {
+		exe, _ := os.Readlink("/proc/self/exe")
+		return fmt.Errorf("the bootstrap executed %s but the agent runs from %s: a wrapper stands at the cached path", path, exe)
+	}
+	return nil
+}
+
+// hasHash reports whether the regular file at path has sha256 want.
+func hasHash(path, want string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	got, _, err := plan.HashReader(f)
+	return err == nil && got == want
 }

@@ -57,6 +57,19 @@ func Start(ctx context.Context, start func(cmd string) (*transport.Session, erro
 					installed = true
 					first, err = readByte(s.Stdout)
 				}
+				if err == nil && first == needPrefix[0] {
+					// Not a hello: the fresh copy refused to start (or
+					// the target asks again). Never read it as a frame.
+					_, err = readNeed(s.Stdout)
+					if errors.Is(err, errRefused) {
+						stop()
+						s.Close()
+						return nil, installed, fmt.Errorf("agent bootstrap: %s: %w", whyWatched, err)
+					}
+					if err == nil {
+						err = errors.New("the target asked for the agent again after it was installed")
+					}
+				}
 			}
 		}
 		stop()
