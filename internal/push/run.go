@@ -119,30 +119,28 @@ type runner struct {
 	clients sync.Map // host name → *transport.Client, for byte counts
 }
 
-// Run executes every role of pol in order.
-func Run(ctx context.Context, pol *policy.Policy, o Options) (*Result, error) {
+// prepare is the set-up Run and Watch share: the default sink and agent
+// binary, every role's hosts resolved before anything is contacted (so an
+// error in the inventory or a filter comes before any change), the runner
+// with its connection pool (retried set-ups reported as events), and the
+// herd_via parents checked. The caller closes the runner.
+func prepare(pol *policy.Policy, o Options) (*runner, [][]*inventory.Host, error) {
 	if o.Sink == nil {
 		o.Sink = func(event.Event) {}
 	}
 	if o.Agent == nil {
 		b, err := SelfBinary()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		o.Agent = b
 	}
 	if _, err := o.Agent.Hash(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	// Resolve every role's hosts before contacting anything, so an error in
-	// the inventory or a filter is reported before any change is made.
-	roleHosts := make([][]*inventory.Host, len(pol.Roles))
-	for i, role := range pol.Roles {
-		hs, err := hostsOf(role, o.Inventory, o.Limit)
-		if err != nil {
-			return nil, err
-		}
-		roleHosts[i] = hs
+	roleHosts, err := resolveHosts(pol, o.Inventory, o.Limit)
+	if err != nil {
+		return nil, nil, err
 	}
 	r := &runner{pol: pol, o: o, agents: map[string]*agentConn{}, results: map[string]*HostResult{}}
 	tc := o.Transport
@@ -155,10 +153,33 @@ func Run(ctx context.Context, pol *policy.Policy, o Options) (*Result, error) {
 		}
 	}
 	r.pool = transport.NewPool(tc)
-	defer r.close()
 	if err := r.checkVia(roleHosts); err != nil {
+		r.close()
+		return nil, nil, err
+	}
+	return r, roleHosts, nil
+}
+
+// resolveHosts selects every role's hosts.
+func resolveHosts(pol *policy.Policy, inv *inventory.Inventory, lim Limit) ([][]*inventory.Host, error) {
+	out := make([][]*inventory.Host, len(pol.Roles))
+	for i, role := range pol.Roles {
+		hs, err := hostsOf(role, inv, lim)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = hs
+	}
+	return out, nil
+}
+
+// Run executes every role of pol in order.
+func Run(ctx context.Context, pol *policy.Policy, o Options) (*Result, error) {
+	r, roleHosts, err := prepare(pol, o)
+	if err != nil {
 		return nil, err
 	}
+	defer r.close()
 	plans, err := r.planAll(ctx, roleHosts)
 	if err != nil {
 		return nil, err
