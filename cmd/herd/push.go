@@ -219,17 +219,8 @@ func runPush(in *interrupts, file string, check bool, f policyFlags, pf pushFlag
 		AskBecomePass: askBecomePass(pf),
 		Stop:          in.stop,
 	})
-	if pe, ok := push.IsPolicyErrors(err); ok {
-		// Found while planning, before any host changed: one line each.
-		for _, e := range pe {
-			fmt.Fprintf(stderr, "herd: %s\n", e)
-		}
-		fmt.Fprintln(stderr, "herd: nothing was changed")
-		return exitUsage
-	}
-	if err != nil && !errors.Is(err, context.Canceled) {
-		fmt.Fprintf(stderr, "herd: %v\n", err)
-		return exitUsage
+	if code, failed := runFailed(err, stderr); failed {
+		return code
 	}
 	out.Recap(time.Since(start))
 	recordRun(file, check, res, stderr)
@@ -248,4 +239,23 @@ func runPush(in *interrupts, file string, check bool, f policyFlags, pf pushFlag
 		return exitUnreachable
 	}
 	return exitOK
+}
+
+// runFailed reports an error push.Run or push.Watch returned instead of
+// running (policy errors found while planning, before any host changed,
+// one line each; a bad set-up), and says whether the command ends there.
+// An interrupted run is not one: its hosts report it themselves.
+func runFailed(err error, stderr io.Writer) (int, bool) {
+	if pe, ok := push.IsPolicyErrors(err); ok {
+		for _, e := range pe {
+			fmt.Fprintf(stderr, "herd: %s\n", e)
+		}
+		fmt.Fprintln(stderr, "herd: nothing was changed")
+		return exitUsage, true
+	}
+	if err != nil && !errors.Is(err, context.Canceled) {
+		fmt.Fprintf(stderr, "herd: %v\n", err)
+		return exitUsage, true
+	}
+	return 0, false
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -116,16 +115,8 @@ func runWatch(in *interrupts, args []string, stdout, stderr io.Writer) int {
 		Poll:             *poll,
 		Status:           status,
 	})
-	if pe, ok := push.IsPolicyErrors(err); ok {
-		for _, e := range pe {
-			fmt.Fprintf(stderr, "herd: %s\n", e)
-		}
-		fmt.Fprintln(stderr, "herd: nothing was changed")
-		return exitUsage
-	}
-	if err != nil && !errors.Is(err, context.Canceled) {
-		fmt.Fprintf(stderr, "herd: %v\n", err)
-		return exitUsage
+	if code, failed := runFailed(err, stderr); failed {
+		return code
 	}
 	return watchExit(res, time.Since(start), stdout, in.stopped())
 }
