@@ -96,6 +96,15 @@ func wantCount(out []byte, needle string, n int, what string) error {
 // defaults plus pipelining (what its docs advise for speed); each run
 // starts without a live ControlMaster, as herd starts without connections.
 func (r *Runner) MeasureAnsible(ctx context.Context, p *Project, mitogen bool) Measurement {
+	// Each run must report every step changed on every host.
+	return r.measureAnsibleChecked(ctx, p, mitogen, func(out []byte) error {
+		return wantCount(out, fmt.Sprintf("changed=%d ", p.Steps), p.Hosts, "hosts with all steps changed in the recap")
+	})
+}
+
+// measureAnsibleChecked is MeasureAnsible with the check of each run's
+// output given.
+func (r *Runner) measureAnsibleChecked(ctx context.Context, p *Project, mitogen bool, check func([]byte) error) Measurement {
 	bin, err := exec.LookPath("ansible-playbook")
 	if err != nil {
 		return Measurement{NA: "ansible-playbook not installed (apt-get install ansible-core)"}
@@ -140,10 +149,6 @@ func (r *Runner) MeasureAnsible(ctx context.Context, p *Project, mitogen bool) M
 	}
 	// A run's ControlMasters would speed up the next one; herd has nothing
 	// that outlives its process, so neither may Ansible.
-	// Each run must report every step changed on every host.
-	check := func(out []byte) error {
-		return wantCount(out, fmt.Sprintf("changed=%d ", p.Steps), p.Hosts, "hosts with all steps changed in the recap")
-	}
 	return r.repeat(ctx, name, cmd, check, func() { stopMasters(p.Dir) })
 }
 
@@ -173,6 +178,13 @@ func (r *Runner) repeat(ctx context.Context, name string, cmd func() *exec.Cmd, 
 // and output. A failure is reported with the most telling line of its
 // output.
 func (r *Runner) timed(ctx context.Context, c *exec.Cmd) (time.Duration, []byte, error) {
+	d, out, _, err := r.timedState(ctx, c)
+	return d, out, err
+}
+
+// timedState is timed that also returns the process state, whose rusage
+// holds the peak RSS.
+func (r *Runner) timedState(ctx context.Context, c *exec.Cmd) (time.Duration, []byte, *os.ProcessState, error) {
 	timeout := r.Timeout
 	if timeout <= 0 {
 		timeout = 10 * time.Minute
@@ -191,12 +203,12 @@ func (r *Runner) timed(ctx context.Context, c *exec.Cmd) (time.Duration, []byte,
 	err := run.Run()
 	d := time.Since(start)
 	if ctx.Err() == context.DeadlineExceeded {
-		return d, out.Bytes(), fmt.Errorf("timed out after %v", timeout)
+		return d, out.Bytes(), run.ProcessState, fmt.Errorf("timed out after %v", timeout)
 	}
 	if err != nil {
-		return d, out.Bytes(), fmt.Errorf("%s: %v: %s", filepath.Base(c.Path), err, tellingLine(out.Bytes()))
+		return d, out.Bytes(), run.ProcessState, fmt.Errorf("%s: %v: %s", filepath.Base(c.Path), err, tellingLine(out.Bytes()))
 	}
-	return d, out.Bytes(), nil
+	return d, out.Bytes(), run.ProcessState, nil
 }
 
 // tellingLine picks the line of a failed run's output that says why: an

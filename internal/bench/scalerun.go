@@ -1,0 +1,146 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+)
+
+// LinkCounter returns the bytes sent to and received from the first n
+// targets so far (lab.Host.LinkBytes summed).
+type LinkCounter func(n int) (sent, recv int64, err error)
+
+// ScaleSpec is what MeasureScale runs.
+type ScaleSpec struct {
+	Dir     string
+	Targets []Target
+	KeyFile string
+	Links   LinkCounter
+	// ClearCache empties the targets' agent cache before first contact.
+	ClearCache func(ctx context.Context) error
+	Cached     int   // cached runs on all hosts
+	Subsets    []int // host counts for the RSS-per-host runs
+	// MitogenHosts and MitogenForks shape the Ansible+Mitogen run (0 hosts:
+	// none).
+	MitogenHosts, MitogenForks int
+}
+
+// MeasureScale runs S4: first contact, cached runs, cached runs on subsets
+// and Ansible+Mitogen on a subset.
+func (r *Runner) MeasureScale(ctx context.Context, s ScaleSpec) (ScaleResult, error) {
+	res := ScaleResult{Hosts: len(s.Targets)}
+	project := func(n int) (*Project, error) {
+		dir := filepath.Join(s.Dir, fmt.Sprintf("hosts%d", n))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
+		p, err := WriteProject(dir, s.Targets[:n], s.KeyFile, ScaleSteps)
+		if err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(p.Policy, []byte(ScalePolicy()), 0o644); err != nil {
+			return nil, err
+		}
+		return p, os.WriteFile(p.Playbook, []byte(ScalePlaybook()), 0o644)
+	}
+	all, err := project(len(s.Targets))
+	if err != nil {
+		return res, err
+	}
+	if s.ClearCache != nil {
+		if err := s.ClearCache(ctx); err != nil {
+			return res, fmt.Errorf("clear the agent cache: %w", err)
+		}
+	}
+	// First contact writes the files and runs the commands everywhere.
+	if res.First, err = r.scaleRun(ctx, all, s.Links, ScaleSteps); err != nil {
+		return res, fmt.Errorf("first contact: %w", err)
+	}
+	r.logf("s4: first contact on %d hosts: %v", res.Hosts, res.First.Wall.Round(time.Millisecond))
+	// Cached: the files are in place, the commands run again.
+	cachedChanges := ScaleSteps - ScaleFiles
+	for i := 0; i < s.Cached; i++ {
+		c, err := r.scaleRun(ctx, all, s.Links, cachedChanges)
+		if err != nil {
+			return res, fmt.Errorf("cached run %d: %w", i+1, err)
+		}
+		r.logf("s4: cached run %d on %d hosts: %v", i+1, res.Hosts, c.Wall.Round(time.Millisecond))
+		res.Cached = append(res.Cached, c)
+	}
+	for _, n := range s.Subsets {
+		if n <= 0 || n >= len(s.Targets) {
+			continue
+		}
+		p, err := project(n)
+		if err != nil {
+			return res, err
+		}
+		c, err := r.scaleRun(ctx, p, s.Links, cachedChanges)
+		if err != nil {
+			return res, fmt.Errorf("cached run on %d hosts: %w", n, err)
+		}
+		r.logf("s4: cached run on %d hosts: %v", n, c.Wall.Round(time.Millisecond))
+		res.Subsets = append(res.Subsets, c)
+	}
+	if n := min(s.MitogenHosts, len(s.Targets)); n > 0 {
+		p, err := project(n)
+		if err != nil {
+			return res, err
+		}
+		r.Forks = s.MitogenForks
+		r.Reps = 1
+		res.MitogenHosts, res.MitogenForks = n, s.MitogenForks
+		res.Mitogen = r.measureAnsibleChecked(ctx, p, true, func(out []byte) error {
+			if err := wantCount(out, "unreachable=0 ", n, "hosts reached in the recap"); err != nil {
+				return err
+			}
+			return wantCount(out, "failed=0 ", n, "hosts without failures in the recap")
+		})
+		if res.Mitogen.OK() {
+			res.Extrapolated = time.Duration(float64(res.Mitogen.Median) / float64(n) * float64(res.Hosts))
+		}
+	}
+	return res, nil
+}
+
+// scaleRun runs herd apply --json once on p's hosts and takes its wall
+// time, peak RSS and link bytes; the run must report changes changed
+// events per host.
+func (r *Runner) scaleRun(ctx context.Context, p *Project, links LinkCounter, changes int) (ScaleRun, error) {
+	run := ScaleRun{Hosts: p.Hosts}
+	args := []string{"apply", p.Policy, "-i", p.Inventory, "--ssh-config", "none", "--known-hosts", p.KnownHosts, "--json"}
+	if r.MaxConns > 0 {
+		args = append(args, "--max-conns", fmt.Sprint(r.MaxConns))
+	}
+	c := exec.Command(r.Herd, args...)
+	c.Env = r.env(p, nil)
+	c.Dir = p.Dir
+	sent0, recv0, err := links(p.Hosts)
+	if err != nil {
+		return run, err
+	}
+	d, out, st, err := r.timedState(ctx, c)
+	if err != nil {
+		return run, err
+	}
+	sent1, recv1, err := links(p.Hosts)
+	if err != nil {
+		return run, err
+	}
+	run.Wall = d
+	if ru, ok := st.SysUsage().(*syscall.Rusage); ok {
+		run.MaxRSS = ru.Maxrss * 1024 // kilobytes on Linux
+	}
+	run.SentPerHost = (sent1 - sent0) / int64(p.Hosts)
+	run.RecvPerHost = (recv1 - recv0) / int64(p.Hosts)
+	run.Changed = bytes.Count(out, []byte(`"type":"changed"`))
+	if want := changes * p.Hosts; run.Changed != want {
+		return run, fmt.Errorf("run had %d changed events, want %d: %s", run.Changed, want, tellingLine(out))
+	}
+	return run, nil
+}
