@@ -47,13 +47,13 @@ type options struct {
 	steps     int
 	maxConns  int
 	scale     scaleOptions
-	s4        bool
+	s4, rtt   bool
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("herd-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	scen := fs.String("scenarios", "all", "comma-separated scenarios: lan1,lan20,wan1,wan20 (all), s4 (scale, -hosts)")
+	scen := fs.String("scenarios", "all", "comma-separated scenarios: lan1,lan20,wan1,wan20 (all), s4 (scale, -hosts), rtt (round trip breakdown)")
 	tools := fs.String("tools", "all", "comma-separated tools: herd,ansible,mitogen")
 	var o options
 	fs.IntVar(&o.reps, "reps", 3, "timed runs per tool and scenario (the median counts)")
@@ -70,9 +70,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	var err error
-	rest, s4 := splitS4(*scen)
-	o.s4 = s4
-	if !s4 || strings.TrimSpace(rest) != "" {
+	rest, s4, rtt := splitS4(*scen)
+	o.s4, o.rtt = s4, rtt
+	if !(s4 || rtt) || strings.TrimSpace(rest) != "" {
 		if o.scenarios, err = bench.ParseScenarios(rest); err != nil {
 			fmt.Fprintf(stderr, "herd-bench: -scenarios: %v\n", err)
 			return 2
@@ -142,6 +142,14 @@ func measureAll(ctx context.Context, o options, stdout, stderr io.Writer) error 
 		}
 	}
 
+	if o.rtt {
+		if err := measureRTT(ctx, o, r, work, stdout, logf); err != nil {
+			return fmt.Errorf("rtt: %w", err)
+		}
+		if len(o.scenarios) == 0 && !o.s4 {
+			return nil
+		}
+	}
 	if o.s4 {
 		if err := measureScale(ctx, o, r, work, stdout, logf); err != nil {
 			return fmt.Errorf("s4: %w", err)

@@ -38,17 +38,22 @@ func (s *scaleOptions) flags(fs *flag.FlagSet) {
 	fs.IntVar(&s.forks, "forks", 50, "s4: Ansible forks")
 }
 
-// splitS4 takes "s4" out of the -scenarios list: it is not part of "all".
-func splitS4(list string) (rest string, s4 bool) {
+// splitS4 takes "s4" and "rtt" out of the -scenarios list: they are not
+// part of "all".
+func splitS4(list string) (rest string, s4, rtt bool) {
 	var keep []string
 	for _, p := range strings.Split(list, ",") {
-		if strings.TrimSpace(p) == bench.S4 {
+		switch strings.TrimSpace(p) {
+		case bench.S4:
 			s4 = true
+			continue
+		case "rtt":
+			rtt = true
 			continue
 		}
 		keep = append(keep, p)
 	}
-	return strings.Join(keep, ","), s4
+	return strings.Join(keep, ","), s4, rtt
 }
 
 // measureScale runs S4 on a lab of its own or on o.scale.lab, and prints
