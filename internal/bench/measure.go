@@ -46,6 +46,8 @@ type Runner struct {
 	// ("" when ansible-mitogen is not installed).
 	MitogenStrategies string
 	Log               func(format string, args ...any)
+
+	runs int // herd runs so far, to name their saved output
 }
 
 func (r *Runner) logf(format string, args ...any) {

@@ -61,6 +61,9 @@ type ScaleRun struct {
 	RecvPerHost int64 `json:"recv_per_host_bytes"`
 	// Changed is the number of changed events, which proves the work.
 	Changed int `json:"changed"`
+	// Unreachable and Failed count hosts that did not do it.
+	Unreachable int `json:"unreachable"`
+	Failed      int `json:"failed"`
 }
 
 // RSSPerHost is MaxRSS divided by the hosts.
@@ -71,6 +74,9 @@ type ScaleResult struct {
 	Hosts int `json:"hosts"`
 	// First is first contact: no agent in the hosts' cache.
 	First ScaleRun `json:"first_contact"`
+	// WarmUps is the untimed runs needed to install the agent where first
+	// contact failed.
+	WarmUps int `json:"warm_ups,omitempty"`
 	// Cached are the runs with the agent cached, on all hosts.
 	Cached []ScaleRun `json:"cached"`
 	// Subsets are cached runs on the first N hosts, for RSS per host.
@@ -86,12 +92,15 @@ type ScaleResult struct {
 // WriteScale prints r as the README's S4 tables.
 func WriteScale(w io.Writer, r ScaleResult) {
 	fmt.Fprintf(w, "S4: %d hosts, %d steps each (%d files, %d commands)\n", r.Hosts, ScaleSteps, ScaleFiles, ScaleSteps-ScaleFiles)
-	fmt.Fprintf(w, "  %-22s %6s %9s %10s %12s %12s %9s\n", "run", "hosts", "wall", "peak RSS", "RSS/host", "sent/host", "changed")
+	fmt.Fprintf(w, "  %-22s %6s %9s %10s %12s %12s %12s %9s %7s\n", "run", "hosts", "wall", "peak RSS", "RSS/host", "sent/host", "recv/host", "changed", "unreach")
 	line := func(name string, x ScaleRun) {
-		fmt.Fprintf(w, "  %-22s %6d %8.2fs %8.1fMiB %9.1fKiB %10.1fKiB %9d\n", name, x.Hosts, x.Wall.Seconds(),
-			float64(x.MaxRSS)/(1<<20), x.RSSPerHost()/1024, float64(x.SentPerHost)/1024, x.Changed)
+		fmt.Fprintf(w, "  %-22s %6d %8.2fs %8.1fMiB %9.1fKiB %10.1fKiB %10.1fKiB %9d %7d\n", name, x.Hosts, x.Wall.Seconds(),
+			float64(x.MaxRSS)/(1<<20), x.RSSPerHost()/1024, float64(x.SentPerHost)/1024, float64(x.RecvPerHost)/1024, x.Changed, x.Unreachable+x.Failed)
 	}
 	line("herd first contact", r.First)
+	if r.WarmUps > 0 {
+		fmt.Fprintf(w, "  (first contact left hosts without an agent: %d untimed run(s) installed it before the cached runs)\n", r.WarmUps)
+	}
 	for i, c := range r.Cached {
 		line(fmt.Sprintf("herd cached #%d", i+1), c)
 	}
