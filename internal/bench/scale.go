@@ -55,6 +55,8 @@ type ScaleRun struct {
 	Wall  time.Duration `json:"wall_ns"`
 	// MaxRSS is the herd process's peak resident set, from wait4's rusage.
 	MaxRSS int64 `json:"max_rss_bytes"`
+	// CPU is the herd process's user and system time.
+	CPU time.Duration `json:"cpu_ns"`
 	// SentPerHost and RecvPerHost are the bytes on the hosts' links
 	// (controller side of each veth, IP headers included), averaged.
 	SentPerHost int64 `json:"sent_per_host_bytes"`
@@ -92,10 +94,11 @@ type ScaleResult struct {
 // WriteScale prints r as the README's S4 tables.
 func WriteScale(w io.Writer, r ScaleResult) {
 	fmt.Fprintf(w, "S4: %d hosts, %d steps each (%d files, %d commands)\n", r.Hosts, ScaleSteps, ScaleFiles, ScaleSteps-ScaleFiles)
-	fmt.Fprintf(w, "  %-22s %6s %9s %10s %12s %12s %12s %9s %7s\n", "run", "hosts", "wall", "peak RSS", "RSS/host", "sent/host", "recv/host", "changed", "unreach")
+	fmt.Fprintf(w, "  %-22s %6s %9s %10s %10s %12s %12s %12s %9s %7s\n", "run", "hosts", "wall", "CPU/host", "peak RSS", "RSS/host", "sent/host", "recv/host", "changed", "unreach")
 	line := func(name string, x ScaleRun) {
-		fmt.Fprintf(w, "  %-22s %6d %8.2fs %8.1fMiB %9.1fKiB %10.1fKiB %10.1fKiB %9d %7d\n", name, x.Hosts, x.Wall.Seconds(),
-			float64(x.MaxRSS)/(1<<20), x.RSSPerHost()/1024, float64(x.SentPerHost)/1024, float64(x.RecvPerHost)/1024, x.Changed, x.Unreachable+x.Failed)
+		fmt.Fprintf(w, "  %-22s %6d %8.2fs %8.1fms %8.1fMiB %9.1fKiB %10.1fKiB %10.1fKiB %9d %7d\n", name, x.Hosts, x.Wall.Seconds(),
+			x.CPU.Seconds()*1000/float64(max(x.Hosts, 1)), float64(x.MaxRSS)/(1<<20), x.RSSPerHost()/1024,
+			float64(x.SentPerHost)/1024, float64(x.RecvPerHost)/1024, x.Changed, x.Unreachable+x.Failed)
 	}
 	line("herd first contact", r.First)
 	if r.WarmUps > 0 {

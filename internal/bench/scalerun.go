@@ -152,6 +152,7 @@ func (r *Runner) scaleRun(ctx context.Context, p *Project, links LinkCounter, ch
 	run.Wall = d
 	if ru, ok := st.SysUsage().(*syscall.Rusage); ok {
 		run.MaxRSS = ru.Maxrss * 1024 // kilobytes on Linux
+		run.CPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 	}
 	run.SentPerHost = (sent1 - sent0) / int64(p.Hosts)
 	run.RecvPerHost = (recv1 - recv0) / int64(p.Hosts)
