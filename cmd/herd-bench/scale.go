@@ -27,6 +27,7 @@ type scaleOptions struct {
 	subsets      string
 	mitogenHosts int
 	forks        int
+	first        bool
 }
 
 func (s *scaleOptions) flags(fs *flag.FlagSet) {
@@ -36,6 +37,7 @@ func (s *scaleOptions) flags(fs *flag.FlagSet) {
 	fs.StringVar(&s.subsets, "subsets", "20,300", "s4: host counts of extra cached runs, for RSS per host")
 	fs.IntVar(&s.mitogenHosts, "mitogen-hosts", 100, "s4: hosts Ansible+Mitogen runs on (its time per host is extrapolated to all); 0: none")
 	fs.IntVar(&s.forks, "forks", 50, "s4: Ansible forks")
+	fs.BoolVar(&s.first, "first", true, "s4: measure first contact (empties the agent cache first); false: the agents are cached")
 }
 
 // splitS4 takes "s4" and "rtt" out of the -scenarios list: they are not
@@ -88,7 +90,7 @@ func measureScale(ctx context.Context, o options, r *bench.Runner, work string, 
 	}
 	spec := bench.ScaleSpec{
 		Dir: filepath.Join(work, bench.S4), Targets: targets, KeyFile: l.KeyFile, Cached: so.cached, Subsets: subsets,
-		MitogenHosts: so.mitogenHosts, MitogenForks: so.forks,
+		MitogenHosts: so.mitogenHosts, MitogenForks: so.forks, SkipFirst: !so.first,
 		Links: func(n int) (sent, recv int64, err error) {
 			for _, h := range hosts[:n] {
 				s, r, err := h.LinkBytes()

@@ -100,7 +100,9 @@ func WriteScale(w io.Writer, r ScaleResult) {
 			x.CPU.Seconds()*1000/float64(max(x.Hosts, 1)), float64(x.MaxRSS)/(1<<20), x.RSSPerHost()/1024,
 			float64(x.SentPerHost)/1024, float64(x.RecvPerHost)/1024, x.Changed, x.Unreachable+x.Failed)
 	}
-	line("herd first contact", r.First)
+	if r.First.Hosts > 0 {
+		line("herd first contact", r.First)
+	}
 	if r.WarmUps > 0 {
 		fmt.Fprintf(w, "  (first contact left hosts without an agent: %d untimed run(s) installed it before the cached runs)\n", r.WarmUps)
 	}
