@@ -44,7 +44,7 @@ func (r *Runner) MeasureScale(ctx context.Context, s ScaleSpec) (ScaleResult, er
 		if err != nil {
 			return nil, err
 		}
-		if err := os.WriteFile(p.Policy, []byte(ScalePolicy()), 0o644); err != nil {
+		if err := os.WriteFile(p.Policy, []byte(ScalePolicy(n)), 0o644); err != nil {
 			return nil, err
 		}
 		return p, os.WriteFile(p.Playbook, []byte(ScalePlaybook()), 0o644)
