@@ -121,37 +121,43 @@ func (r *Runner) measureAnsibleChecked(ctx context.Context, p *Project, mitogen 
 	rep := 0
 	cmd := func() *exec.Cmd {
 		rep++
-		cp := filepath.Join(p.Dir, fmt.Sprintf("cp-%s-%d", name, rep))
-		os.MkdirAll(cp, 0o700)
-		forks := r.Forks
-		if forks < 1 {
-			forks = 20
-		}
-		env := []string{
-			"ANSIBLE_HOST_KEY_CHECKING=True",
-			"ANSIBLE_PRIVATE_KEY_FILE=" + p.KeyFile,
-			"ANSIBLE_PIPELINING=True",
-			"ANSIBLE_FORKS=" + fmt.Sprint(forks),
-			"ANSIBLE_SSH_CONTROL_PATH_DIR=" + cp,
-			// Ansible's default ssh_args plus the project's known_hosts,
-			// so keys are checked against the hosts' real keys.
-			"ANSIBLE_SSH_ARGS=-C -o ControlMaster=auto -o ControlPersist=60s -o UserKnownHostsFile=" + p.KnownHosts +
-				" -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes",
-			"ANSIBLE_RETRY_FILES_ENABLED=False",
-			"ANSIBLE_NOCOLOR=1",
-			"ANSIBLE_LOCAL_TEMP=" + filepath.Join(p.Home, ".ansible", "tmp"),
-		}
-		if mitogen {
-			env = append(env, "ANSIBLE_STRATEGY_PLUGINS="+r.MitogenStrategies, "ANSIBLE_STRATEGY=mitogen_linear")
-		}
-		c := exec.Command(bin, "-i", p.INI, p.Playbook)
-		c.Env = r.env(p, env)
-		c.Dir = p.Dir
-		return c
+		return r.ansibleCmd(bin, p, name, rep, mitogen)
 	}
 	// A run's ControlMasters would speed up the next one; herd has nothing
 	// that outlives its process, so neither may Ansible.
 	return r.repeat(ctx, name, cmd, check, func() { stopMasters(p.Dir) })
+}
+
+// ansibleCmd is one ansible-playbook run of p (rep numbers its
+// ControlMaster directory).
+func (r *Runner) ansibleCmd(bin string, p *Project, name string, rep int, mitogen bool) *exec.Cmd {
+	cp := filepath.Join(p.Dir, fmt.Sprintf("cp-%s-%d", name, rep))
+	os.MkdirAll(cp, 0o700)
+	forks := r.Forks
+	if forks < 1 {
+		forks = 20
+	}
+	env := []string{
+		"ANSIBLE_HOST_KEY_CHECKING=True",
+		"ANSIBLE_PRIVATE_KEY_FILE=" + p.KeyFile,
+		"ANSIBLE_PIPELINING=True",
+		"ANSIBLE_FORKS=" + fmt.Sprint(forks),
+		"ANSIBLE_SSH_CONTROL_PATH_DIR=" + cp,
+		// Ansible's default ssh_args plus the project's known_hosts,
+		// so keys are checked against the hosts' real keys.
+		"ANSIBLE_SSH_ARGS=-C -o ControlMaster=auto -o ControlPersist=60s -o UserKnownHostsFile=" + p.KnownHosts +
+			" -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes",
+		"ANSIBLE_RETRY_FILES_ENABLED=False",
+		"ANSIBLE_NOCOLOR=1",
+		"ANSIBLE_LOCAL_TEMP=" + filepath.Join(p.Home, ".ansible", "tmp"),
+	}
+	if mitogen {
+		env = append(env, "ANSIBLE_STRATEGY_PLUGINS="+r.MitogenStrategies, "ANSIBLE_STRATEGY=mitogen_linear")
+	}
+	c := exec.Command(bin, "-i", p.INI, p.Playbook)
+	c.Env = r.env(p, env)
+	c.Dir = p.Dir
+	return c
 }
 
 // repeat times Reps runs of cmd, checking each run's output with check and
