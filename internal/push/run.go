@@ -353,10 +353,7 @@ func (r *runner) runHost(ctx context.Context, role *policy.Role, h *inventory.Ho
 	}
 	r.emit(event.Event{Type: event.HostStart, Host: h.Name, Role: role.Name, Msg: fmt.Sprintf("%d resources", len(p.Resources))})
 	start := time.Now()
-	files, err := r.serveFiles(role, h.Name, hp.sources, ac)
-	if err != nil {
-		return fail(event.Failed, err)
-	}
+	files := r.serveFiles(role.Name, h.Name, hp.files, ac)
 	sent0 := r.bytesSent(h.Name)
 	done, err := ac.run(ctx, r.o.Stop, &wire.RunPlan{Plan: p, Check: r.o.Check, Parallel: r.o.Parallel, Lock: r.lockRequest()}, files, func(e event.Event) {
 		// The agent is not trusted to speak for other hosts or roles.
