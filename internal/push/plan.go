@@ -123,7 +123,7 @@ func (r *runner) planAll(ctx context.Context, roleHosts [][]*inventory.Host) ([]
 			hp := &hostPlan{}
 			plans[i][h.Name] = hp
 			if role.ShouldContact != nil {
-				v, err := r.pol.Call(role.ShouldContact, policy.Host{Name: h.Name, Vars: h.Vars})
+				v, err := role.ShouldContact.Call(policy.Host{Name: h.Name, Vars: h.Vars})
 				if err != nil {
 					errs.add(h.Name, fmt.Errorf("should_contact of role %s: %w", role.Name, err))
 					continue

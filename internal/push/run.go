@@ -13,8 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"go.starlark.net/starlark"
-
 	"github.com/herd-project/herd/internal/event"
 	"github.com/herd-project/herd/internal/inventory"
 	"github.com/herd-project/herd/internal/policy"
@@ -331,12 +329,12 @@ func (r *runner) runHost(ctx context.Context, role *policy.Role, h *inventory.Ho
 	phost := policy.Host{Name: h.Name, Vars: h.Vars, Facts: hp.ac.hello.Facts}
 	for _, hook := range []struct {
 		name string
-		fn   starlark.Callable
+		fn   *policy.Hook
 	}{{"before_connect", role.BeforeConnect}, {"after_connect", role.AfterConnect}} {
 		if hook.fn == nil || r.o.Check {
 			continue
 		}
-		if _, err := r.pol.Call(hook.fn, phost); err != nil {
+		if _, err := hook.fn.Call(phost); err != nil {
 			return fail(event.Failed, fmt.Errorf("%s: %w", hook.name, err))
 		}
 	}
