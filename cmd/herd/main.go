@@ -82,6 +82,7 @@ or over SSH on an inventory's hosts. Exit status: 0 ok, 1 a resource failed,
 		newWatchCmd(a),
 		newDemoCmd(a),
 		newInventoryCmd(a),
+		newDocCmd(a),
 		newVersionCmd(a),
 		newAgentCmd(a),
 	)
