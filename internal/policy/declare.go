@@ -2,11 +2,11 @@ package policy
 
 import (
 	"errors"
-	"strings"
 	"fmt"
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"go.starlark.net/starlark"
