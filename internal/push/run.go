@@ -27,8 +27,8 @@ type Options struct {
 	Limit    Limit
 	// Inventory serves roles that name no hosts (from -i on the command line).
 	Inventory *inventory.Inventory
-	// Sink is called concurrently, from every host's goroutine: it must be
-	// safe for concurrent use (see event.Sink).
+	// Sink receives every host's events, one call at a time (the event.Sink
+	// contract: push serialises the hosts' goroutines).
 	Sink      event.Sink
 	Agent     *Binary
 	Transport transport.Config
@@ -126,6 +126,7 @@ func prepare(pol *policy.Policy, o Options) (*runner, [][]*inventory.Host, error
 	if o.Sink == nil {
 		o.Sink = func(event.Event) {}
 	}
+	o.Sink = event.Serial(o.Sink)
 	if o.Agent == nil {
 		b, err := SelfBinary()
 		if err != nil {
