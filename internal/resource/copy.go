@@ -102,9 +102,9 @@ func newCopy(name string, p plan.Params, blobs map[string][]byte) (Resource, err
 // copyDelta is what inspect found.
 type copyDelta struct {
 	mkdirs     []string // relative; "." is dest itself
-	dirAttrs    []string // existing directories whose metadata differs
+	dirAttrs   []string // existing directories whose metadata differs
 	write      []string // files to (re)write
-	fileAttrs   []string // files whose metadata alone differs
+	fileAttrs  []string // files whose metadata alone differs
 	remove     []string // extras, when delete_extra
 	existing   map[string]os.FileInfo
 	change     Change
