@@ -39,20 +39,21 @@ type Options struct {
 	// Stop, when closed, stops the run softly (see stop.go): nothing new
 	// starts, plans in flight finish their running resources and report.
 	Stop <-chan struct{}
-	// AgentStartTimeout bounds an agent's start on one host: the bootstrap
-	// (including sending the binary when the host has no cached copy) and
-	// the hello. 0 means DefaultAgentStartTimeout.
-	AgentStartTimeout time.Duration
+
+	// agentStart shortens agentStartTimeout for tests (export_test.go).
+	agentStart time.Duration
 }
 
-// DefaultAgentStartTimeout is Options.AgentStartTimeout when not set.
-const DefaultAgentStartTimeout = 60 * time.Second
+// agentStartTimeout bounds an agent's start on one host: the bootstrap
+// (including sending the binary when the host has no cached copy) and the
+// hello.
+const agentStartTimeout = 60 * time.Second
 
 func (o *Options) agentStartTimeout() time.Duration {
-	if o.AgentStartTimeout > 0 {
-		return o.AgentStartTimeout
+	if o.agentStart > 0 {
+		return o.agentStart
 	}
-	return DefaultAgentStartTimeout
+	return agentStartTimeout
 }
 
 // Limit narrows every role's hosts (--limit-groups, --limit-hosts).
