@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/herd-project/herd/internal/event"
+	"github.com/herd-project/herd/internal/filewatch"
 	"github.com/herd-project/herd/internal/inventory"
 	"github.com/herd-project/herd/internal/policy"
 	"github.com/herd-project/herd/internal/push"
@@ -60,12 +61,15 @@ func runWatch(in *interrupts, args []string, stdout, stderr io.Writer) int {
 	if ps == nil {
 		return code
 	}
-	files, err := newFileWatch(ps.pol.Dir, inventoryFiles(ps.pol, ps.inv))
+	// Every input of the plans is watched, wherever it lives: what the
+	// policy read so far, what planning reads later, the -i inventory.
+	files, err := filewatch.New(ps.pol.Dir, invInputs(ps.inv))
 	if err != nil {
 		fmt.Fprintf(stderr, "herd watch: %v\n", err)
 		return exitUsage
 	}
 	defer files.Close()
+	ps.pol.OnInput(func(p string) { files.Add(p) })
 	out := ui.New(stdout, ui.Options{JSON: f.json, Diff: f.diff, Verbose: f.verbose})
 	out.MultiHost(true)
 	var mu sync.Mutex // status lines and events share stdout
@@ -84,7 +88,9 @@ func runWatch(in *interrupts, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stdout, "%s  %s %s since %s%s  [%s]\n", s.Since.Format("15:04:05"), s.Host, s.State, s.Since.Format("15:04:05.000"), msg, t)
 	}
 	reload := func() (*policy.Policy, *inventory.Inventory, error) {
-		pol, err := policy.Load(file, f.loadOptions(in, stderr))
+		opts := f.loadOptions(in, stderr)
+		opts.OnInput = func(p string) { files.Add(p) } // also what a failing load read
+		pol, err := policy.Load(file, opts)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -93,8 +99,8 @@ func runWatch(in *interrupts, args []string, stdout, stderr io.Writer) int {
 			if inv, err = loadSources(pf.inventory, file, f.vault); err != nil {
 				return nil, nil, err
 			}
+			files.Add(inv.Inputs...)
 		}
-		files.setFiles(inventoryFiles(pol, inv))
 		return pol, inv, nil
 	}
 	start := time.Now()
@@ -110,7 +116,7 @@ func runWatch(in *interrupts, args []string, stdout, stderr io.Writer) int {
 			Stop:          in.stop,
 		},
 		Reload:           reload,
-		Changes:          files.out,
+		Changes:          files.Changes(),
 		ConvergedTimeout: *convTimeout,
 		Poll:             *poll,
 		Status:           status,
@@ -150,16 +156,10 @@ func watchExit(res *push.WatchResult, took time.Duration, stdout io.Writer, stop
 	return exitOK
 }
 
-// inventoryFiles are the inventory files a policy (and -i) read.
-func inventoryFiles(pol *policy.Policy, inv *inventory.Inventory) []string {
-	var out []string
-	if inv != nil && inv.Source != "" {
-		out = append(out, inv.Source)
+// invInputs are the paths the -i inventory read (none without -i).
+func invInputs(inv *inventory.Inventory) []string {
+	if inv == nil {
+		return nil
 	}
-	for _, i := range policy.Inventories(pol) {
-		if i.Source != "" {
-			out = append(out, i.Source)
-		}
-	}
-	return out
+	return inv.Inputs
 }
