@@ -40,6 +40,18 @@ func startWatch(t *testing.T, dir string, wo push.WatchOptions) *watchRun {
 
 func startWatchWith(t *testing.T, dir string, wo push.WatchOptions, tune func(*push.Options)) *watchRun {
 	t.Helper()
+	wo.Reload = func() (*policy.Policy, *inventory.Inventory, error) { p, err := loadErr(dir); return p, nil, err }
+	return startWatchOn(t, load(t, dir), wo, tune)
+}
+
+// startWatchPolicy watches pol with the caller's Reload and Changes.
+func startWatchPolicy(t *testing.T, pol *policy.Policy, wo push.WatchOptions) *watchRun {
+	t.Helper()
+	return startWatchOn(t, pol, wo, nil)
+}
+
+func startWatchOn(t *testing.T, pol *policy.Policy, wo push.WatchOptions, tune func(*push.Options)) *watchRun {
+	t.Helper()
 	l := flatLab(t)
 	w := &watchRun{rec: &recorder{}, changes: make(chan string, 1), stop: make(chan struct{}), done: make(chan struct{}), states: map[string]push.HostStatus{}}
 	wo.Options = options(t, l, w.rec)
@@ -47,15 +59,15 @@ func startWatchWith(t *testing.T, dir string, wo push.WatchOptions, tune func(*p
 		tune(&wo.Options)
 	}
 	wo.Stop = w.stop
-	wo.Changes = w.changes
-	wo.Reload = func() (*policy.Policy, *inventory.Inventory, error) { p, err := loadErr(dir); return p, nil, err }
+	if wo.Changes == nil {
+		wo.Changes = w.changes
+	}
 	wo.Status = func(s push.HostStatus, _ push.Tally) {
 		w.mu.Lock()
 		w.states[s.Host] = s
 		w.log = append(w.log, s)
 		w.mu.Unlock()
 	}
-	pol := load(t, dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	go func() {
 		defer cancel()
