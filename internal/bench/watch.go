@@ -39,7 +39,7 @@ func WatchPolicy() string {
 	return b.String()
 }
 
-// WatchTemplate is the template after edit n: one line for host only
+// WatchTemplate is the template after edit n: a line for host only
 // (every host when host is "").
 func WatchTemplate(n int, host string) string {
 	base := "name={{ .host.name }}\nport=8080\nworkers=4\n"
@@ -234,9 +234,9 @@ func (r *Runner) MeasureWatch(ctx context.Context, p *Project, hosts []string, p
 	}
 	for i := 1; i <= 2*reps; i++ {
 		one := i <= reps
-		target := ""
+		target := "" // every host's line
 		if one {
-			target = hosts[(i-1)%len(hosts)]
+			target = hosts[0] // its line goes from edit=i-1 to edit=i
 		}
 		e, err := r.edit(ctx, w, tmpl, WatchTemplate(i, target), target, hosts, probe, f.IdleRxPerHost, idle)
 		if err != nil {

@@ -86,8 +86,8 @@ func TestWatchReplansEveryInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	w := startWatchPolicy(t, pol, push.WatchOptions{Reload: reload, Changes: fw.Changes()})
-	t.Logf("watch converged %v after start", time.Since(began).Round(time.Millisecond))
 	w.waitConverged(t, names...)
+	t.Logf("vault, load and first watch converged: %v", time.Since(began).Round(time.Millisecond))
 
 	write := func(rel, body string) func() {
 		return func() {
