@@ -81,11 +81,7 @@ func runWatch(in *interrupts, args []string, stdout, stderr io.Writer) int {
 			out.Handle(event.Event{Time: s.Since, Type: "host_state", Host: s.Host, Msg: fmt.Sprintf("%s %s (%s)", s.State, s.Msg, t)})
 			return
 		}
-		msg := ""
-		if s.Msg != "" {
-			msg = ": " + s.Msg
-		}
-		fmt.Fprintf(stdout, "%s  %s %s since %s%s  [%s]\n", s.Since.Format("15:04:05"), s.Host, s.State, s.Since.Format("15:04:05.000"), msg, t)
+		fmt.Fprintln(stdout, statusLine(s, t))
 	}
 	reload := func() (*policy.Policy, *inventory.Inventory, error) {
 		opts := f.loadOptions(in, stderr)
@@ -125,6 +121,17 @@ func runWatch(in *interrupts, args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	return watchExit(res, time.Since(start), stdout, in.stopped())
+}
+
+// statusLine is the live display's line for a host's new state: when,
+// the host, its state since when and why, and the running count of hosts
+// in each state ("[2 converged, 1 converging, 0 failed, 0 lost]").
+func statusLine(s push.HostStatus, t push.Tally) string {
+	msg := ""
+	if s.Msg != "" {
+		msg = ": " + s.Msg
+	}
+	return fmt.Sprintf("%s  %s %s since %s%s  [%s]", s.Since.Format("15:04:05"), s.Host, s.State, s.Since.Format("15:04:05.000"), msg, t)
 }
 
 // watchExit prints each host's last state and picks the exit status: 0
