@@ -4,6 +4,7 @@
 //
 //	sudo go run ./cmd/herd-bench                      # everything, 3 runs each
 //	sudo go run ./cmd/herd-bench -quick -scenarios lan1,lan20 -tools herd,ansible
+//	sudo go run ./cmd/herd-bench -watch               # herd watch on 20 hosts: edits, bytes, idle agents
 //
 // It needs what package lab needs (root, sshd, namespaces); Ansible comes
 // from apt-get install ansible-core ansible-mitogen, and a missing one
