@@ -65,8 +65,8 @@ func (w *Watch) Changes() <-chan string { return w.out }
 
 func (w *Watch) add(p string) {
 	p, err := filepath.Abs(p)
-	if err != nil || w.inRoots(p) {
-		return
+	if err != nil || w.covered(p) {
+		return // the roots' watch sees it
 	}
 	fi, err := os.Stat(p)
 	switch {
@@ -88,9 +88,20 @@ func (w *Watch) add(p string) {
 	}
 }
 
-func (w *Watch) inRoots(p string) bool {
+// covered: p is under a root and behind no name the roots' watch ignores
+// (a dot file or directory, an editor's), so the roots' watch sees it.
+// An input elsewhere, or in a hidden directory, is watched on its own.
+func (w *Watch) covered(p string) bool {
 	for r := range w.roots {
-		if p == r || strings.HasPrefix(p, r+string(filepath.Separator)) {
+		rel, err := filepath.Rel(r, p)
+		if err != nil || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			continue
+		}
+		hidden := false
+		for _, part := range strings.Split(rel, string(filepath.Separator)) {
+			hidden = hidden || (part != "." && ignored(part))
+		}
+		if !hidden {
 			return true
 		}
 	}
@@ -125,7 +136,8 @@ func (w *Watch) relevant(ev fsnotify.Event) bool {
 	defer w.mu.Unlock()
 	name := ev.Name
 	input := w.files[name]
-	if !input && !w.chain[name] && !w.inRoots(name) {
+	rooted := w.covered(name)
+	if !input && !w.chain[name] && !rooted {
 		return false
 	}
 	if ev.Has(fsnotify.Create) {

@@ -31,7 +31,9 @@ func TestWatchReportsEveryInput(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Close()
-	w.Add(hidden, tree, groupVars, deep) // as planning reads them
+	dotInv := filepath.Join(dir, ".private", "hosts.ini")
+	os.MkdirAll(filepath.Dir(dotInv), 0o755)
+	w.Add(hidden, tree, groupVars, deep, dotInv) // as planning reads them
 	drain := func() {
 		<-time.After(Debounce * 3 / 2)
 		select {
@@ -58,6 +60,8 @@ func TestWatchReportsEveryInput(t *testing.T) {
 		{"inventory elsewhere", write(inv), "hosts.toml"},
 		{"hidden input elsewhere", write(hidden), ".env"},
 		{"unrelated file next to the inventory", write(filepath.Join(elsewhere, "unrelated")), ""},
+		{"input in a hidden directory of the policy's", write(dotInv), "hosts.ini"},
+		{"other file in that hidden directory", write(filepath.Join(dir, ".private", "notes")), ""},
 		{"file deep in a served tree", write(filepath.Join(tree, "sub", "f")), "f"},
 		{"new file in a new directory of a served tree", write(filepath.Join(tree, "new", "g")), "g"},
 		{"group_vars made after the watch began", write(filepath.Join(groupVars, "web.yml")), "web.yml"},
