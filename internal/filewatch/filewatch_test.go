@@ -3,6 +3,8 @@ package filewatch
 import (
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -56,16 +58,16 @@ func TestWatchReportsEveryInput(t *testing.T) {
 		{"policy", write(filepath.Join(dir, "site.star")), "site.star"},
 		{"swap file", write(filepath.Join(dir, ".site.star.swp")), ""},
 		{"backup", write(filepath.Join(dir, "site.star~")), ""},
-		{"template in a new directory", write(filepath.Join(dir, "templates", "app.tmpl")), "app.tmpl"},
+		{"template in a new directory", write(filepath.Join(dir, "templates", "app.tmpl")), "app.tmpl|templates"},
 		{"inventory elsewhere", write(inv), "hosts.toml"},
 		{"hidden input elsewhere", write(hidden), ".env"},
 		{"unrelated file next to the inventory", write(filepath.Join(elsewhere, "unrelated")), ""},
 		{"input in a hidden directory of the policy's", write(dotInv), "hosts.ini"},
 		{"other file in that hidden directory", write(filepath.Join(dir, ".private", "notes")), ""},
 		{"file deep in a served tree", write(filepath.Join(tree, "sub", "f")), "f"},
-		{"new file in a new directory of a served tree", write(filepath.Join(tree, "new", "g")), "g"},
-		{"group_vars made after the watch began", write(filepath.Join(groupVars, "web.yml")), "web.yml"},
-		{"file under two directories made later", write(deep), "deep.yml"},
+		{"new file in a new directory of a served tree", write(filepath.Join(tree, "new", "g")), "g|new"},
+		{"group_vars made after the watch began", write(filepath.Join(groupVars, "web.yml")), "web.yml|group_vars"},
+		{"file under two directories made later", write(deep), "deep.yml|a|b"},
 	} {
 		tc.write()
 		select {
@@ -73,7 +75,10 @@ func TestWatchReportsEveryInput(t *testing.T) {
 			if tc.want == "" {
 				t.Fatalf("%s: reported %q, want nothing", tc.what, got)
 			}
-			if got != tc.want {
+			// A new directory's own event may be the last one of the save
+			// when the file in it was written before its watch was added;
+			// the re-plan reads everything anew, so either name will do.
+			if !slices.Contains(strings.Split(tc.want, "|"), got) {
 				t.Fatalf("%s: reported %q, want %q", tc.what, got, tc.want)
 			}
 		case <-time.After(3 * Debounce):
