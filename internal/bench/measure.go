@@ -148,6 +148,10 @@ func (r *Runner) ansibleCmd(bin string, p *Project, name string, rep int, mitoge
 		"ANSIBLE_SSH_ARGS=-C -o ControlMaster=auto -o ControlPersist=60s -o UserKnownHostsFile=" + p.KnownHosts +
 			" -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes",
 		"ANSIBLE_RETRY_FILES_ENABLED=False",
+		// herd waits up to a minute for an agent to start; give Ansible's
+		// connections as long (default 10 s), or a loaded lab machine
+		// measures timeouts instead of Ansible.
+		"ANSIBLE_TIMEOUT=60",
 		"ANSIBLE_NOCOLOR=1",
 		"ANSIBLE_LOCAL_TEMP=" + filepath.Join(p.Home, ".ansible", "tmp"),
 	}
