@@ -246,6 +246,21 @@ func setParam(res *plan.Resource, what string, ps resource.Param, v starlark.Val
 		res.Params[key] = l
 		res.Bind = append(res.Bind, binds...)
 		return err
+	case resource.IntList:
+		list, ok := v.(*starlark.List)
+		if !ok {
+			return fmt.Errorf("%s: %s must be a list of ints, got %s", what, key, v.Type())
+		}
+		l := make([]int64, list.Len())
+		for i := range l {
+			n, err := intArg(what, fmt.Sprintf("%s[%d]", key, i), list.Index(i))
+			if err != nil {
+				return err
+			}
+			l[i] = n
+		}
+		res.Params[key] = l
+		return nil
 	case resource.StringMap:
 		dict, ok := v.(*starlark.Dict)
 		if !ok {
