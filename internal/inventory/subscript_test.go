@@ -49,7 +49,7 @@ var subscriptCases = []struct {
 	{"all[0]", []string{"solo"}},
 	{"all[-1]", []string{"x1"}},
 	{"~w[0-9][1]", nil}, // a regex has no subscript: it matches no name
-	{"w[1-2]", nil}, // a subscript of "w", which names nothing
+	{"w[1-2]", nil},     // a subscript of "w", which names nothing
 }
 
 func TestSubscripts(t *testing.T) {
