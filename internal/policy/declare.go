@@ -138,6 +138,10 @@ func declareResource(thread *starlark.Thread, p *Policy, s *resource.Schema, bui
 		}
 	}
 
+	if p.revealsVault(&res, b.plan.Blobs) {
+		res.Meta.NoLog = true
+	}
+
 	// Let the kind reject bad combinations now, at the call site, rather
 	// than on the target. Bound values are unknown yet: validate with
 	// placeholders, as the engine does before it runs anything.
