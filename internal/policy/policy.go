@@ -44,6 +44,9 @@ type LoadOptions struct {
 	Stop <-chan struct{}
 	// Vault decrypts Ansible Vault values in inventories the policy loads.
 	Vault *inventory.Vault
+	// CacheDir keeps what download() and archive(url=) fetched, by sha256
+	// (default DefaultCacheDir(): ~/.herd/cache).
+	CacheDir string
 }
 
 // Policy is a loaded policy file. It is immutable after Load, so Plan can
@@ -68,6 +71,9 @@ type Policy struct {
 	stop     <-chan struct{}
 
 	files *fileServing // fileserving() patterns and hash cache; see fileserving.go
+
+	cacheDir string
+	dl       downloads // URL fetches in flight; see download.go
 }
 
 // Role is one role() declaration: what planning uses, and in RolePush
@@ -132,6 +138,10 @@ func Load(path string, opts LoadOptions) (*Policy, error) {
 		maxSteps:  opts.MaxSteps,
 		stop:      opts.Stop,
 		vault:     opts.Vault,
+		cacheDir:  opts.CacheDir,
+	}
+	if p.cacheDir == "" {
+		p.cacheDir = DefaultCacheDir()
 	}
 	if p.maxSteps == 0 {
 		p.maxSteps = DefaultMaxSteps

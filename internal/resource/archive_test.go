@@ -29,8 +29,10 @@ type tarEntry struct {
 	mode             int64
 }
 
-func regular(name, body string) tarEntry { return tarEntry{name: name, body: body, typ: tar.TypeReg, mode: 0o644} }
-func dirEntry(name string) tarEntry        { return tarEntry{name: name, typ: tar.TypeDir, mode: 0o755} }
+func regular(name, body string) tarEntry {
+	return tarEntry{name: name, body: body, typ: tar.TypeReg, mode: 0o644}
+}
+func dirEntry(name string) tarEntry { return tarEntry{name: name, typ: tar.TypeDir, mode: 0o755} }
 func symlink(name, to string) tarEntry {
 	return tarEntry{name: name, link: to, typ: tar.TypeSymlink, mode: 0o777}
 }
