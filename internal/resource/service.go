@@ -248,19 +248,9 @@ func (c serviceCtl) actionArgvs(verb string) ([][]string, error) {
 	return nil, fmt.Errorf("cannot %s a SysV service: neither update-rc.d nor chkconfig is in PATH %s", verb, c.path)
 }
 
-// exists fails with the missing script or unit named, before any command
-// would fail with a less clear message.
-func (c serviceCtl) exists(ctx context.Context, run runner) error {
-	if c.manager == managerSystemd {
-		out, _, _, err := run(ctx, []string{"systemctl", "show", "--property=LoadState", "--value", c.name})
-		if err != nil {
-			return err
-		}
-		if st := strings.TrimSpace(out); st == "not-found" {
-			return fmt.Errorf("systemd has no unit %s", c.unit())
-		}
-		return nil
-	}
+// exists fails with a missing init script named, before any command would
+// fail with a less clear message (systemd units: systemdPrepare).
+func (c serviceCtl) exists() error {
 	fi, err := os.Stat(filepath.Join(c.root, c.script()))
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -358,7 +348,7 @@ func (s *service) plan(ctx context.Context) (serviceCtl, []string, error) {
 		if verbs, err = s.systemdPrepare(ctx, c); err != nil {
 			return c, nil, err
 		}
-	} else if err := c.exists(ctx, run); err != nil {
+	} else if err := c.exists(); err != nil {
 		return c, nil, err
 	}
 	if s.enabled != nil {
@@ -459,7 +449,7 @@ func (s *service) Refresh(ctx context.Context, env *Env) (Change, error) {
 			return Change{Summary: "systemd is not running here, nothing to " + s.onRefresh}, nil
 		}
 	default:
-		err = c.exists(ctx, s.runner())
+		err = c.exists()
 	}
 	if err != nil {
 		return Change{}, fmt.Errorf("service %s: %w", s.name, err)
