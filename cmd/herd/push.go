@@ -35,7 +35,8 @@ type pushFlags struct {
 	// askBecomePass: -K, --ask-become-pass
 	askBecomePass bool
 	// lockWait is --lock-wait; nil when not given.
-	lockWait *time.Duration
+	lockWait     *time.Duration
+	lockWaitFlag time.Duration
 }
 
 // loadDefaults reads ~/.herd/defaults.toml, else /etc/herd/defaults.toml.
