@@ -8,7 +8,9 @@ import "strings"
 // receives sha256= (and size= when the content is fetched by hash).
 func init() {
 	registerHook("archive", &builtinHook{
-		args:   []string{"source", "url", "sha256"},
+		args: []string{"source", "url", "sha256"},
+		argDocs: map[string]ArgDoc{"source": {Type: "string", Default: "none",
+			Doc: "a controller file (the archive), relative to the policy directory, served like file(source=); exclusive with url="}},
 		hidden: []string{"size"}, hiddenWhy: "is computed from source= or url=; do not give it",
 		parse: stringHookArg,
 		finish: func(c *hookCall) error {

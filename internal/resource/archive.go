@@ -35,13 +35,13 @@ func init() {
 			"and duplicates are refused before anything is swapped in. Owners in the archive are ignored; " +
 			"setuid, setgid and sticky bits are dropped.",
 		Params: []Param{
-			{Name: "sha256", Type: String, Required: true, Doc: "the archive's sha256 (hex): required with url=, computed from source= (which it then must match)"},
+			{Name: "sha256", Type: String, Doc: "the archive's sha256 (hex): required with url=; computed from source=, which must match it when both are given"},
 			{Name: "url", Type: String, Doc: "http(s) URL the controller downloads the archive from (needs sha256=); exclusive with source="},
 			{Name: "size", Type: Int, Doc: "the archive's size when it is fetched from the controller (set by source= and url=)"},
 			{Name: "strip_components", Type: Int, Doc: "leading path components dropped from every entry, like tar's --strip-components (default 0)"},
 			{Name: "owner", Type: String, Doc: "owner of everything unpacked (default: the user herd runs as)"},
 			{Name: "group", Type: String, Doc: "group of everything unpacked (default: that user's group)"},
-			{Name: "force", Type: Bool, Doc: "replace an existing non-empty dest that herd did not unpack (default False: refused)"},
+			{Name: "force", Type: Bool, Doc: "replace an existing non-empty dest that herd did not unpack (default False, which refuses)"},
 		},
 		Factory: newArchive,
 	})

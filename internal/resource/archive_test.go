@@ -372,7 +372,7 @@ func TestArchiveParams(t *testing.T) {
 		{plan.Params{"sha256": "abc", "size": 1}, "is not 64 hex digits"},
 		{plan.Params{"sha256": strings.Repeat("a", 64)}, "neither in the plan nor fetchable"},
 		{plan.Params{"sha256": strings.Repeat("a", 64), "size": 1, "strip_components": -1}, "strip_components"},
-		{plan.Params{"size": 1}, `missing required argument "sha256"`},
+		{plan.Params{"size": 1}, `sha256 "" is not 64 hex digits`},
 	} {
 		_, err := New(plan.Resource{Kind: "archive", Name: "/opt/x", Params: tc.p}, nil)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
