@@ -442,7 +442,9 @@ func swapIn(tmp, dest string) error {
 	if err == nil {
 		return os.RemoveAll(tmp) // now the old tree
 	}
-	if !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOSYS) && !errors.Is(err, syscall.EOPNOTSUPP) {
+	// EINVAL, ENOSYS, EOPNOTSUPP: no RENAME_EXCHANGE here; EXDEV: overlayfs
+	// will not exchange a directory of its lower layer.
+	if !errors.Is(err, syscall.EINVAL) && !errors.Is(err, syscall.ENOSYS) && !errors.Is(err, syscall.EOPNOTSUPP) && !errors.Is(err, syscall.EXDEV) {
 		return err
 	}
 	old := tmp + ".old"

@@ -380,3 +380,27 @@ func TestArchiveParams(t *testing.T) {
 		}
 	}
 }
+
+// TestArchiveOwner: owner= gives every unpacked entry to that user, and a
+// changed owner= unpacks again.
+func TestArchiveOwner(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to chown")
+	}
+	dest := filepath.Join(t.TempDir(), "app")
+	data := makeTar(t, dirEntry("d/"), regular("d/f", "x"), symlink("l", "d/f"))
+	env := testEnv(t)
+	applyIdempotent(t, archiveRes(t, dest, data, nil), env)
+	r := archiveRes(t, dest, data, plan.Params{"owner": "nobody"})
+	if c := mustCheck(t, r, env); c.Summary != "unpack "+plan.Hash(data)[:12]+" again: strip=0 owner= group=→strip=0 owner=nobody group=" {
+		t.Errorf("owner change: %q", c.Summary)
+	}
+	applyIdempotent(t, r, env)
+	nobody, _ := lookupUID("nobody")
+	for _, rel := range []string{".", "d", "d/f", "l"} {
+		fi, err := os.Lstat(filepath.Join(dest, rel))
+		if err != nil || int(fi.Sys().(*syscall.Stat_t).Uid) != nobody {
+			t.Errorf("%s: not owned by nobody (%v)", rel, err)
+		}
+	}
+}
