@@ -170,3 +170,40 @@ role("archive", hosts = inv.hosts, main = main)
 		t.Errorf("the controller made %d requests, want each URL fetched once", n)
 	}
 }
+
+// TestKindsArchiveHostileRefused sends a tar whose symlink points at /etc
+// followed by a file through it: the host fails that resource with one
+// line naming the entry, and nothing is written, neither in /etc nor
+// beside dest.
+func TestKindsArchiveHostileRefused(t *testing.T) {
+	l := flatLab(t)
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	tw.WriteHeader(&tar.Header{Name: "l", Typeflag: tar.TypeSymlink, Linkname: "/etc", Mode: 0o777})
+	tw.WriteHeader(&tar.Header{Name: "l/herd-evil", Typeflag: tar.TypeReg, Mode: 0o644, Size: 5})
+	tw.Write([]byte("evil\n"))
+	tw.Close()
+	dir := project(t, map[string]string{
+		"inventory.toml": tomlInventory(l, map[string][]string{"kinds": kindHosts}),
+		"evil.tar":       buf.String(),
+		"site.star": "inv = inventory(\"inventory.toml\")\n" + `
+def main(host):
+    archive("/opt/herd-evil", source = "evil.tar")
+role("archive", hosts = inv.hosts, main = main)
+`,
+	})
+	rec := &recorder{}
+	res := run(t, load(t, dir), options(t, l, rec))
+	if failed, _ := res.Failed(); !failed {
+		t.Fatalf("a hostile archive was applied:\n%s", rec.dump())
+	}
+	for _, name := range kindHosts {
+		typ, msg := msgOf(rec, name, "archive:/opt/herd-evil")
+		if typ != event.Failed || !strings.Contains(msg, `entry "l" is a symlink to "/etc", outside dest`) || strings.Contains(msg, "\n") {
+			t.Errorf("%s: %s %q", name, typ, msg)
+		}
+		if out := hostExec(t, l.Host(name), "sh", "-c", "ls -d /etc/herd-evil /opt/herd-evil /opt/.herd-* 2>/dev/null; true"); out != "" {
+			t.Errorf("%s: written: %s", name, out)
+		}
+	}
+}
