@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -143,8 +144,8 @@ func declareResource(thread *starlark.Thread, p *Policy, s *resource.Schema, bui
 	// placeholders, as the engine does before it runs anything.
 	if _, err := resource.Check(res, b.plan.Blobs); err != nil {
 		msg := err.Error()
-		for _, prefix := range []string{s.Kind + ": ", s.Kind + " " + name + ": "} {
-			msg = strings.TrimPrefix(msg, prefix)
+		if ie, ok := errors.AsType[*resource.InvalidError](err); ok {
+			msg = ie.Problem
 		}
 		return nil, errorAt(pos, "%s: %s", what, msg)
 	}

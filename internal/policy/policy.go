@@ -103,7 +103,20 @@ type RolePush struct {
 	CheckHostKeys bool
 	MaxFail       int
 
-	BeforeConnect, AfterConnect, ShouldContact starlark.Callable
+	BeforeConnect, AfterConnect, ShouldContact *Hook
+}
+
+// Hook is a role's connection hook (before_connect, after_connect,
+// should_contact) bound to its policy, so push calls it per host without
+// going back to the policy.
+type Hook struct {
+	fn  starlark.Callable
+	pol *Policy
+}
+
+// Call runs the hook with the host as its argument.
+func (h *Hook) Call(host Host) (starlark.Value, error) {
+	return h.pol.call(h.fn, host)
 }
 
 // Role returns the role with the given name, or nil.
@@ -308,8 +321,8 @@ func (p *Policy) PlanWithSources(r *Role, h Host) (*plan.Plan, fileserver.Source
 	return pl, b.sources, nil
 }
 
-// Call runs a hook (before_connect, …) with the host as its argument.
-func (p *Policy) Call(fn starlark.Callable, h Host) (starlark.Value, error) {
+// call runs a hook (before_connect, …) with the host as its argument.
+func (p *Policy) call(fn starlark.Callable, h Host) (starlark.Value, error) {
 	thread := p.newThread("call " + fn.Name() + " " + h.Name)
 	defer p.limit(thread)()
 	hv, err := newHostValue(h, p.hostVars(h))
@@ -365,7 +378,7 @@ func (p *Policy) roleBuiltin(thread *starlark.Thread, fn *starlark.Builtin, args
 	for _, h := range []struct {
 		name string
 		v    starlark.Value
-		dst  *starlark.Callable
+		dst  **Hook
 	}{{"before_connect", before, &r.BeforeConnect}, {"after_connect", after, &r.AfterConnect}, {"should_contact", should, &r.ShouldContact}} {
 		if h.v == starlark.None {
 			continue
@@ -374,7 +387,7 @@ func (p *Policy) roleBuiltin(thread *starlark.Thread, fn *starlark.Builtin, args
 		if !ok {
 			return nil, errorAt(pos, "role %q: %s must be a function, got %s", r.Name, h.name, h.v.Type())
 		}
-		*h.dst = c
+		*h.dst = &Hook{fn: c, pol: p}
 	}
 	if paths != nil {
 		l, err := stringList(fmt.Sprintf("role %q", r.Name), "fileserving_paths", paths)
