@@ -44,6 +44,10 @@ type LoadOptions struct {
 	Stop <-chan struct{}
 	// Vault decrypts Ansible Vault values in inventories the policy loads.
 	Vault *inventory.Vault
+	// OnInput hears every path the policy reads, while loading and
+	// planning, also when loading fails (herd watch watches them): see
+	// Policy.Inputs.
+	OnInput func(path string)
 }
 
 // Policy is a loaded policy file. It is immutable after Load, so Plan can
@@ -68,6 +72,8 @@ type Policy struct {
 	stop     <-chan struct{}
 
 	files *fileServing // fileserving() patterns and hash cache; see fileserving.go
+
+	inputs inputs // every path read, for herd watch; see inputs.go
 }
 
 // Role is one role() declaration: what planning uses, and in RolePush
@@ -145,6 +151,7 @@ func Load(path string, opts LoadOptions) (*Policy, error) {
 		maxSteps:  opts.MaxSteps,
 		stop:      opts.Stop,
 		vault:     opts.Vault,
+		inputs:    inputs{notify: opts.OnInput},
 	}
 	if p.maxSteps == 0 {
 		p.maxSteps = DefaultMaxSteps
@@ -203,6 +210,7 @@ func (l *loader) exec(filename, loadPos string) (starlark.StringDict, error) {
 		m.loading = false
 	}()
 
+	l.p.inputs.add(filename)
 	src, err := os.ReadFile(filename)
 	if err != nil {
 		if loadPos == "" {
