@@ -4,6 +4,7 @@
 //
 //	sudo go run ./cmd/herd-bench                      # everything, 3 runs each
 //	sudo go run ./cmd/herd-bench -quick -scenarios lan1,lan20 -tools herd,ansible
+//	sudo go run ./cmd/herd-bench -watch               # herd watch on 20 hosts: edits, bytes, idle agents
 //
 // It needs what package lab needs (root, sshd, namespaces); Ansible comes
 // from apt-get install ansible-core ansible-mitogen, and a missing one
@@ -46,29 +47,47 @@ type options struct {
 	bashrc    bool
 	steps     int
 	maxConns  int
+	scale     scaleOptions
+	s4, rtt   bool
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("herd-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	scen := fs.String("scenarios", "all", "comma-separated scenarios: lan1,lan20,wan1,wan20")
+	scen := fs.String("scenarios", "all", "comma-separated scenarios: lan1,lan20,wan1,wan20 (all), s4 (scale, -hosts), rtt (round trip breakdown)")
 	tools := fs.String("tools", "all", "comma-separated tools: herd,ansible,mitogen")
 	var o options
 	fs.IntVar(&o.reps, "reps", 3, "timed runs per tool and scenario (the median counts)")
 	fs.IntVar(&o.steps, "steps", bench.Steps, "exec steps per run (1 shows what the step count costs behind latency)")
 	fs.IntVar(&o.maxConns, "max-conns", 0, "herd's --max-conns; 0: herd's default, -1: the scenario's host count (as Ansible's forks)")
+	o.scale.flags(fs)
 	quick := fs.Bool("quick", false, "one timed run per tool and scenario")
 	fs.BoolVar(&o.json, "json", false, "print JSON instead of a table")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "bound on one run of one tool")
 	fs.StringVar(&o.herd, "herd", "", "herd binary to measure (default: build ./cmd/herd with CGO_ENABLED=0)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (policies, inventories, playbooks)")
 	fs.BoolVar(&o.bashrc, "keep-bashrc", false, "leave the lab hosts' /root/.bashrc (Debian's /etc/skel copy) as it is")
+	watch := fs.Bool("watch", false, "measure herd watch instead: save to converged, bytes per edit, idle agent CPU and RSS")
+	watchHosts := fs.Int("watch-hosts", 20, "hosts for -watch")
+	idle := fs.Duration("idle", 20*time.Second, "how long -watch samples the idle agents")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
 	var err error
-	if o.scenarios, err = bench.ParseScenarios(*scen); err != nil {
-		fmt.Fprintf(stderr, "herd-bench: -scenarios: %v\n", err)
+	rest, s4, rtt := splitS4(*scen)
+	o.s4, o.rtt = s4, rtt
+	if !(s4 || rtt) || strings.TrimSpace(rest) != "" {
+		if o.scenarios, err = bench.ParseScenarios(rest); err != nil {
+			fmt.Fprintf(stderr, "herd-bench: -scenarios: %v\n", err)
+			return 2
+		}
+	}
+	if s4 && (o.scale.hosts < 1 || o.scale.hosts > lab.MaxHosts) {
+		fmt.Fprintf(stderr, "herd-bench: -hosts must be 1 to %d\n", lab.MaxHosts)
+		return 2
+	}
+	if _, err := parseCounts(o.scale.subsets); err != nil {
+		fmt.Fprintf(stderr, "herd-bench: -subsets: %v\n", err)
 		return 2
 	}
 	if o.tools, err = bench.ParseTools(*tools); err != nil {
@@ -88,6 +107,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *watch {
+		if *watchHosts < 1 || *idle <= 0 {
+			fmt.Fprintf(stderr, "herd-bench: -watch-hosts and -idle must be positive\n")
+			return 2
+		}
+		if err := measureWatch(ctx, o, *watchHosts, *idle, stdout, stderr); err != nil {
+			fmt.Fprintf(stderr, "herd-bench: %v\n", err)
+			return 1
+		}
+		return 0
+	}
 	if err := measureAll(ctx, o, stdout, stderr); err != nil {
 		fmt.Fprintf(stderr, "herd-bench: %v\n", err)
 		return 1
@@ -127,6 +157,22 @@ func measureAll(ctx context.Context, o options, stdout, stderr io.Writer) error 
 		}
 	}
 
+	if o.rtt {
+		if err := measureRTT(ctx, o, r, work, stdout, logf); err != nil {
+			return fmt.Errorf("rtt: %w", err)
+		}
+		if len(o.scenarios) == 0 && !o.s4 {
+			return nil
+		}
+	}
+	if o.s4 {
+		if err := measureScale(ctx, o, r, work, stdout, logf); err != nil {
+			return fmt.Errorf("s4: %w", err)
+		}
+		if len(o.scenarios) == 0 {
+			return nil
+		}
+	}
 	hosts := 0
 	for _, s := range o.scenarios {
 		hosts = max(hosts, s.Hosts)

@@ -44,6 +44,10 @@ type LoadOptions struct {
 	Stop <-chan struct{}
 	// Vault decrypts Ansible Vault values in inventories the policy loads.
 	Vault *inventory.Vault
+	// OnInput hears every path the policy reads, while loading and
+	// planning, also when loading fails (herd watch watches them): see
+	// Policy.Inputs.
+	OnInput func(path string)
 	// CacheDir keeps what download() and archive(url=) fetched, by sha256
 	// (default DefaultCacheDir(): ~/.herd/cache).
 	CacheDir string
@@ -72,6 +76,7 @@ type Policy struct {
 
 	files *fileServing // fileserving() patterns and hash cache; see fileserving.go
 
+	inputs   inputs // every path read, for herd watch; see inputs.go
 	cacheDir string
 	dl       downloads // URL fetches in flight; see download.go
 }
@@ -151,6 +156,7 @@ func Load(path string, opts LoadOptions) (*Policy, error) {
 		maxSteps:  opts.MaxSteps,
 		stop:      opts.Stop,
 		vault:     opts.Vault,
+		inputs:    inputs{notify: opts.OnInput},
 		cacheDir:  opts.CacheDir,
 	}
 	if p.cacheDir == "" {
@@ -213,6 +219,7 @@ func (l *loader) exec(filename, loadPos string) (starlark.StringDict, error) {
 		m.loading = false
 	}()
 
+	l.p.inputs.add(filename)
 	src, err := os.ReadFile(filename)
 	if err != nil {
 		if loadPos == "" {
