@@ -11,11 +11,12 @@ func init() {
 		args: []string{"source", "url", "sha256"},
 		argDocs: map[string]ArgDoc{"source": {Type: "string", Default: "none",
 			Doc: "a controller file (the archive), relative to the policy directory, served like file(source=); exclusive with url="}},
-		hidden: []string{"size"}, hiddenWhy: "is computed from source= or url=; do not give it",
 		parse: stringHookArg,
 		finish: func(c *hookCall) error {
 			source, rawURL, sum := c.str("source"), c.str("url"), c.str("sha256")
 			switch {
+			case c.res.Params.Has("size"):
+				return errorAt(c.pos, "%s: size is computed from source= or url=; do not give it", c.what)
 			case source != "" && rawURL != "":
 				return errorAt(c.pos, "%s: source= and url= are exclusive; give one", c.what)
 			case source == "" && rawURL == "":
@@ -38,10 +39,12 @@ func init() {
 		},
 	})
 	registerHook("download", &builtinHook{
-		args:   []string{"url", "sha256"},
-		hidden: []string{"size"}, hiddenWhy: "is computed from the download; do not give it",
+		args:  []string{"url", "sha256"},
 		parse: stringHookArg,
 		finish: func(c *hookCall) error {
+			if c.res.Params.Has("size") {
+				return errorAt(c.pos, "%s: size is computed from the download; do not give it", c.what)
+			}
 			if c.str("url") == "" {
 				return errorAt(c.pos, "%s: missing required argument url", c.what)
 			}

@@ -28,8 +28,10 @@ func init() {
 			"its first bytes): archive(dest, source=\"files/app.tar.gz\") takes a controller file, served like " +
 			"copy; archive(dest, url=..., sha256=...) has the controller download the URL, verify its sha256 and " +
 			"cache it under ~/.herd/cache before serving it, so targets need no network. The archive is unpacked " +
-			"into a temp directory beside dest, then swapped in with one rename: readers see the old tree or the " +
-			"new one, never a mix. dest/" + ArchiveRecord + " records the archive's sha256 and every entry's type, " +
+			"into a temp directory beside dest, synced, then swapped in with one renameat2(RENAME_EXCHANGE): readers " +
+			"see the old tree or the new one, never a mix, and a crash leaves one of them (plus a temp directory " +
+			"the next unpack removes); where the filesystem cannot exchange, dest is renamed aside first and is " +
+			"missing for the instant between two renames. dest/" + ArchiveRecord + " records the archive's sha256 and every entry's type, " +
 			"size, mode and mtime, so a rerun compares metadata only and re-unpacks when an entry drifted or " +
 			"was added. Absolute names, \"..\", entries through symlinks, links leading out of dest, devices " +
 			"and duplicates are refused before anything is swapped in. Owners in the archive are ignored; " +
