@@ -83,6 +83,7 @@ or over SSH on an inventory's hosts. Exit status: 0 ok, 1 a resource failed,
 		newDemoCmd(a),
 		newInventoryCmd(a),
 		newDocCmd(a),
+		newInitCmd(a),
 		newVersionCmd(a),
 		newAgentCmd(a),
 	)
