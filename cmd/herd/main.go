@@ -68,6 +68,8 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		return runAgent(ctx, args[1:], stderr)
 	case "inventory":
 		return runInventory(args[1:], stdout, stderr)
+	case "exchange":
+		return runExchange(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "herd", version())
 		return exitOK

@@ -131,5 +131,5 @@ func runPlan(ctx context.Context, c *wire.Conn, m *wire.RunPlan, stateDir string
 	if err != nil {
 		return &wire.Done{Failed: true, Error: err.Error()}
 	}
-	return &wire.Done{Counts: res.Counts, Failed: res.Failed}
+	return &wire.Done{Counts: res.Counts, Failed: res.Failed, Exports: res.Exports}
 }

@@ -84,3 +84,31 @@ func (r *runner) boundChanged(res plan.Resource) map[string]bool {
 	}
 	return out
 }
+
+// exports resolves the plan's exports from the outputs of the resources
+// that ran; one whose source produced nothing is left out.
+func (r *runner) exports() map[string]string {
+	if len(r.p.Exports) == 0 {
+		return nil
+	}
+	r.outMu.Lock()
+	defer r.outMu.Unlock()
+	out := map[string]string{}
+next:
+	for _, e := range r.p.Exports {
+		var v strings.Builder
+		for _, part := range e.Parts {
+			if !part.IsRef() {
+				v.WriteString(part.Lit)
+				continue
+			}
+			s, ok := r.outputs[part.From][part.Field]
+			if !ok {
+				continue next
+			}
+			v.WriteString(s)
+		}
+		out[e.Name] = v.String()
+	}
+	return out
+}

@@ -55,6 +55,9 @@ type Result struct {
 	// Failed is true when a resource failed or the run was cancelled before
 	// every resource ran.
 	Failed bool
+	// Exports are the plan's exports whose values exist after the run, by
+	// name (an export of a command that did not run is missing).
+	Exports map[string]string
 }
 
 // Run executes p. It returns an error only when p cannot be run at all: a
@@ -111,5 +114,7 @@ func Run(ctx context.Context, p *plan.Plan, o Options) (Result, error) {
 	if err := r.dropStalePending(); err != nil {
 		return Result{}, err
 	}
-	return r.run(ctx), nil
+	res := r.run(ctx)
+	res.Exports = r.exports()
+	return res, nil
 }

@@ -34,6 +34,10 @@ type Plan struct {
 	// Files and in copy manifests) to the controller file that holds it. It
 	// never leaves the controller: the file server serves exactly these.
 	Sources map[string]Source `json:"-"`
+	// Exports are published to the exchange after the run (export.go).
+	Exports []Export `json:"exports,omitempty"`
+	// Shared is the exchange bookkeeping of the controller (export.go).
+	Shared Shared `json:"-"`
 }
 
 // FileRef describes a file the agent fetches by hash.
@@ -191,6 +195,9 @@ func (p *Plan) Validate() error {
 				}
 			}
 		}
+	}
+	if err := p.validateExports(ids); err != nil {
+		return err
 	}
 	for h, f := range p.Files {
 		if !IsHash(h) || f.Size < 0 {

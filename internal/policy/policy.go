@@ -63,6 +63,8 @@ type Policy struct {
 	stop     <-chan struct{}
 
 	files *fileServing // fileserving() patterns and hash cache; see fileserving.go
+
+	exchange ExchangeView // see exchange.go; nil in local mode
 }
 
 // Role is one role() declaration. Push-mode fields are stored for the push
@@ -137,6 +139,7 @@ func Load(path string, opts LoadOptions) (*Policy, error) {
 		p.predeclared[k] = kindBuiltin(p, s)
 	}
 	p.predeclared["template"] = templateBuiltin(p)
+	maps.Copy(p.predeclared, exchangeBuiltins(p))
 	maps.Copy(p.predeclared, opts.Predeclared)
 
 	l := &loader{p: p, modules: map[string]*module{}}

@@ -40,6 +40,9 @@ type Options struct {
 	// Stop, when closed, stops the run softly (see stop.go): nothing new
 	// starts, plans in flight finish their running resources and report.
 	Stop <-chan struct{}
+	// Exchange opens the store export/collect use (exchange.go); nil
+	// leaves the run without one.
+	Exchange OpenExchange
 }
 
 // Limit narrows every role's hosts (--limit-groups, --limit-hosts).
@@ -96,6 +99,7 @@ type runner struct {
 	starts  hostLocks
 	results map[string]*HostResult
 	clients sync.Map // host name → *transport.Client, for byte counts
+	xv      *exchangeView
 }
 
 // Run executes every role of pol in order.
@@ -126,6 +130,11 @@ func Run(ctx context.Context, pol *policy.Policy, o Options) (*Result, error) {
 	r := &runner{pol: pol, o: o, pool: transport.NewPool(o.Transport),
 		agents: map[string]*agentConn{}, results: map[string]*HostResult{}}
 	defer r.close()
+	if o.Exchange != nil {
+		r.xv = newExchangeView(ctx, o.Exchange, fmt.Sprintf("%s-%d", processNonce, time.Now().Unix()), r.emit)
+		pol.SetExchange(r.xv)
+		defer r.xv.close()
+	}
 	if err := r.checkVia(roleHosts); err != nil {
 		return nil, err
 	}
@@ -296,7 +305,10 @@ func (r *runner) runHost(ctx context.Context, role *policy.Role, h *inventory.Ho
 			return fail(event.Failed, err)
 		}
 	}
-	p := hp.plan
+	p, err := r.replan(role, h.Name, hp, h.Vars)
+	if err != nil {
+		return fail(event.Failed, fmt.Errorf("planning again with the exchange: %w", err))
+	}
 	if r.stopping() {
 		return r.interrupted(hr, h.Name, role.Name, "interrupted before role "+role.Name+" started")
 	}
@@ -326,6 +338,11 @@ func (r *runner) runHost(ctx context.Context, role *policy.Role, h *inventory.Ho
 	r.emit(event.Event{Type: event.HostDone, Host: h.Name, Role: role.Name, Duration: time.Since(start), Counts: &done.Counts})
 	if done.Failed && r.stopping() {
 		return r.interrupted(hr, h.Name, role.Name, fmt.Sprintf("interrupted: role %s stopped after the resources in flight (%d skipped)", role.Name, done.Counts.Skipped))
+	}
+	if !done.Failed && !r.o.Check && r.xv != nil {
+		if err := r.xv.publish(h.Name, role.Name, p, done.Exports, ac.hello.Facts); err != nil {
+			return fail(event.Failed, err)
+		}
 	}
 	if done.Failed {
 		r.mu.Lock()

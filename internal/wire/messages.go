@@ -155,6 +155,9 @@ type Done struct {
 	Counts event.Counts `json:"counts"`
 	Failed bool         `json:"failed,omitempty"`
 	Error  string       `json:"error,omitempty"`
+	// Exports are the plan's exports by name (plan.Export), resolved on
+	// the target after the run; they may be secrets and are never logged.
+	Exports map[string]string `json:"exports,omitempty"`
 }
 
 // Error reports a protocol-level failure; the sender closes the connection
