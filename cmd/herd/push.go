@@ -187,6 +187,7 @@ func runPush(in *interrupts, file string, check bool, f policyFlags, pf pushFlag
 		AskBecomePass: askBecomePass(pf),
 		Stop:          in.stop,
 		Exchange:      openExchange(pf, defaults, pol, inv, stderr),
+		ExchangeLocks: pf.exchange.etcd != "" || len(defaults.Etcd.Endpoints) > 0,
 	})
 	if pe, ok := push.IsPolicyErrors(err); ok {
 		// Found while planning, before any host changed: one line each.

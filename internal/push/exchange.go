@@ -41,6 +41,28 @@ type exchangeView struct {
 	resources map[string]map[string][]plan.SharedResource // host → role → resources
 	facts     map[string]facts.Facts
 	runFacts  map[string]facts.Facts // hellos of this run: win over the store
+
+	lockMu sync.Mutex
+	locker *exchange.Locker
+}
+
+// lockHost takes host's cluster-wide lock for this run (shared etcd only),
+// waiting up to wait for another controller's run.
+func (v *exchangeView) lockHost(ctx context.Context, host string, holder exchange.Holder, wait time.Duration) error {
+	st, err := v.load()
+	if err != nil {
+		return err
+	}
+	v.lockMu.Lock()
+	if v.locker == nil {
+		if v.locker, err = st.NewLocker(v.ctx, holder, 15); err != nil {
+			v.lockMu.Unlock()
+			return err
+		}
+	}
+	l := v.locker
+	v.lockMu.Unlock()
+	return l.Lock(ctx, host, wait)
 }
 
 func newExchangeView(ctx context.Context, open OpenExchange, run string, emit func(event.Event)) *exchangeView {
@@ -250,6 +272,11 @@ func (v *exchangeView) publish(host, role string, p *plan.Plan, exports map[stri
 }
 
 func (v *exchangeView) close() {
+	v.lockMu.Lock()
+	if v.locker != nil {
+		v.locker.Close()
+	}
+	v.lockMu.Unlock()
 	if v.used.Load() && v.store != nil {
 		v.store.Close()
 	}

@@ -2,10 +2,10 @@ package push_test
 
 import (
 	"context"
-	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/herd-project/herd/internal/exchange"
 	"github.com/herd-project/herd/internal/push"
@@ -167,5 +167,62 @@ role("config", hosts = inv.hosts, main = config)
 	if fs, _ := st.Find(context.Background(), exchange.Match{Kind: exchange.KindFacts}); len(fs) != 3 {
 		t.Fatalf("facts entries: %d, want 3", len(fs))
 	}
-	_ = fmt.Sprint()
+}
+
+// With a shared exchange, a run locks each host there before changing it:
+// while another controller holds host1, the run waits --lock-wait, fails
+// host1 naming the holder and changes nothing on it; once released, the
+// next run applies.
+func TestExchangeHostLockAcrossControllers(t *testing.T) {
+	l := flatLab(t)
+	l.Host("host1").Exec(context.Background(), "rm", "-f", "/tmp/exc-locked")
+	dir := project(t, map[string]string{
+		"inventory.toml": tomlInventory(l, map[string][]string{"g": {"host1"}}),
+		"site.star": `
+inv = inventory("inventory.toml")
+def main(host):
+    file("/tmp/exc-locked", content = "x\n")
+role("r", hosts = inv.hosts, main = main)
+`})
+	ctx := context.Background()
+	etcdDir := filepath.Join(t.TempDir(), "etcd")
+	shared, err := exchange.Open(ctx, exchange.Config{DataDir: etcdDir, Cluster: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer shared.Close()
+	other, err := shared.NewLocker(ctx, exchange.Holder{User: "alice", Controller: "laptop-a", Pid: 4242, Run: "other"}, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Lock(ctx, "host1", time.Second); err != nil {
+		t.Fatal(err)
+	}
+	opts := func(rec *recorder) push.Options {
+		o := options(t, l, rec)
+		o.Exchange = func(ctx context.Context) (*exchange.Store, error) {
+			return exchange.Open(ctx, exchange.Config{Endpoints: []string{"unix://" + etcdDir + "/client.sock"}, Cluster: "t"})
+		}
+		o.ExchangeLocks = true
+		wait := 700 * time.Millisecond
+		o.Defaults.LockWait = &wait
+		return o
+	}
+	rec := &recorder{}
+	res := run(t, load(t, dir), opts(rec))
+	hr := res.Hosts["host1"]
+	if hr == nil || !hr.Failed || !strings.Contains(hr.Err, "alice@laptop-a pid 4242") {
+		t.Fatalf("host1 %+v, want failed naming alice@laptop-a pid 4242\n%s", hr, rec.dump())
+	}
+	if _, err := l.Host("host1").ReadFile("/tmp/exc-locked"); err == nil {
+		t.Fatal("host1 was changed while another controller held its lock")
+	}
+	other.Close()
+	rec = &recorder{}
+	if res := run(t, load(t, dir), opts(rec)); res.Hosts["host1"].Failed {
+		t.Fatalf("after release: %+v\n%s", res.Hosts["host1"], rec.dump())
+	}
+	if got := readOn(t, l.Host("host1"), "/tmp/exc-locked"); got != "x\n" {
+		t.Fatalf("file = %q", got)
+	}
 }

@@ -43,6 +43,10 @@ type Options struct {
 	// Exchange opens the store export/collect use (exchange.go); nil
 	// leaves the run without one.
 	Exchange OpenExchange
+	// ExchangeLocks: the exchange is shared with other controllers (an
+	// external etcd); in apply mode every host is locked there for the run
+	// before its first change, waiting up to the lock wait.
+	ExchangeLocks bool
 }
 
 // Limit narrows every role's hosts (--limit-groups, --limit-hosts).
@@ -100,6 +104,7 @@ type runner struct {
 	results map[string]*HostResult
 	clients sync.Map // host name → *transport.Client, for byte counts
 	xv      *exchangeView
+	started time.Time
 }
 
 // Run executes every role of pol in order.
@@ -128,7 +133,7 @@ func Run(ctx context.Context, pol *policy.Policy, o Options) (*Result, error) {
 		roleHosts[i] = hs
 	}
 	r := &runner{pol: pol, o: o, pool: transport.NewPool(o.Transport),
-		agents: map[string]*agentConn{}, results: map[string]*HostResult{}}
+		agents: map[string]*agentConn{}, results: map[string]*HostResult{}, started: time.Now()}
 	defer r.close()
 	if o.Exchange != nil {
 		r.xv = newExchangeView(ctx, o.Exchange, fmt.Sprintf("%s-%d", processNonce, time.Now().Unix()), r.emit)
@@ -304,6 +309,9 @@ func (r *runner) runHost(ctx context.Context, role *policy.Role, h *inventory.Ho
 		if ac, err = r.becomeAgent(ctx, role, h, method, user); err != nil {
 			return fail(event.Failed, err)
 		}
+	}
+	if err := r.clusterLock(ctx, h.Name); err != nil {
+		return fail(event.Failed, err)
 	}
 	p, err := r.replan(role, h.Name, hp, h.Vars)
 	if err != nil {
