@@ -90,4 +90,3 @@ func startMember(c Config) (*member, error) {
 	}
 	return &member{e: e, endpoint: "unix://" + sock}, nil
 }
-
