@@ -14,7 +14,6 @@ import (
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
-	"google.golang.org/grpc"
 )
 
 // Config says which etcd to use and which namespace in it.
@@ -74,8 +73,7 @@ func Open(ctx context.Context, c Config) (*Store, error) {
 		s.member, s.Embedded, s.StartTime = m, true, time.Since(start)
 		endpoints = []string{m.endpoint}
 	}
-	cc := clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop(),
-		DialOptions: []grpc.DialOption{}}
+	cc := clientv3.Config{Endpoints: endpoints, DialTimeout: 5 * time.Second, Logger: zap.NewNop()}
 	if c.CertFile != "" || c.KeyFile != "" || c.CAFile != "" {
 		tlsInfo := transport.TLSInfo{CertFile: c.CertFile, KeyFile: c.KeyFile, TrustedCAFile: c.CAFile}
 		tc, err := tlsInfo.ClientConfig()
