@@ -32,8 +32,9 @@ const usage = `herd configures Linux machines from a Starlark policy.
 Usage:
   herd check  POLICY [flags]   show what would change, change nothing
   herd apply  POLICY [flags]   make it so
+  herd watch  POLICY [flags]   make it so and keep it so: re-apply edits, repair drift
   herd demo   [DIR]            apply the embedded demo policy twice under DIR (default: a new temp dir)
-  herd inventory [--graph] FILE
+  herd inventory [--list | --host H | --graph] [-i] FILE|DIR...
   herd version
 
 Run 'herd apply -h' for flags.
@@ -56,6 +57,10 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		in, end := watchInterrupts(stderr)
 		defer end()
 		return runPolicy(in, args[0], args[1:], stdout, stderr)
+	case "watch":
+		in, end := watchInterrupts(stderr)
+		defer end()
+		return runWatch(in, args[1:], stdout, stderr)
 	case "demo":
 		in, end := watchInterrupts(stderr)
 		defer end()

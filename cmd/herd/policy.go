@@ -14,6 +14,8 @@ import (
 	"github.com/herd-project/herd/internal/engine"
 	"github.com/herd-project/herd/internal/event"
 	"github.com/herd-project/herd/internal/facts"
+	"github.com/herd-project/herd/internal/fileserver"
+	"github.com/herd-project/herd/internal/inventory"
 	"github.com/herd-project/herd/internal/plan"
 	"github.com/herd-project/herd/internal/policy"
 	"github.com/herd-project/herd/internal/ui"
@@ -30,6 +32,8 @@ type policyFlags struct {
 	vars     varsFlag
 	maxSteps uint64
 	lockWait time.Duration // --lock-wait, for the run lock of --local
+	// vault decrypts Ansible Vault values in inventories (nil: no password given).
+	vault *inventory.Vault
 }
 
 func (f *policyFlags) register(fs *flag.FlagSet) {
@@ -46,7 +50,7 @@ func (f *policyFlags) register(fs *flag.FlagSet) {
 
 // loadOptions are the policy options every mode shares.
 func (f *policyFlags) loadOptions(in *interrupts, stderr io.Writer) policy.LoadOptions {
-	return policy.LoadOptions{Vars: f.vars, Stdout: stderr, MaxSteps: f.maxSteps, Stop: in.stop}
+	return policy.LoadOptions{Vars: f.vars, Stdout: stderr, MaxSteps: f.maxSteps, Stop: in.stop, Vault: f.vault}
 }
 
 // policyError reports a policy error: exit 2, or 4 when the evaluation was
@@ -65,19 +69,7 @@ func runPolicy(in *interrupts, mode string, args []string, stdout, stderr io.Wri
 	var f policyFlags
 	f.register(fs)
 	var pf pushFlags
-	fs.StringVar(&pf.inventory, "i", "", "inventory file for roles that name no hosts (TOML, Ansible INI/YAML, or an executable)")
-	fs.StringVar(&pf.limitGroups, "limit-groups", "", "only hosts in groups matching these patterns (comma-separated fnmatch)")
-	fs.StringVar(&pf.limitHosts, "limit-hosts", "", "only hosts matching these patterns (comma-separated fnmatch)")
-	fs.IntVar(&pf.maxConns, "max-conns", 0, "connection set-ups at once (default 16)")
-	fs.StringVar(&pf.sshConfig, "ssh-config", "", `ssh config file (default ~/.ssh/config, "none" to ignore)`)
-	fs.StringVar(&pf.knownHosts, "known-hosts", "", "known_hosts files, comma-separated (default ~/.ssh/known_hosts)")
-	fs.StringVar(&pf.strictKeys, "strict-host-keys", "", `unknown host keys: "yes" refuses them, "accept-new" records them in the first known_hosts file; a changed key is always refused (default: defaults.toml, ssh_config StrictHostKeyChecking, else yes)`)
-	fs.BoolVar(&pf.askPass, "k", false, "ask once for an SSH password, used where key auth fails")
-	fs.BoolVar(&pf.askBecomePass, "K", false, "ask once for the sudo/su/doas password, used where one is needed and none is set")
-	fs.BoolVar(&pf.askBecomePass, "ask-become-pass", false, "same as -K")
-	fs.DurationVar(&pf.timeout, "connect-timeout", 10*time.Second, "SSH connect timeout per host")
-	pf.exchange.register(fs)
-	lockWait := fs.Duration("lock-wait", wire.DefaultLockWait, "how long to wait for another run's lock on a host before failing it (or lock_wait in defaults.toml)")
+	lockWait := pf.register(fs)
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -100,6 +92,10 @@ func runPolicy(in *interrupts, mode string, args []string, stdout, stderr io.Wri
 		return exitUsage
 	}
 	if err := validateFlags(fs, f, pf); err != nil {
+		fmt.Fprintf(stderr, "herd %s: %v\n", mode, err)
+		return exitUsage
+	}
+	if f.vault, err = pf.vault.vault(); err != nil {
 		fmt.Fprintf(stderr, "herd %s: %v\n", mode, err)
 		return exitUsage
 	}
@@ -142,8 +138,9 @@ func runLocal(in *interrupts, file string, check bool, f policyFlags, stdout, st
 	// Every role is planned before the first one changes anything, so a
 	// policy error in a later role leaves the machine untouched.
 	plans := make([]*plan.Plan, len(pol.Roles))
+	sources := make([]fileserver.Sources, len(pol.Roles))
 	for i, role := range pol.Roles {
-		if plans[i], err = pol.Plan(role, host); err != nil {
+		if plans[i], sources[i], err = pol.PlanWithSources(role, host); err != nil {
 			return policyError(in, err, stderr)
 		}
 	}
@@ -154,6 +151,9 @@ func runLocal(in *interrupts, file string, check bool, f policyFlags, stdout, st
 		res, err := engine.Run(ctx, p, engine.Options{
 			Check: check, Parallel: f.parallel, StateDir: stateDir,
 			Sink: out.Handle, Host: host.Name, Role: role.Name, Stop: in.stop,
+			// The plan never crosses a wire here: large files and trees
+			// are read straight from their controller paths, hash-checked.
+			Fetch: fileserver.NewIndex(sources[i], nil).Fetch,
 		})
 		if err != nil {
 			fmt.Fprintf(stderr, "herd: %v\n", err)
@@ -186,4 +186,24 @@ func localLock(wait time.Duration) *wire.RunLock {
 	}
 	host, _ := os.Hostname()
 	return &wire.RunLock{Wait: wait, User: name, Host: host, Pid: os.Getpid()}
+}
+
+// register adds the flags of push mode (check, apply, watch) to fs and
+// returns --lock-wait's value.
+func (pf *pushFlags) register(fs *flag.FlagSet) *time.Duration {
+	fs.Var(&pf.inventory, "i", "inventory file or directory for roles that name no hosts (TOML, Ansible INI/YAML, or an executable); repeatable")
+	pf.vault.register(fs)
+	pf.limit.register(fs)
+	fs.StringVar(&pf.limitGroups, "limit-groups", "", "only hosts in groups matching these patterns (comma-separated fnmatch)")
+	fs.StringVar(&pf.limitHosts, "limit-hosts", "", "only hosts matching these patterns (comma-separated fnmatch)")
+	fs.IntVar(&pf.maxConns, "max-conns", 0, "connection set-ups at once (default 16)")
+	fs.StringVar(&pf.sshConfig, "ssh-config", "", `ssh config file (default ~/.ssh/config, "none" to ignore)`)
+	fs.StringVar(&pf.knownHosts, "known-hosts", "", "known_hosts files, comma-separated (default ~/.ssh/known_hosts)")
+	fs.StringVar(&pf.strictKeys, "strict-host-keys", "", `unknown host keys: "yes" refuses them, "accept-new" records them in the first known_hosts file; a changed key is always refused (default: defaults.toml, ssh_config StrictHostKeyChecking, else yes)`)
+	fs.BoolVar(&pf.askPass, "k", false, "ask once for an SSH password, used where key auth fails")
+	fs.BoolVar(&pf.askBecomePass, "K", false, "ask once for the sudo/su/doas password, used where one is needed and none is set")
+	fs.BoolVar(&pf.askBecomePass, "ask-become-pass", false, "same as -K")
+	fs.DurationVar(&pf.timeout, "connect-timeout", 10*time.Second, "SSH connect timeout per host")
+	pf.exchange.register(fs)
+	return fs.Duration("lock-wait", wire.DefaultLockWait, "how long to wait for another run's lock on a host before failing it (or lock_wait in defaults.toml)")
 }

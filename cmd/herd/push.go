@@ -22,7 +22,9 @@ import (
 )
 
 type pushFlags struct {
-	inventory   string
+	inventory   sourcesFlag
+	vault       vaultFlags
+	limit       limitFlags
 	limitGroups string
 	limitHosts  string
 	maxConns    int
@@ -113,36 +115,58 @@ func splitList(s string) []string {
 	return out
 }
 
-func runPush(in *interrupts, file string, check bool, f policyFlags, pf pushFlags, stdout, stderr io.Writer) int {
-	start := time.Now()
+// pushSetup is what check, apply and watch read before contacting hosts.
+type pushSetup struct {
+	pol      *policy.Policy
+	inv      *inventory.Inventory
+	limit    push.Limit
+	defaults push.Defaults
+	maxConns int
+}
+
+// setupPush loads the defaults, the policy and the -i inventory and checks
+// the limits; on error it has printed why and returns the exit status.
+func setupPush(in *interrupts, file string, f policyFlags, pf pushFlags, stdout, stderr io.Writer) (*pushSetup, int) {
 	defaults, defaultsFile, err := loadDefaults()
 	if err != nil {
 		fmt.Fprintf(stderr, "herd: defaults: %v\n", err)
-		return exitUsage
+		return nil, exitUsage
 	}
 	if defaults.MaxConns < 0 {
 		fmt.Fprintf(stderr, "herd: defaults: %s: max_conns %d: want at least 1\n", defaultsFile, defaults.MaxConns)
-		return exitUsage
+		return nil, exitUsage
 	}
+	vault := f.vault
 	pol, err := policy.Load(file, f.loadOptions(in, stderr))
 	if err != nil {
-		return policyError(in, err, stderr)
+		return nil, policyError(in, err, stderr)
 	}
 	var inv *inventory.Inventory
-	if pf.inventory != "" {
-		if inv, err = inventory.Load(pf.inventory); err != nil {
+	if len(pf.inventory) > 0 {
+		if inv, err = loadSources(pf.inventory, file, vault); err != nil {
 			fmt.Fprintf(stderr, "herd: %v\n", err)
-			return exitUsage
+			return nil, exitUsage
 		}
 	}
 	limit := push.Limit{Groups: splitList(pf.limitGroups), Hosts: splitList(pf.limitHosts)}
+	if err := pf.limit.apply(&limit, file, pol, inv); err != nil {
+		fmt.Fprintf(stderr, "herd: %v\n", err)
+		return nil, exitUsage
+	}
 	warnings, err := push.CheckHosts(pol, inv, limit)
 	for _, w := range warnings {
 		fmt.Fprintf(stderr, "herd: warning: %s\n", w)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "herd: %v\n", err)
-		return exitUsage
+		return nil, exitUsage
+	}
+	if pf.limit.listHosts {
+		if err := printHostsByRole(pol, inv, limit, stdout); err != nil {
+			fmt.Fprintf(stderr, "herd: %v\n", err)
+			return nil, exitUsage
+		}
+		return nil, exitOK
 	}
 	if pf.knownHosts != "" {
 		defaults.KnownHosts = splitList(pf.knownHosts)
@@ -153,13 +177,23 @@ func runPush(in *interrupts, file string, check bool, f policyFlags, pf pushFlag
 	if pf.strictKeys != "" {
 		if defaults.StrictHostKeyChecking, err = transport.ParseStrictHostKeys(pf.strictKeys); err != nil {
 			fmt.Fprintf(stderr, "herd: --strict-host-keys: %v\n", err)
-			return exitUsage
+			return nil, exitUsage
 		}
 	}
 	maxConns := pf.maxConns
 	if maxConns == 0 {
 		maxConns = defaults.MaxConns
 	}
+	return &pushSetup{pol: pol, inv: inv, limit: limit, defaults: defaults, maxConns: maxConns}, exitOK
+}
+
+func runPush(in *interrupts, file string, check bool, f policyFlags, pf pushFlags, stdout, stderr io.Writer) int {
+	start := time.Now()
+	ps, code := setupPush(in, file, f, pf, stdout, stderr)
+	if ps == nil {
+		return code
+	}
+	pol, inv, limit, defaults, maxConns := ps.pol, ps.inv, ps.limit, ps.defaults, ps.maxConns
 	out := ui.New(stdout, ui.Options{JSON: f.json, Diff: f.diff, Verbose: f.verbose, Check: check})
 	out.MultiHost(true)
 	sink := out.Handle
@@ -189,19 +223,11 @@ func runPush(in *interrupts, file string, check bool, f policyFlags, pf pushFlag
 		Exchange:      openExchange(pf, defaults, pol, inv, stderr),
 		ExchangeLocks: pf.exchange.etcd != "" || len(defaults.Etcd.Endpoints) > 0,
 	})
-	if pe, ok := push.IsPolicyErrors(err); ok {
-		// Found while planning, before any host changed: one line each.
-		for _, e := range pe {
-			fmt.Fprintf(stderr, "herd: %s\n", e)
-		}
-		fmt.Fprintln(stderr, "herd: nothing was changed")
-		return exitUsage
-	}
-	if err != nil && !errors.Is(err, context.Canceled) {
-		fmt.Fprintf(stderr, "herd: %v\n", err)
-		return exitUsage
+	if code, failed := runFailed(err, stderr); failed {
+		return code
 	}
 	out.Recap(time.Since(start))
+	recordRun(file, check, res, stderr)
 	if res != nil && res.StoppedAfter != "" {
 		fmt.Fprintf(stdout, "stopped after role %q because hosts failed\n", res.StoppedAfter)
 	}
@@ -240,4 +266,23 @@ func openExchange(pf pushFlags, d push.Defaults, pol *policy.Policy, inv *invent
 		}
 		return st, err
 	}
+}
+
+// runFailed reports an error push.Run or push.Watch returned instead of
+// running (policy errors found while planning, before any host changed,
+// one line each; a bad set-up), and says whether the command ends there.
+// An interrupted run is not one: its hosts report it themselves.
+func runFailed(err error, stderr io.Writer) (int, bool) {
+	if pe, ok := push.IsPolicyErrors(err); ok {
+		for _, e := range pe {
+			fmt.Fprintf(stderr, "herd: %s\n", e)
+		}
+		fmt.Fprintln(stderr, "herd: nothing was changed")
+		return exitUsage, true
+	}
+	if err != nil && !errors.Is(err, context.Canceled) {
+		fmt.Fprintf(stderr, "herd: %v\n", err)
+		return exitUsage, true
+	}
+	return 0, false
 }

@@ -2,7 +2,9 @@ package push_test
 
 import (
 	"context"
+	"maps"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -141,7 +143,7 @@ role("config", hosts = inv.hosts, main = config)
 	o.Limit = push.Limit{Hosts: []string{"host1", "host3"}}
 	res := run(t, pol, o)
 	if c := total(res); c.Failed != 0 || res.Hosts["host2"] != nil {
-		t.Fatalf("limited run: %+v hosts %v\n%s", c, res.SortedHosts(), rec.dump())
+		t.Fatalf("limited run: %+v hosts %v\n%s", c, slices.Sorted(maps.Keys(res.Hosts)), rec.dump())
 	}
 	after := readOn(t, l.Host("host1"), "/etc/exc/peers")
 	newKey := strings.TrimSpace(readOn(t, l.Host("host3"), "/etc/exc/id.pub"))

@@ -10,7 +10,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"sync"
 	"time"
 
@@ -30,6 +29,8 @@ type Options struct {
 	Limit    Limit
 	// Inventory serves roles that name no hosts (from -i on the command line).
 	Inventory *inventory.Inventory
+	// Sink is called concurrently, from every host's goroutine: it must be
+	// safe for concurrent use (see event.Sink).
 	Sink      event.Sink
 	Agent     *Binary
 	Transport transport.Config
@@ -47,10 +48,30 @@ type Options struct {
 	// external etcd); in apply mode every host is locked there for the run
 	// before its first change, waiting up to the lock wait.
 	ExchangeLocks bool
+	// AgentStartTimeout bounds an agent's start on one host: the bootstrap
+	// (including sending the binary when the host has no cached copy) and
+	// the hello. 0 means DefaultAgentStartTimeout.
+	AgentStartTimeout time.Duration
+}
+
+// DefaultAgentStartTimeout is Options.AgentStartTimeout when not set.
+const DefaultAgentStartTimeout = 60 * time.Second
+
+func (o *Options) agentStartTimeout() time.Duration {
+	if o.AgentStartTimeout > 0 {
+		return o.AgentStartTimeout
+	}
+	return DefaultAgentStartTimeout
 }
 
 // Limit narrows every role's hosts (--limit-groups, --limit-hosts).
-type Limit struct{ Groups, Hosts []string }
+type Limit struct {
+	Groups, Hosts []string
+	// Pattern is --limit, an Ansible host pattern; IsGroup tells its
+	// plain names that are groups from host names (nil: none are).
+	Pattern *inventory.Pattern
+	IsGroup func(string) bool
+}
 
 // Result summarises a run.
 type Result struct {
@@ -107,41 +128,71 @@ type runner struct {
 	started time.Time
 }
 
-// Run executes every role of pol in order.
-func Run(ctx context.Context, pol *policy.Policy, o Options) (*Result, error) {
+// prepare is the set-up Run and Watch share: the default sink and agent
+// binary, every role's hosts resolved before anything is contacted (so an
+// error in the inventory or a filter comes before any change), the runner
+// with its connection pool (retried set-ups reported as events), and the
+// herd_via parents checked. The caller closes the runner.
+func prepare(pol *policy.Policy, o Options) (*runner, [][]*inventory.Host, error) {
 	if o.Sink == nil {
 		o.Sink = func(event.Event) {}
 	}
 	if o.Agent == nil {
 		b, err := SelfBinary()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		o.Agent = b
 	}
 	if _, err := o.Agent.Hash(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	// Resolve every role's hosts before contacting anything, so an error in
-	// the inventory or a filter is reported before any change is made.
-	roleHosts := make([][]*inventory.Host, len(pol.Roles))
+	roleHosts, err := resolveHosts(pol, o.Inventory, o.Limit)
+	if err != nil {
+		return nil, nil, err
+	}
+	r := &runner{pol: pol, o: o, agents: map[string]*agentConn{}, results: map[string]*HostResult{}, started: time.Now()}
+	tc := o.Transport
+	if tc.OnDialRetry == nil {
+		// A retried connection set-up is news, not a failure: say so in
+		// the stream, so a slow fleet is seen slowing.
+		tc.OnDialRetry = func(target string, attempt, attempts int, wait time.Duration, err error) {
+			r.emit(event.Event{Type: event.Retry, Host: target,
+				Msg: fmt.Sprintf("connection set-up failed (%v); attempt %d of %d in %s", err, attempt, attempts, wait.Round(time.Millisecond))})
+		}
+	}
+	r.pool = transport.NewPool(tc)
+	if err := r.checkVia(roleHosts); err != nil {
+		r.close()
+		return nil, nil, err
+	}
+	return r, roleHosts, nil
+}
+
+// resolveHosts selects every role's hosts.
+func resolveHosts(pol *policy.Policy, inv *inventory.Inventory, lim Limit) ([][]*inventory.Host, error) {
+	out := make([][]*inventory.Host, len(pol.Roles))
 	for i, role := range pol.Roles {
-		hs, err := hostsOf(role, o.Inventory, o.Limit)
+		hs, err := hostsOf(role, inv, lim)
 		if err != nil {
 			return nil, err
 		}
-		roleHosts[i] = hs
+		out[i] = hs
 	}
-	r := &runner{pol: pol, o: o, pool: transport.NewPool(o.Transport),
-		agents: map[string]*agentConn{}, results: map[string]*HostResult{}, started: time.Now()}
+	return out, nil
+}
+
+// Run executes every role of pol in order.
+func Run(ctx context.Context, pol *policy.Policy, o Options) (*Result, error) {
+	r, roleHosts, err := prepare(pol, o)
+	if err != nil {
+		return nil, err
+	}
 	defer r.close()
 	if o.Exchange != nil {
 		r.xv = newExchangeView(ctx, o.Exchange, fmt.Sprintf("%s-%d", processNonce, time.Now().Unix()), r.emit)
 		pol.SetExchange(r.xv)
 		defer r.xv.close()
-	}
-	if err := r.checkVia(roleHosts); err != nil {
-		return nil, err
 	}
 	plans, err := r.planAll(ctx, roleHosts)
 	if err != nil {
@@ -322,7 +373,7 @@ func (r *runner) runHost(ctx context.Context, role *policy.Role, h *inventory.Ho
 	}
 	r.emit(event.Event{Type: event.HostStart, Host: h.Name, Role: role.Name, Msg: fmt.Sprintf("%d resources", len(p.Resources))})
 	start := time.Now()
-	files, err := r.serveFiles(role, h.Name, p, ac)
+	files, err := r.serveFiles(role, h.Name, hp.sources, ac)
 	if err != nil {
 		return fail(event.Failed, err)
 	}
@@ -385,14 +436,4 @@ func (r *runner) drop(name string) {
 		ac.kill()
 	}
 	r.dropBecome(name)
-}
-
-// SortedHosts returns the result's host names in order, for recaps.
-func (r *Result) SortedHosts() []string {
-	out := make([]string, 0, len(r.Hosts))
-	for h := range r.Hosts {
-		out = append(out, h)
-	}
-	sort.Strings(out)
-	return out
 }
