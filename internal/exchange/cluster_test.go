@@ -3,6 +3,7 @@ package exchange
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -140,4 +141,13 @@ func TestExternalClusterSharedAndLocked(t *testing.T) {
 		t.Fatalf("dead controller's lock never expired: %v", err)
 	}
 	t.Logf("dead controller's lock expired after %v", time.Since(start).Round(time.Millisecond))
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("exchange: no free loopback port for etcd's peer listener: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
 }

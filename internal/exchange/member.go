@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"go.etcd.io/etcd/server/v3/embed"
@@ -33,9 +34,10 @@ func DefaultDataDir() (string, error) {
 	return filepath.Join(home, ".herd", "etcd"), nil
 }
 
-// startMember starts a single-member etcd whose clients reach it only over
-// a unix socket inside a 0700 directory: no other local user can talk to
-// it. The peer port (which etcd needs even alone) listens on 127.0.0.1.
+// startMember starts a single-member etcd that listens on nothing another
+// local user can reach: clients and the peer listener (which etcd opens
+// even alone) are unix sockets (0600) inside a 0700 directory of ours, and
+// metrics are off. No TCP port at all (member_test.go attacks this).
 func startMember(c Config) (*member, error) {
 	dir := c.DataDir
 	if dir == "" {
@@ -44,21 +46,16 @@ func startMember(c Config) (*member, error) {
 			return nil, err
 		}
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("exchange: %w", err)
-	}
-	if err := os.Chmod(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("exchange: %w", err)
+	if err := privateDir(dir); err != nil {
+		return nil, err
 	}
 	sock := filepath.Join(dir, "client.sock")
 	if len(sock) > 100 {
 		return nil, fmt.Errorf("exchange: etcd directory %s: path too long for a unix socket", dir)
 	}
 	_ = os.Remove(sock) // a stale socket from a killed controller; the data lock below guards a live one
-	peerPort, err := freePort()
-	if err != nil {
-		return nil, err
-	}
+	peerSock := filepath.Join(dir, "peer.sock")
+	_ = os.Remove(peerSock)
 	cfg := embed.NewConfig()
 	cfg.Name = "herd"
 	cfg.Dir = filepath.Join(dir, "data")
@@ -66,9 +63,14 @@ func startMember(c Config) (*member, error) {
 	cfg.LogLevel = "error"
 	cfg.LogOutputs = []string{"/dev/null"}
 	cu, _ := url.Parse("unix://" + sock)
-	pu, _ := url.Parse(fmt.Sprintf("http://127.0.0.1:%d", peerPort))
+	// etcd listens on a unix peer URL's Host (not its Path), so the
+	// absolute path goes there; the member never dials a peer.
+	// The advertised URL (never dialled by a lone member) keeps the
+	// parseable form.
+	pu := url.URL{Scheme: "unix", Host: peerSock}
+	pa := url.URL{Scheme: "unix", Path: peerSock}
 	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{*cu}, []url.URL{*cu}
-	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{*pu}, []url.URL{*pu}
+	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{pu}, []url.URL{pa}
 	cfg.InitialCluster = cfg.InitialClusterFromName(cfg.Name)
 	cfg.ListenMetricsUrls = nil
 	e, err := embed.StartEtcd(cfg)
@@ -88,5 +90,33 @@ func startMember(c Config) (*member, error) {
 		e.Close()
 		return nil, errors.New("exchange: embedded etcd did not start within " + timeout.String())
 	}
+	for _, p := range []string{sock, peerSock} {
+		// The directory already keeps others out; the sockets say so too.
+		if err := os.Chmod(p, 0o600); err != nil {
+			e.Close()
+			return nil, fmt.Errorf("exchange: %w", err)
+		}
+	}
 	return &member{e: e, endpoint: "unix://" + sock}, nil
+}
+
+// privateDir makes dir (and missing parents) and insists that it is a real
+// directory of this user, mode 0700: a symlink or a directory someone else
+// owns could hand the store to them.
+func privateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("exchange: %w", err)
+	}
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return fmt.Errorf("exchange: %w", err)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !fi.IsDir() || !ok || int(st.Uid) != os.Getuid() {
+		return fmt.Errorf("exchange: etcd directory %s is not a directory owned by this user; refusing it", dir)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return fmt.Errorf("exchange: %w", err)
+	}
+	return nil
 }
