@@ -33,6 +33,14 @@ func (r *runner) bindParams(res plan.Resource) (plan.Params, error) {
 	for _, b := range res.Bind {
 		var v strings.Builder
 		for _, part := range b.Parts {
+			if part.Xch != nil {
+				s, err := r.collectedValue(b, part.Xch)
+				if err != nil {
+					return nil, err
+				}
+				v.WriteString(s)
+				continue
+			}
 			if !part.IsRef() {
 				v.WriteString(part.Lit)
 				continue
@@ -94,21 +102,30 @@ func (r *runner) exports() map[string]string {
 	r.outMu.Lock()
 	defer r.outMu.Unlock()
 	out := map[string]string{}
-next:
 	for _, e := range r.p.Exports {
-		var v strings.Builder
-		for _, part := range e.Parts {
-			if !part.IsRef() {
-				v.WriteString(part.Lit)
-				continue
-			}
-			s, ok := r.outputs[part.From][part.Field]
-			if !ok {
-				continue next
-			}
-			v.WriteString(s)
+		if v, ok := r.exportValue(e); ok {
+			out[e.Name] = v
 		}
-		out[e.Name] = v.String()
 	}
 	return out
+}
+
+// exportValue resolves one export (callers hold outMu).
+func (r *runner) exportValue(e plan.Export) (string, bool) {
+	var v strings.Builder
+	for _, part := range e.Parts {
+		if part.Xch != nil {
+			return "", false // another host's value is not this host's to export
+		}
+		if !part.IsRef() {
+			v.WriteString(part.Lit)
+			continue
+		}
+		s, ok := r.outputs[part.From][part.Field]
+		if !ok {
+			return "", false
+		}
+		v.WriteString(s)
+	}
+	return v.String(), true
 }

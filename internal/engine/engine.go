@@ -48,6 +48,14 @@ type Options struct {
 	// the rest are skipped. The agent closes it when its controller goes
 	// away or asks to stop; cancelling ctx instead also aborts what runs.
 	Stop <-chan struct{}
+	// Collect gives the values of other hosts this plan waits for
+	// (plan.Collected, collect.go); nil: none will come, each waits out
+	// its timeout.
+	Collect Collector
+	// Exported, if set, hears each export of the plan as soon as the
+	// resources it comes from finished: its value, or ok=false when it
+	// will not get one in this run.
+	Exported func(name, value string, ok bool)
 }
 
 // Result sums up a run.

@@ -80,10 +80,16 @@ type Part struct {
 	Lit   string `json:"lit,omitempty"`
 	From  string `json:"from,omitempty"`  // resource ID
 	Field string `json:"field,omitempty"` // output name, e.g. "value", "stdout"
+	// Xch is another host's export of this run, pushed by the controller
+	// while the plan runs (collect.go).
+	Xch *Collected `json:"xch,omitempty"`
 }
 
 // IsRef reports whether the part refers to another resource's output.
 func (p Part) IsRef() bool { return p.From != "" }
+
+// IsLit reports whether the part is literal text.
+func (p Part) IsLit() bool { return p.From == "" && p.Xch == nil }
 
 // Meta are the parameters every resource accepts.
 type Meta struct {
@@ -151,6 +157,11 @@ func (p *Plan) Validate() error {
 				if part.IsRef() {
 					if err := check("value reference", part.From); err != nil {
 						return err
+					}
+				}
+				if part.Xch != nil {
+					if err := part.Xch.validate(); err != nil {
+						return fmt.Errorf("resource %s: %w", r.ID, err)
 					}
 				}
 			}

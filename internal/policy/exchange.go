@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"sort"
+	"time"
 
 	"go.starlark.net/starlark"
 
@@ -23,6 +25,9 @@ type ExchangeView interface {
 	Resources() ([]HostResource, error)
 	// Facts returns a host's facts as its agent last reported them.
 	Facts(host string) (facts.Facts, bool, error)
+	// Pending lists the hosts of this run whose export name in role is
+	// deferred and not known yet: collect() waits for them on the target.
+	Pending(role, name string) []string
 }
 
 // HostResource is an exported resource and the host that exported it.
@@ -119,8 +124,12 @@ func hostFilter(v starlark.Value) (map[string]bool, error) {
 	return out, nil
 }
 
-// collect(name, hosts=None) returns {host: value} of the hosts that
-// exported name (in earlier runs or earlier roles of this run).
+// collect(name, hosts=None, collect_timeout=60) returns {host: value} of
+// the hosts that exported name, in earlier runs or earlier roles of this
+// run, plus the hosts of this role whose export is deferred (cmd.stdout):
+// their values are deferred too, and a resource using one waits for it on
+// the target, at most collect_timeout, then runs with the earlier value
+// (or nothing) and says which hosts were missing.
 func (p *Policy) collectBuiltin(thread *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	pos := callerPos(thread)
 	b, err := inRole(thread, "collect")
@@ -129,12 +138,22 @@ func (p *Policy) collectBuiltin(thread *starlark.Thread, fn *starlark.Builtin, a
 	}
 	var name string
 	var hosts starlark.Value = starlark.None
-	if err := starlark.UnpackArgs("collect", args, kwargs, "name", &name, "hosts?", &hosts); err != nil {
+	var timeout starlark.Value = starlark.None
+	if err := starlark.UnpackArgs("collect", args, kwargs, "name", &name, "hosts?", &hosts, "collect_timeout?", &timeout); err != nil {
 		return nil, errorAt(pos, "%v", err)
 	}
 	filter, err := hostFilter(hosts)
 	if err != nil {
 		return nil, errorAt(pos, "%v", err)
+	}
+	wait := plan.DefaultCollectTimeout
+	if timeout != starlark.None {
+		if wait, err = durationArg("collect", "collect_timeout", timeout); err != nil {
+			return nil, errorAt(pos, "%v", err)
+		}
+		if wait <= 0 || wait > 24*time.Hour {
+			return nil, errorAt(pos, "collect(%q): collect_timeout must be between 1s and 24h", name)
+		}
 	}
 	v, err := p.view(thread, b, "collect")
 	if err != nil {
@@ -144,13 +163,32 @@ func (p *Policy) collectBuiltin(thread *starlark.Thread, fn *starlark.Builtin, a
 	if err != nil {
 		return nil, errorAt(pos, "collect(%q): %v", name, err)
 	}
-	d := starlark.NewDict(len(vals))
-	for _, h := range sortedKeys(vals) {
-		if filter == nil || filter[h] {
-			_ = d.SetKey(starlark.String(h), starlark.String(vals[h]))
+	pending := map[string]bool{}
+	for _, h := range v.Pending(b.role.Name, name) {
+		pending[h] = true
+	}
+	d := starlark.NewDict(len(vals) + len(pending))
+	for _, h := range sortedKeys(unionKeys(vals, pending)) {
+		if filter != nil && !filter[h] {
+			continue
 		}
+		if !pending[h] {
+			_ = d.SetKey(starlark.String(h), starlark.String(vals[h]))
+			continue
+		}
+		old, had := vals[h]
+		c := &plan.Collected{Host: h, Name: name, Role: b.role.Name, Fallback: old, HasFallback: had, Timeout: wait}
+		_ = d.SetKey(starlark.String(h), &Deferred{parts: []plan.Part{{Xch: c}}, b: b})
 	}
 	return d, nil
+}
+
+func unionKeys(a map[string]string, b map[string]bool) map[string]bool {
+	out := maps.Clone(b)
+	for k := range a {
+		out[k] = true
+	}
+	return out
 }
 
 // host_facts(name) returns another host's facts (like host.facts), or

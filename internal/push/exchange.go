@@ -14,6 +14,7 @@ import (
 	"github.com/herd-project/herd/internal/inventory"
 	"github.com/herd-project/herd/internal/plan"
 	"github.com/herd-project/herd/internal/policy"
+	"github.com/herd-project/herd/internal/wire"
 )
 
 // OpenExchange opens the exchange store; push calls it at most once per
@@ -44,6 +45,8 @@ type exchangeView struct {
 
 	lockMu sync.Mutex
 	locker *exchange.Locker
+
+	hub *hub // deferred exports passed between hosts of a role (collect.go)
 }
 
 // lockHost takes host's cluster-wide lock for this run (shared etcd only),
@@ -68,7 +71,7 @@ func (v *exchangeView) lockHost(ctx context.Context, host string, holder exchang
 func newExchangeView(ctx context.Context, open OpenExchange, run string, emit func(event.Event)) *exchangeView {
 	return &exchangeView{ctx: ctx, open: open, run: run, emit: emit,
 		values: map[string]map[string]string{}, resources: map[string]map[string][]plan.SharedResource{},
-		facts: map[string]facts.Facts{}, runFacts: map[string]facts.Facts{}}
+		facts: map[string]facts.Facts{}, runFacts: map[string]facts.Facts{}, hub: newHub()}
 }
 
 // load opens the store and reads the whole namespace once.
@@ -184,6 +187,23 @@ func (v *exchangeView) Facts(host string) (facts.Facts, bool, error) {
 	return f, ok, nil
 }
 
+// Pending implements policy.ExchangeView.
+func (v *exchangeView) Pending(role, name string) []string { return v.hub.Pending(role, name) }
+
+// fromAgent takes an export an agent reported mid-run: the run's view
+// sees it at once (a plan made later in the role reads it as a plain
+// value) and the hosts waiting for it get it.
+func (v *exchangeView) fromAgent(host, role string, p *plan.Plan, e *wire.Exported) {
+	for _, x := range p.Exports {
+		if x.Name == e.Name && !e.Missing {
+			v.mu.Lock()
+			v.setValue(e.Name, host, e.Value)
+			v.mu.Unlock()
+		}
+	}
+	v.hub.fromAgent(host, role, p, e)
+}
+
 // planned records what a host's plan for role will publish, as far as it
 // is known now: literal exports and exported resources.
 // The store is read first (load), so what the run plans always wins over
@@ -195,6 +215,7 @@ func (v *exchangeView) planned(host, role string, p *plan.Plan) {
 	if _, err := v.load(); err != nil {
 		return // reported by whoever needs the store
 	}
+	v.hub.plannedDeferred(host, role, p)
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	for _, e := range p.Exports {

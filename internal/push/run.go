@@ -313,6 +313,11 @@ func (r *runner) emit(e event.Event) {
 // here, right before the host's changes in this role; in check mode they
 // do not run at all, since they act on the world (drain a load balancer).
 func (r *runner) runHost(ctx context.Context, role *policy.Role, h *inventory.Host, hp *hostPlan) bool {
+	if r.xv != nil {
+		// Whatever happens to h, hosts waiting for its exports in this
+		// role stop waiting when it is over (collect.go).
+		defer r.xv.hub.ended(h.Name, role.Name)
+	}
 	hr := r.result(h.Name)
 	fail := func(t event.Type, err error) bool {
 		if ctx.Err() != nil || r.stopping() {
@@ -378,6 +383,8 @@ func (r *runner) runHost(ctx context.Context, role *policy.Role, h *inventory.Ho
 		return fail(event.Failed, err)
 	}
 	sent0 := r.bytesSent(h.Name)
+	exported, unwait := r.collecting(ac, h.Name, role.Name, p)
+	defer unwait()
 	done, err := ac.run(ctx, r.o.Stop, &wire.RunPlan{Plan: p, Check: r.o.Check, Parallel: r.o.Parallel, Lock: r.lockRequest()}, files, func(e event.Event) {
 		// The agent is not trusted to speak for other hosts or roles.
 		e.Host, e.Role = h.Name, role.Name
@@ -385,7 +392,7 @@ func (r *runner) runHost(ctx context.Context, role *policy.Role, h *inventory.Ho
 		hr.Counts.Add(e.Type)
 		r.mu.Unlock()
 		r.o.Sink(e)
-	})
+	}, exported)
 	r.account(hr, h.Name, files, sent0)
 	if err != nil {
 		r.drop(h.Name)
