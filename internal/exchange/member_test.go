@@ -192,14 +192,6 @@ func publicDir(t *testing.T) string {
 	return d
 }
 
-func mustExecutable(t *testing.T) string {
-	p, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 func copyFile(t *testing.T, from, to string, mode os.FileMode) {
 	in, err := os.Open(from)
 	if err != nil {
