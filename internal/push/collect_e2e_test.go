@@ -123,13 +123,13 @@ role("mesh", hosts = inv.hosts, main = mesh)
 // host's own role is unaffected.
 func TestExchangeCollectTimeout(t *testing.T) {
 	l := flatLab(t)
-	hosts := []string{"host4", "host5"}
+	hosts := []string{"host1", "host2"}
 	dir := project(t, map[string]string{
 		"inventory.toml": tomlInventory(l, map[string][]string{"g": hosts}),
 		"site.star": `
 inv = inventory("inventory.toml")
 def main(host):
-    late = exec("late", command = "sleep 4; echo " + host.name) if host.name == "host5" else None
+    late = exec("late", command = "sleep 4; echo " + host.name) if host.name == "host2" else None
     if late:
         export("name", late.stdout)
     content = ""
@@ -144,10 +144,10 @@ role("late", hosts = inv.hosts, main = main)
 	if c := total(res); c.Failed != 0 || c.Unreachable != 0 {
 		t.Fatalf("%+v\n%s", c, rec.dump())
 	}
-	if got, err := l.Host("host4").ReadFile("/tmp/exm-timeout"); err != nil || string(got) != "host5=end\n" {
-		t.Fatalf("host4's file %q %v, want host5's value missing\n%s", got, err, rec.dump())
+	if got, err := l.Host("host1").ReadFile("/tmp/exm-timeout"); err != nil || string(got) != "host2=end\n" {
+		t.Fatalf("host1's file %q %v, want host2's value missing\n%s", got, err, rec.dump())
 	}
-	if !strings.Contains(rec.dump(), `missing: host5's "name" (not within 1s; using nothing)`) {
+	if !strings.Contains(rec.dump(), `missing: host2's "name" (not within 1s; using nothing)`) {
 		t.Fatalf("the missing host is not named:\n%s", rec.dump())
 	}
 	t.Logf("run took %v", time.Since(start).Round(time.Millisecond))
