@@ -3,13 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/herd-project/herd/internal/exchange"
 	"github.com/herd-project/herd/internal/push"
@@ -20,7 +21,7 @@ type exchangeFlags struct {
 	etcd, cert, key, ca, dir, cluster string
 }
 
-func (x *exchangeFlags) register(fs *flag.FlagSet) {
+func (x *exchangeFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&x.etcd, "etcd", "", "etcd endpoints of an external exchange, comma-separated (default: an embedded member, started when a run needs it)")
 	fs.StringVar(&x.cert, "etcd-cert", "", "TLS client certificate for --etcd")
 	fs.StringVar(&x.key, "etcd-key", "", "TLS client key for --etcd")
@@ -52,39 +53,55 @@ func first(s ...string) string {
 	return ""
 }
 
-// runExchange is `herd exchange list|get|forget`.
-func runExchange(args []string, stdout, stderr io.Writer) int {
-	const use = "usage: herd exchange list|get|forget [--kind value|resource|facts] [--name N] [--host H] [--cluster C | -i INVENTORY] [--etcd ...]"
-	if len(args) == 0 {
-		fmt.Fprintln(stderr, use)
-		return exitUsage
+// exchangeQuery is what herd exchange list|get|forget ask for.
+type exchangeQuery struct {
+	x      exchangeFlags
+	inv    string
+	m      exchange.Match
+	asJSON bool
+}
+
+// newExchangeCmd is `herd exchange list|get|forget`: inspects and prunes
+// the exchange's store (package exchange).
+func newExchangeCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "exchange list|get|forget",
+		Short: "inspect and prune what hosts exported (export, export_resource, facts)",
+		Args:  noArgs,
+		Run: func(cmd *cobra.Command, args []string) {
+			fmt.Fprintln(a.stderr, "herd exchange: want a subcommand: list, get or forget")
+			a.code = exitUsage
+		},
 	}
-	cmd := args[0]
-	fs := flag.NewFlagSet("herd exchange "+cmd, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var x exchangeFlags
-	x.register(fs)
-	inv := fs.String("i", "", "inventory whose namespace to use (as apply derives it)")
-	var m exchange.Match
-	fs.StringVar(&m.Kind, "kind", "", "value, resource or facts")
-	fs.StringVar(&m.Name, "name", "", "value name or resource id (kind:name)")
-	fs.StringVar(&m.Host, "host", "", "exporting host")
-	asJSON := fs.Bool("json", false, "one JSON entry per line")
-	pos, err := parseInterleaved(fs, args[1:])
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
+	for _, sub := range []struct{ name, short string }{
+		{"list", "list entries (all kinds, or --kind)"},
+		{"get", "print one value (--name) of every host: host<TAB>value"},
+		{"forget", "delete entries by --name and/or --host"},
+	} {
+		var q exchangeQuery
+		c := &cobra.Command{
+			Use:   sub.name + " [--kind value|resource|facts] [--name N] [--host H] (--cluster C | -i INVENTORY)",
+			Short: sub.short,
+			Args:  noArgs,
+			Run: func(cmd *cobra.Command, args []string) {
+				a.code = runExchange(sub.name, q, a.stdout, a.stderr)
+			},
 		}
-		return exitUsage
+		fs := c.Flags()
+		q.x.register(fs)
+		fs.StringVarP(&q.inv, "inventory", "i", "", "inventory whose namespace to use (as apply derives it)")
+		fs.StringVar(&q.m.Kind, "kind", "", "value, resource or facts")
+		fs.StringVar(&q.m.Name, "name", "", "value name or resource id (kind:name)")
+		fs.StringVar(&q.m.Host, "host", "", "exporting host")
+		fs.BoolVar(&q.asJSON, "json", false, "one JSON entry per line")
+		cmd.AddCommand(c)
 	}
-	if cmd != "list" && cmd != "get" && cmd != "forget" {
-		fmt.Fprintf(stderr, "herd exchange: unknown subcommand %q\n%s\n", cmd, use)
-		return exitUsage
-	}
-	if len(pos) > 0 {
-		fmt.Fprintf(stderr, "herd exchange %s: unexpected argument %q\n", cmd, pos[0])
-		return exitUsage
-	}
+	return cmd
+}
+
+// runExchange runs one herd exchange subcommand.
+func runExchange(cmd string, q exchangeQuery, stdout, stderr io.Writer) int {
+	x, m, asJSON, inv := q.x, q.m, &q.asJSON, &q.inv
 	if m.Kind != "" && m.Kind != exchange.KindValue && m.Kind != exchange.KindResource && m.Kind != exchange.KindFacts {
 		fmt.Fprintf(stderr, "herd exchange %s: --kind %q: want value, resource or facts\n", cmd, m.Kind)
 		return exitUsage

@@ -36,8 +36,9 @@ type pushFlags struct {
 	// askBecomePass: -K, --ask-become-pass
 	askBecomePass bool
 	// lockWait is --lock-wait; nil when not given.
-	lockWait *time.Duration
-	exchange exchangeFlags
+	lockWait     *time.Duration
+	lockWaitFlag time.Duration
+	exchange     exchangeFlags
 }
 
 // loadDefaults reads ~/.herd/defaults.toml, else /etc/herd/defaults.toml.

@@ -1,9 +1,22 @@
 package main
 
 import (
+	"fmt"
 	"runtime/debug"
 	"strings"
+
+	"github.com/spf13/cobra"
 )
+
+// newVersionCmd is `herd version` (also `herd --version`).
+func newVersionCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "print the module version, VCS revision and Go toolchain of this build",
+		Args:  noArgs,
+		Run:   func(cmd *cobra.Command, args []string) { fmt.Fprintln(a.stdout, "herd", version()) },
+	}
+}
 
 // version says which build this is, from the build info Go stamps into
 // every binary: the module version (a tag when installed with go install

@@ -1,12 +1,12 @@
 package main
 
 import (
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"sync"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/herd-project/herd/internal/event"
 	"github.com/herd-project/herd/internal/inventory"
@@ -15,47 +15,48 @@ import (
 	"github.com/herd-project/herd/internal/ui"
 )
 
-// runWatch is `herd watch POLICY [push flags] [--converged-timeout D]
+// newWatchCmd is `herd watch POLICY [push flags] [--converged-timeout D]
 // [--poll D]`: apply, then keep every host converged (package push,
 // watch.go) until Ctrl-C or, with --converged-timeout, until the whole
 // cluster has been converged and quiet for that long.
-func runWatch(in *interrupts, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("herd watch", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+func newWatchCmd(a *app) *cobra.Command {
 	var f policyFlags
-	f.register(fs)
 	var pf pushFlags
-	lockWait := pf.register(fs)
-	convTimeout := fs.Duration("converged-timeout", 0, "exit 0 once every host has been converged, with no event anywhere, this long (0: run until Ctrl-C)")
-	poll := fs.Duration("poll", 10*time.Second, "how often agents re-check packages, services, users and groups for drift (0: never; files are watched with inotify)")
-	pos, err := parseInterleaved(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	var w watchFlags
+	cmd := &cobra.Command{
+		Use:               "watch POLICY",
+		Short:             "make it so and keep it so: re-apply edits, repair drift",
+		Args:              exactlyOnePolicy,
+		ValidArgsFunction: completePolicyFile,
+		Run: func(cmd *cobra.Command, args []string) {
+			in, end := watchInterrupts(a.stderr)
+			defer end()
+			a.code = runWatch(in, cmd, args[0], f, pf, w, a.stdout, a.stderr)
+		},
 	}
-	fs.Visit(func(fl *flag.Flag) {
-		if fl.Name == "lock-wait" {
-			pf.lockWait = lockWait
-		}
-	})
+	f.register(cmd.Flags())
+	pf.register(cmd)
+	cmd.Flags().DurationVar(&w.convTimeout, "converged-timeout", 0, "exit 0 once every host has been converged, with no event anywhere, this long (0: run until Ctrl-C)")
+	cmd.Flags().DurationVar(&w.poll, "poll", 10*time.Second, "how often agents re-check packages, services, users and groups for drift (0: never; files are watched with inotify)")
+	return cmd
+}
+
+// watchFlags are the flags only watch has.
+type watchFlags struct{ convTimeout, poll time.Duration }
+
+func runWatch(in *interrupts, cmd *cobra.Command, file string, f policyFlags, pf pushFlags, w watchFlags, stdout, stderr io.Writer) int {
 	switch {
-	case len(pos) != 1:
-		fmt.Fprintf(stderr, "herd watch: want exactly one policy file, got %d\n", len(pos))
-		return exitUsage
 	case f.local:
 		fmt.Fprintln(stderr, "herd watch: --local is not supported; watch pushes to the inventory's hosts")
 		return exitUsage
-	case *convTimeout < 0 || *poll < 0 || *lockWait < 0:
+	case w.convTimeout < 0 || w.poll < 0 || pf.lockWaitFlag < 0:
 		fmt.Fprintln(stderr, "herd watch: --converged-timeout, --poll and --lock-wait must not be negative")
 		return exitUsage
 	}
-	if err := validateFlags(fs, f, pf); err != nil {
+	if err := pf.finish(cmd.Flags(), &f); err != nil {
 		fmt.Fprintf(stderr, "herd watch: %v\n", err)
 		return exitUsage
 	}
-	file := pos[0]
 	ps, code := setupPush(in, file, f, pf, stdout, stderr)
 	if ps == nil {
 		return code
@@ -111,8 +112,8 @@ func runWatch(in *interrupts, args []string, stdout, stderr io.Writer) int {
 		},
 		Reload:           reload,
 		Changes:          files.out,
-		ConvergedTimeout: *convTimeout,
-		Poll:             *poll,
+		ConvergedTimeout: w.convTimeout,
+		Poll:             w.poll,
 		Status:           status,
 	})
 	if code, failed := runFailed(err, stderr); failed {

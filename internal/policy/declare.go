@@ -112,7 +112,14 @@ func declareResource(thread *starlark.Thread, p *Policy, s *resource.Schema, bui
 						names = append(names, p.Name)
 					}
 				}
-				err = fmt.Errorf("unknown argument %q for %s%s", key, builtin, suggest(key, names))
+				hint := suggest(key, names)
+				if hint == "" {
+					// No near miss: list them all, as herd doc would.
+					own := append(append([]string{}, names[len(hook.argNames())+len(metaParams):]...), hook.argNames()...)
+					hint = fmt.Sprintf(" (valid: %s, and the meta arguments %s; see herd doc %s)",
+						strings.Join(own, ", "), strings.Join(metaParams, ", "), builtin)
+				}
+				err = fmt.Errorf("unknown argument %q for %s%s", key, builtin, hint)
 				break
 			}
 			err = setParam(&res, what, ps, v)
