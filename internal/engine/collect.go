@@ -40,8 +40,8 @@ func (r *runner) mustWait(i int) bool {
 
 // await waits for the values resource i collects, at most the longest of
 // their timeouts, and less when the run is cancelled or stopped; it holds
-// no worker slot. Events: a Wait naming the cross-host edges, then a Log
-// saying what came and which hosts were missing.
+// no worker slot. Events: a Wait naming the cross-host edges, then a Wait
+// without edges saying what came and which hosts were missing.
 func (r *runner) await(ctx context.Context, i int) {
 	res := r.p.Resources[i]
 	cs, edges := uniqueCollects(res)
@@ -106,7 +106,7 @@ func (r *runner) await(ctx context.Context, i int) {
 	if len(missing) > 0 {
 		msg += "; missing: " + strings.Join(missing, ", ")
 	}
-	r.report(i, event.Event{Type: event.Log, Msg: msg}, true)
+	r.report(i, event.Event{Type: event.Wait, Msg: msg}, true)
 }
 
 // uniqueCollects lists what res waits for, once each, sorted, and the

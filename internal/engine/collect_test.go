@@ -89,8 +89,9 @@ func TestCollectWaitTakesNoSlot(t *testing.T) {
 		t.Fatalf("took %v: the waiter held the only slot until its timeout", d)
 	}
 	waits := eventsOf(events, event.Wait)
-	if len(waits) != 1 || waits[0].Resource != "test_step:recv" || strings.Join(waits[0].Waits, ",") != "h1:pk" {
-		t.Fatalf("wait events %+v, want one naming h1:pk", waits)
+	if len(waits) != 2 || waits[0].Resource != "test_step:recv" || strings.Join(waits[0].Waits, ",") != "h1:pk" ||
+		!strings.HasPrefix(waits[1].Msg, "collected 1 of 1 after ") {
+		t.Fatalf("wait events %+v, want one naming h1:pk, then one saying it came", waits)
 	}
 }
 

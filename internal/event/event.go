@@ -22,8 +22,8 @@ const (
 	// repaired it (Msg says what).
 	Drift Type = "drift"
 	// Wait: a resource waits for values other hosts export in this run
-	// (collect); Waits names them as "host:export". Then a Log says what
-	// came and which hosts were missing.
+	// (collect); Waits names them as "host:export". A second Wait, without
+	// Waits, says what came and which hosts were missing.
 	Wait Type = "wait"
 	// RoleStart opens a role; Msg says how many hosts it has.
 	RoleStart Type = "role_start"
