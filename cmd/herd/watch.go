@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/herd-project/herd/internal/event"
+	"github.com/herd-project/herd/internal/filewatch"
 	"github.com/herd-project/herd/internal/inventory"
 	"github.com/herd-project/herd/internal/policy"
 	"github.com/herd-project/herd/internal/push"
@@ -61,12 +62,15 @@ func runWatch(in *interrupts, cmd *cobra.Command, file string, f policyFlags, pf
 	if ps == nil {
 		return code
 	}
-	files, err := newFileWatch(ps.pol.Dir, inventoryFiles(ps.pol, ps.inv))
+	// Every input of the plans is watched, wherever it lives: what the
+	// policy read so far, what planning reads later, the -i inventory.
+	files, err := filewatch.New(ps.pol.Dir, invInputs(ps.inv))
 	if err != nil {
 		fmt.Fprintf(stderr, "herd watch: %v\n", err)
 		return exitUsage
 	}
 	defer files.Close()
+	ps.pol.OnInput(func(p string) { files.Add(p) })
 	out := ui.New(stdout, ui.Options{JSON: f.json, Diff: f.diff, Verbose: f.verbose})
 	out.MultiHost(true)
 	var mu sync.Mutex // status lines and events share stdout
@@ -78,14 +82,12 @@ func runWatch(in *interrupts, cmd *cobra.Command, file string, f policyFlags, pf
 			out.Handle(event.Event{Time: s.Since, Type: "host_state", Host: s.Host, Msg: fmt.Sprintf("%s %s (%s)", s.State, s.Msg, t)})
 			return
 		}
-		msg := ""
-		if s.Msg != "" {
-			msg = ": " + s.Msg
-		}
-		fmt.Fprintf(stdout, "%s  %s %s since %s%s  [%s]\n", s.Since.Format("15:04:05"), s.Host, s.State, s.Since.Format("15:04:05.000"), msg, t)
+		fmt.Fprintln(stdout, statusLine(s, t))
 	}
 	reload := func() (*policy.Policy, *inventory.Inventory, error) {
-		pol, err := policy.Load(file, f.loadOptions(in, stderr))
+		opts := f.loadOptions(in, stderr)
+		opts.OnInput = func(p string) { files.Add(p) } // also what a failing load read
+		pol, err := policy.Load(file, opts)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -94,8 +96,8 @@ func runWatch(in *interrupts, cmd *cobra.Command, file string, f policyFlags, pf
 			if inv, err = loadSources(pf.inventory, file, f.vault); err != nil {
 				return nil, nil, err
 			}
+			files.Add(inv.Inputs...)
 		}
-		files.setFiles(inventoryFiles(pol, inv))
 		return pol, inv, nil
 	}
 	start := time.Now()
@@ -111,7 +113,7 @@ func runWatch(in *interrupts, cmd *cobra.Command, file string, f policyFlags, pf
 			Stop:          in.stop,
 		},
 		Reload:           reload,
-		Changes:          files.out,
+		Changes:          files.Changes(),
 		ConvergedTimeout: w.convTimeout,
 		Poll:             w.poll,
 		Status:           status,
@@ -120,6 +122,17 @@ func runWatch(in *interrupts, cmd *cobra.Command, file string, f policyFlags, pf
 		return code
 	}
 	return watchExit(res, time.Since(start), stdout, in.stopped())
+}
+
+// statusLine is the live display's line for a host's new state: when,
+// the host, its state since when and why, and the running count of hosts
+// in each state ("[2 converged, 1 converging, 0 failed, 0 lost]").
+func statusLine(s push.HostStatus, t push.Tally) string {
+	msg := ""
+	if s.Msg != "" {
+		msg = ": " + s.Msg
+	}
+	return fmt.Sprintf("%s  %s %s since %s%s  [%s]", s.Since.Format("15:04:05"), s.Host, s.State, s.Since.Format("15:04:05.000"), msg, t)
 }
 
 // watchExit prints each host's last state and picks the exit status: 0
@@ -151,16 +164,10 @@ func watchExit(res *push.WatchResult, took time.Duration, stdout io.Writer, stop
 	return exitOK
 }
 
-// inventoryFiles are the inventory files a policy (and -i) read.
-func inventoryFiles(pol *policy.Policy, inv *inventory.Inventory) []string {
-	var out []string
-	if inv != nil && inv.Source != "" {
-		out = append(out, inv.Source)
+// invInputs are the paths the -i inventory read (none without -i).
+func invInputs(inv *inventory.Inventory) []string {
+	if inv == nil {
+		return nil
 	}
-	for _, i := range policy.Inventories(pol) {
-		if i.Source != "" {
-			out = append(out, i.Source)
-		}
-	}
-	return out
+	return inv.Inputs
 }

@@ -12,7 +12,7 @@ const module = "github.com/herd-project/herd/internal/"
 var targetSide = []string{"agent", "engine", "resource", "become", "facts"}
 
 // controllerSide runs only where herd is invoked.
-var controllerSide = []string{"push", "policy", "inventory", "fileserver", "ui", "exchange"}
+var controllerSide = []string{"push", "policy", "inventory", "fileserver", "ui", "filewatch", "exchange"}
 
 // goList lists pkg and everything it depends on.
 func goList(t *testing.T, pkg string) []string {

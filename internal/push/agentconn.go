@@ -113,7 +113,7 @@ func (r *runner) starter(ctx context.Context, role *policy.Role, h *inventory.Ho
 
 // startAgent bootstraps the agent over start and completes the handshake,
 // checking that the agent runs the controller's exact binary. timeout
-// bounds the bootstrap and the hello (Options.AgentStartTimeout).
+// bounds the bootstrap and the hello (agentStartTimeout).
 func startAgent(ctx context.Context, name string, start func(string) (*transport.Session, error), bin *Binary, agentDir string, timeout time.Duration, logf func(host, msg string)) (*agentConn, error) {
 	want, err := bin.Hash()
 	if err != nil {

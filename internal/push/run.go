@@ -13,8 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"go.starlark.net/starlark"
-
 	"github.com/herd-project/herd/internal/event"
 	"github.com/herd-project/herd/internal/inventory"
 	"github.com/herd-project/herd/internal/policy"
@@ -29,8 +27,8 @@ type Options struct {
 	Limit    Limit
 	// Inventory serves roles that name no hosts (from -i on the command line).
 	Inventory *inventory.Inventory
-	// Sink is called concurrently, from every host's goroutine: it must be
-	// safe for concurrent use (see event.Sink).
+	// Sink receives every host's events, one call at a time (the event.Sink
+	// contract: push serialises the hosts' goroutines).
 	Sink      event.Sink
 	Agent     *Binary
 	Transport transport.Config
@@ -48,20 +46,21 @@ type Options struct {
 	// external etcd); in apply mode every host is locked there for the run
 	// before its first change, waiting up to the lock wait.
 	ExchangeLocks bool
-	// AgentStartTimeout bounds an agent's start on one host: the bootstrap
-	// (including sending the binary when the host has no cached copy) and
-	// the hello. 0 means DefaultAgentStartTimeout.
-	AgentStartTimeout time.Duration
+
+	// agentStart shortens agentStartTimeout for tests (export_test.go).
+	agentStart time.Duration
 }
 
-// DefaultAgentStartTimeout is Options.AgentStartTimeout when not set.
-const DefaultAgentStartTimeout = 60 * time.Second
+// agentStartTimeout bounds an agent's start on one host: the bootstrap
+// (including sending the binary when the host has no cached copy) and the
+// hello.
+const agentStartTimeout = 60 * time.Second
 
 func (o *Options) agentStartTimeout() time.Duration {
-	if o.AgentStartTimeout > 0 {
-		return o.AgentStartTimeout
+	if o.agentStart > 0 {
+		return o.agentStart
 	}
-	return DefaultAgentStartTimeout
+	return agentStartTimeout
 }
 
 // Limit narrows every role's hosts (--limit-groups, --limit-hosts).
@@ -137,6 +136,7 @@ func prepare(pol *policy.Policy, o Options) (*runner, [][]*inventory.Host, error
 	if o.Sink == nil {
 		o.Sink = func(event.Event) {}
 	}
+	o.Sink = event.Serial(o.Sink)
 	if o.Agent == nil {
 		b, err := SelfBinary()
 		if err != nil {
@@ -350,12 +350,12 @@ func (r *runner) runHost(ctx context.Context, role *policy.Role, h *inventory.Ho
 	phost := policy.Host{Name: h.Name, Vars: h.Vars, Facts: hp.ac.hello.Facts}
 	for _, hook := range []struct {
 		name string
-		fn   starlark.Callable
+		fn   *policy.Hook
 	}{{"before_connect", role.BeforeConnect}, {"after_connect", role.AfterConnect}} {
 		if hook.fn == nil || r.o.Check {
 			continue
 		}
-		if _, err := r.pol.Call(hook.fn, phost); err != nil {
+		if _, err := hook.fn.Call(phost); err != nil {
 			return fail(event.Failed, fmt.Errorf("%s: %w", hook.name, err))
 		}
 	}
@@ -378,10 +378,7 @@ func (r *runner) runHost(ctx context.Context, role *policy.Role, h *inventory.Ho
 	}
 	r.emit(event.Event{Type: event.HostStart, Host: h.Name, Role: role.Name, Msg: fmt.Sprintf("%d resources", len(p.Resources))})
 	start := time.Now()
-	files, err := r.serveFiles(role, h.Name, hp.sources, ac)
-	if err != nil {
-		return fail(event.Failed, err)
-	}
+	files := r.serveFiles(role.Name, h.Name, hp.files, ac)
 	sent0 := r.bytesSent(h.Name)
 	exported, unwait := r.collecting(ac, h.Name, role.Name, p)
 	defer unwait()

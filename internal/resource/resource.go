@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 
 	"github.com/herd-project/herd/internal/plan"
 )
@@ -43,6 +44,11 @@ type Change struct {
 	Diff string
 	// Stdout and Stderr are captured output of commands, kept separate.
 	Stdout, Stderr string
+	// Run, from Check, asks for Apply even when Changed is false, and says
+	// that Apply's Changed is its verdict (the engine otherwise counts
+	// every Apply as a change): exec with changes=False, changed_codes or
+	// ok_codes runs, then decides from the exit code.
+	Run bool
 }
 
 // Resource is one managed thing.
@@ -82,11 +88,12 @@ const (
 	Int
 	StringList
 	StringMap
-	Mode // an int or an octal string such as "0644"
+	Mode    // an int or an octal string such as "0644"
+	IntList // a list of ints, e.g. exit codes
 )
 
 func (t ParamType) String() string {
-	return [...]string{"string", "bool", "int", "list of strings", "dict of strings", "mode (int or octal string)"}[t]
+	return [...]string{"string", "bool", "int", "list of strings", "dict of strings", "mode (int or octal string)", "list of ints"}[t]
 }
 
 // Param describes one accepted argument.
@@ -152,13 +159,40 @@ func New(r plan.Resource, blobs map[string][]byte) (Resource, error) {
 	}
 	for k := range r.Params {
 		if _, ok := s.Param(k); !ok {
-			return nil, fmt.Errorf("%s: unknown argument %q", r.Kind, k)
+			return nil, invalid(r, fmt.Errorf("%s: unknown argument %q", r.Kind, k))
 		}
 	}
 	for _, p := range s.Params {
 		if p.Required && !r.Params.Has(p.Name) {
-			return nil, fmt.Errorf("%s: missing required argument %q", r.Kind, p.Name)
+			return nil, invalid(r, fmt.Errorf("%s: missing required argument %q", r.Kind, p.Name))
 		}
 	}
-	return s.Factory(r.Name, r.Params, blobs)
+	res, err := s.Factory(r.Name, r.Params, blobs)
+	if err != nil {
+		return nil, invalid(r, err)
+	}
+	return res, nil
+}
+
+// InvalidError is a resource its kind refused to build. Its message is the
+// kind's own ("line /etc/x: regexp: ..."); Problem is the same without the
+// "kind name: " or "kind: " the kinds start with, for callers that name the
+// resource already (the policy's file:line messages).
+type InvalidError struct {
+	Kind, Name string
+	Problem    string
+	err        error
+}
+
+func (e *InvalidError) Error() string { return e.err.Error() }
+func (e *InvalidError) Unwrap() error { return e.err }
+
+// invalid wraps a kind's refusal; the prefix convention of the factories
+// is known here, beside them, and nowhere else.
+func invalid(r plan.Resource, err error) *InvalidError {
+	msg := err.Error()
+	for _, prefix := range []string{r.Kind + ": ", r.Kind + " " + r.Name + ": "} {
+		msg = strings.TrimPrefix(msg, prefix)
+	}
+	return &InvalidError{Kind: r.Kind, Name: r.Name, Problem: msg, err: err}
 }
