@@ -196,6 +196,7 @@ func (pf *pushFlags) register(cmd *cobra.Command) {
 	fs.BoolVarP(&pf.askPass, "ask-pass", "k", false, "ask once for an SSH password, used where key auth fails")
 	fs.BoolVarP(&pf.askBecomePass, "ask-become-pass", "K", false, "ask once for the sudo/su/doas password, used where one is needed and none is set")
 	fs.DurationVar(&pf.timeout, "connect-timeout", 10*time.Second, "SSH connect timeout per host")
+	pf.exchange.register(fs)
 	fs.DurationVar(&pf.lockWaitFlag, "lock-wait", wire.DefaultLockWait, "how long to wait for another run's lock on a host before failing it (or lock_wait in defaults.toml)")
 	cmd.RegisterFlagCompletionFunc("strict-host-keys", cobra.FixedCompletions([]string{"yes", "accept-new"}, cobra.ShellCompDirectiveNoFileComp))
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/herd-project/herd/internal/event"
+	"github.com/herd-project/herd/internal/exchange"
 	"github.com/herd-project/herd/internal/inventory"
 	"github.com/herd-project/herd/internal/policy"
 	"github.com/herd-project/herd/internal/push"
@@ -37,6 +38,7 @@ type pushFlags struct {
 	// lockWait is --lock-wait; nil when not given.
 	lockWait     *time.Duration
 	lockWaitFlag time.Duration
+	exchange     exchangeFlags
 }
 
 // loadDefaults reads ~/.herd/defaults.toml, else /etc/herd/defaults.toml.
@@ -57,7 +59,7 @@ func loadDefaults() (push.Defaults, string, error) {
 			return d, path, fmt.Errorf("%s: %v", path, err)
 		}
 		if und := md.Undecoded(); len(und) > 0 {
-			return d, path, fmt.Errorf("%s: unknown setting %q (known: ssh_user, ssh_key, sudo_user, sudo_password, max_conns, log_path, known_hosts, strict_host_key_checking, lock_wait)", path, und[0].String())
+			return d, path, fmt.Errorf("%s: unknown setting %q (known: ssh_user, ssh_key, sudo_user, sudo_password, max_conns, log_path, known_hosts, strict_host_key_checking, lock_wait, etcd.endpoints, etcd.cert, etcd.key, etcd.ca, etcd.dir, etcd.cluster)", path, und[0].String())
 		}
 		if d.LockWait != nil && *d.LockWait < 0 {
 			return d, path, fmt.Errorf("%s: lock_wait must not be negative", path)
@@ -219,6 +221,8 @@ func runPush(in *interrupts, file string, check bool, f policyFlags, pf pushFlag
 		Transport:     transportConfig(pf, maxConns),
 		AskBecomePass: askBecomePass(pf),
 		Stop:          in.stop,
+		Exchange:      openExchange(pf, defaults, pol, inv, stderr),
+		ExchangeLocks: pf.exchange.etcd != "" || len(defaults.Etcd.Endpoints) > 0,
 	})
 	if code, failed := runFailed(err, stderr); failed {
 		return code
@@ -240,6 +244,29 @@ func runPush(in *interrupts, file string, check bool, f policyFlags, pf pushFlag
 		return exitUnreachable
 	}
 	return exitOK
+}
+
+// openExchange opens the exchange the first time a run needs it. The
+// namespace comes from --cluster, defaults.toml, or the inventory's path
+// (-i, else the first inventory the policy loads).
+func openExchange(pf pushFlags, d push.Defaults, pol *policy.Policy, inv *inventory.Inventory, stderr io.Writer) push.OpenExchange {
+	return func(ctx context.Context) (*exchange.Store, error) {
+		invPath := ""
+		if inv != nil {
+			invPath = inv.Source
+		} else if invs := policy.Inventories(pol); len(invs) > 0 {
+			invPath = invs[0].Source
+		}
+		if invPath != "" {
+			invPath, _ = filepath.Abs(invPath)
+		}
+		c := pf.exchange.config(d.Etcd, invPath)
+		st, err := exchange.Open(ctx, c)
+		if err == nil {
+			fmt.Fprintf(stderr, "herd: exchange: cluster %s\n", st.Cluster())
+		}
+		return st, err
+	}
 }
 
 // runFailed reports an error push.Run or push.Watch returned instead of

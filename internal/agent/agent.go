@@ -108,7 +108,7 @@ func Serve(ctx context.Context, o Options) error {
 				}
 				lock = l
 			}
-			done := runPlan(ctx, c, m, o.StateDir, log, in.f.Fetch, in.gone)
+			done := runPlan(ctx, c, m, o.StateDir, log, in, in.gone)
 			if err := c.Send(done); err != nil {
 				return err
 			}
@@ -133,7 +133,7 @@ var StopGrace = 60 * time.Second
 
 // runPlan runs one plan. When gone closes (the controller's stream ended),
 // no further resource starts; those in flight get StopGrace to finish.
-func runPlan(ctx context.Context, c *wire.Conn, m *wire.RunPlan, stateDir string, log *eventLog, fetch func(context.Context, string, int64, io.Writer) error, gone <-chan struct{}) *wire.Done {
+func runPlan(ctx context.Context, c *wire.Conn, m *wire.RunPlan, stateDir string, log *eventLog, in *inbox, gone <-chan struct{}) *wire.Done {
 	if m.Plan == nil {
 		return &wire.Done{Failed: true, Error: "run_plan without a plan"}
 	}
@@ -159,12 +159,21 @@ func runPlan(ctx context.Context, c *wire.Conn, m *wire.RunPlan, stateDir string
 		}
 		c.Send(&wire.Event{Event: e})
 	}
-	res, err := engine.Run(ctx, m.Plan, engine.Options{
+	o := engine.Options{
 		Check: m.Check, Parallel: m.Parallel, StateDir: stateDir, Sink: sink,
-		Host: m.Plan.Host, Role: m.Plan.Role, Fetch: fetch, Stop: gone,
-	})
+		Host: m.Plan.Host, Role: m.Plan.Role, Fetch: in.f.Fetch, Stop: gone,
+		Collect: in.box,
+	}
+	if !m.Check {
+		// Hosts of this role may wait for our exports: pass each on as
+		// soon as it exists (never logged: it may be a secret).
+		o.Exported = func(name, value string, ok bool) {
+			c.Send(&wire.Exported{Role: m.Plan.Role, Name: name, Value: value, Missing: !ok})
+		}
+	}
+	res, err := engine.Run(ctx, m.Plan, o)
 	if err != nil {
 		return &wire.Done{Failed: true, Error: err.Error()}
 	}
-	return &wire.Done{Counts: res.Counts, Failed: res.Failed}
+	return &wire.Done{Counts: res.Counts, Failed: res.Failed, Exports: res.Exports}
 }

@@ -31,6 +31,8 @@ type inbox struct {
 	// must flow while a plan runs too.
 	relay *relay.Parent
 	f     *fetcher
+	// box keeps other hosts' exports the controller pushes (collect.go).
+	box *mailbox
 	// heard is when the last message came (unix nanoseconds); silent,
 	// closed by the watch's watchdog (watch.go), ends recv as if the
 	// stream had ended.
@@ -40,7 +42,7 @@ type inbox struct {
 }
 
 func newInbox(c *wire.Conn, relay *relay.Parent) *inbox {
-	in := &inbox{c: c, msgs: make(chan wire.Message, 16), gone: make(chan struct{}), f: &fetcher{c: c, waiting: map[uint64]*pending{}}, relay: relay, silent: make(chan struct{})}
+	in := &inbox{c: c, msgs: make(chan wire.Message, 16), gone: make(chan struct{}), f: &fetcher{c: c, waiting: map[uint64]*pending{}}, box: newMailbox(), relay: relay, silent: make(chan struct{})}
 	in.heard.Store(time.Now().UnixNano())
 	go in.read()
 	return in
@@ -62,6 +64,10 @@ func (in *inbox) read() {
 		}
 		if ch, ok := msg.(*wire.FileChunk); ok {
 			in.f.deliver(ch)
+			continue
+		}
+		if v, ok := msg.(*wire.Collected); ok {
+			in.box.deliver(v)
 			continue
 		}
 		if in.relay != nil && in.relay.Handle(msg) {

@@ -33,6 +33,14 @@ func (r *runner) bindParams(res plan.Resource) (plan.Params, error) {
 	for _, b := range res.Bind {
 		var v strings.Builder
 		for _, part := range b.Parts {
+			if part.Xch != nil {
+				s, err := r.collectedValue(b, part.Xch)
+				if err != nil {
+					return nil, err
+				}
+				v.WriteString(s)
+				continue
+			}
 			if !part.IsRef() {
 				v.WriteString(part.Lit)
 				continue
@@ -83,4 +91,41 @@ func (r *runner) boundChanged(res plan.Resource) map[string]bool {
 		}
 	}
 	return out
+}
+
+// exports resolves the plan's exports from the outputs of the resources
+// that ran; one whose source produced nothing is left out.
+func (r *runner) exports() map[string]string {
+	if len(r.p.Exports) == 0 {
+		return nil
+	}
+	r.outMu.Lock()
+	defer r.outMu.Unlock()
+	out := map[string]string{}
+	for _, e := range r.p.Exports {
+		if v, ok := r.exportValue(e); ok {
+			out[e.Name] = v
+		}
+	}
+	return out
+}
+
+// exportValue resolves one export (callers hold outMu).
+func (r *runner) exportValue(e plan.Export) (string, bool) {
+	var v strings.Builder
+	for _, part := range e.Parts {
+		if part.Xch != nil {
+			return "", false // another host's value is not this host's to export
+		}
+		if !part.IsRef() {
+			v.WriteString(part.Lit)
+			continue
+		}
+		s, ok := r.outputs[part.From][part.Field]
+		if !ok {
+			return "", false
+		}
+		v.WriteString(s)
+	}
+	return v.String(), true
 }

@@ -48,6 +48,14 @@ type Options struct {
 	// the rest are skipped. The agent closes it when its controller goes
 	// away or asks to stop; cancelling ctx instead also aborts what runs.
 	Stop <-chan struct{}
+	// Collect gives the values of other hosts this plan waits for
+	// (plan.Collected, collect.go); nil: none will come, each waits out
+	// its timeout.
+	Collect Collector
+	// Exported, if set, hears each export of the plan as soon as the
+	// resources it comes from finished: its value, or ok=false when it
+	// will not get one in this run.
+	Exported func(name, value string, ok bool)
 }
 
 // Result sums up a run.
@@ -56,6 +64,9 @@ type Result struct {
 	// Failed is true when a resource failed or the run was cancelled before
 	// every resource ran.
 	Failed bool
+	// Exports are the plan's exports whose values exist after the run, by
+	// name (an export of a command that did not run is missing).
+	Exports map[string]string
 }
 
 // Run executes p. It returns an error only when p cannot be run at all: a
@@ -107,5 +118,7 @@ func Run(ctx context.Context, p *plan.Plan, o Options) (Result, error) {
 	if err := r.dropStalePending(); err != nil {
 		return Result{}, err
 	}
-	return r.run(ctx), nil
+	res := r.run(ctx)
+	res.Exports = r.exports()
+	return res, nil
 }

@@ -28,6 +28,14 @@ func (r *runner) runOne(ctx context.Context, i int) bool {
 		return false
 	}
 
+	if r.o.Check && len(res.Collects()) > 0 {
+		// Nothing is exported in check mode: say whom apply would wait for.
+		cs, edges := uniqueCollects(res)
+		r.markAhead(res.ID)
+		r.report(i, event.Event{Type: event.Changed, Duration: time.Since(start), Waits: edges,
+			Msg: "may change: would wait for " + describeEdges(cs)}, true)
+		return true
+	}
 	params, err := r.bindParams(res)
 	if err != nil && r.o.Check && errors.Is(err, errNoOutput) {
 		// The sender would only produce the value when it really runs.

@@ -24,10 +24,19 @@ type runner struct {
 	whenOff map[string]bool              // resources skipped by when=False
 	sentChg map[string]bool              // sender ID → it changed in this run
 	ahead   map[string]bool              // check mode: resources that would change
+
+	// Exchange (collect.go): what arrived for plan.Collected parts, which
+	// resources have waited, which resources finished, which exports were
+	// passed on. Guarded by outMu.
+	collected map[string]collectedValue
+	waited    map[string]bool
+	finished  map[string]bool
+	exported  map[string]bool
 }
 
 func newRunner(p *plan.Plan, prep *prepared, o Options) *runner {
-	return &runner{p: p, prep: prep, o: o, outputs: map[string]map[string]string{}, whenOff: map[string]bool{}, sentChg: map[string]bool{}, ahead: map[string]bool{}}
+	return &runner{p: p, prep: prep, o: o, outputs: map[string]map[string]string{}, whenOff: map[string]bool{}, sentChg: map[string]bool{}, ahead: map[string]bool{},
+		collected: map[string]collectedValue{}, waited: map[string]bool{}, finished: map[string]bool{}, exported: map[string]bool{}}
 }
 
 // run dispatches ready resources to at most o.Parallel goroutines. The
@@ -39,8 +48,9 @@ func (r *runner) run(ctx context.Context) Result {
 		ok bool
 	}
 	done := make(chan outcome)
+	waitDone := make(chan string)
 	var queue []string
-	running := 0
+	running, waiting := 0, 0
 	for {
 		queue = append(queue, sched.Ready()...)
 		for !r.stopped(ctx) && len(queue) > 0 {
@@ -54,6 +64,14 @@ func (r *runner) run(ctx context.Context) Result {
 				queue = append(queue, sched.Ready()...)
 				continue
 			}
+			if r.mustWait(i) {
+				// Waiting for other hosts takes no slot: what this
+				// host must export meanwhile can run.
+				queue = queue[1:]
+				waiting++
+				go func() { r.await(ctx, i); waitDone <- id }()
+				continue
+			}
 			if running >= r.o.Parallel {
 				break
 			}
@@ -61,10 +79,17 @@ func (r *runner) run(ctx context.Context) Result {
 			running++
 			go func() { done <- outcome{id, r.runGuarded(ctx, i)} }()
 		}
-		if running == 0 {
+		if running == 0 && waiting == 0 {
 			break
 		}
-		out := <-done
+		var out outcome
+		select {
+		case id := <-waitDone:
+			waiting--
+			queue = append(queue, id)
+			continue
+		case out = <-done:
+		}
 		running--
 		if out.ok {
 			sched.Done(out.id)
@@ -143,6 +168,10 @@ func (r *runner) report(i int, ev event.Event, msgSafe bool) {
 	ev.Pos = res.Pos
 	ev.Check = ev.Check || r.o.Check
 	r.emit(ev)
+	switch ev.Type {
+	case event.OK, event.Changed, event.Failed, event.Skipped:
+		r.passExports(res.ID)
+	}
 }
 
 // emit stamps and delivers an event, one at a time.

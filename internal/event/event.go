@@ -24,6 +24,10 @@ const (
 	// Drift: herd watch found a managed resource changed outside herd and
 	// repaired it (Msg says what).
 	Drift Type = "drift"
+	// Wait: a resource waits for values other hosts export in this run
+	// (collect); Waits names them as "host:export". A second Wait, without
+	// Waits, says what came and which hosts were missing.
+	Wait Type = "wait"
 	// RoleStart opens a role; Msg says how many hosts it has.
 	RoleStart Type = "role_start"
 	// Host-level events, produced by push mode.
@@ -54,6 +58,8 @@ type Event struct {
 	Duration time.Duration `json:"duration,omitempty"`
 	Check    bool          `json:"check,omitempty"` // produced in check mode
 	Counts   *Counts       `json:"counts,omitempty"`
+	// Waits are the cross-host edges of a Wait event: "host:export".
+	Waits []string `json:"waits,omitempty"`
 }
 
 // Counts is a recap.

@@ -62,7 +62,7 @@ func (b Binding) Placeholder() string {
 	var s strings.Builder
 	for i, p := range b.Parts {
 		switch {
-		case !p.IsRef():
+		case p.IsLit():
 			s.WriteString(p.Lit)
 		case i == 0:
 			s.WriteString("/x")

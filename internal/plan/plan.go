@@ -28,6 +28,10 @@ type Plan struct {
 	// agent compares them with what is on disk and fetches them from the
 	// controller only when they differ.
 	Files map[string]FileRef `json:"files,omitempty"`
+	// Exports are published to the exchange after the run (export.go).
+	Exports []Export `json:"exports,omitempty"`
+	// Shared is the exchange bookkeeping of the controller (export.go).
+	Shared Shared `json:"-"`
 }
 
 // FileRef describes a file the agent fetches by hash.
@@ -76,10 +80,16 @@ type Part struct {
 	Lit   string `json:"lit,omitempty"`
 	From  string `json:"from,omitempty"`  // resource ID
 	Field string `json:"field,omitempty"` // output name, e.g. "value", "stdout"
+	// Xch is another host's export of this run, pushed by the controller
+	// while the plan runs (collect.go).
+	Xch *Collected `json:"xch,omitempty"`
 }
 
 // IsRef reports whether the part refers to another resource's output.
 func (p Part) IsRef() bool { return p.From != "" }
+
+// IsLit reports whether the part is literal text.
+func (p Part) IsLit() bool { return p.From == "" && p.Xch == nil }
 
 // Meta are the parameters every resource accepts.
 type Meta struct {
@@ -149,8 +159,16 @@ func (p *Plan) Validate() error {
 						return err
 					}
 				}
+				if part.Xch != nil {
+					if err := part.Xch.validate(); err != nil {
+						return fmt.Errorf("resource %s: %w", r.ID, err)
+					}
+				}
 			}
 		}
+	}
+	if err := p.validateExports(ids); err != nil {
+		return err
 	}
 	for h, f := range p.Files {
 		if !IsHash(h) || f.Size < 0 {

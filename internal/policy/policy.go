@@ -76,6 +76,8 @@ type Policy struct {
 
 	files *fileServing // fileserving() patterns and hash cache; see fileserving.go
 
+	exchange ExchangeView // see exchange.go; nil in local mode
+
 	inputs   inputs // every path read, for herd watch; see inputs.go
 	cacheDir string
 	dl       downloads // URL fetches in flight; see download.go
@@ -181,6 +183,7 @@ func Load(path string, opts LoadOptions) (*Policy, error) {
 		p.predeclared[k] = kindBuiltin(p, s)
 	}
 	p.predeclared["template"] = templateBuiltin(p)
+	maps.Copy(p.predeclared, exchangeBuiltins(p))
 	maps.Copy(p.predeclared, opts.Predeclared)
 
 	l := &loader{p: p, modules: map[string]*module{}}

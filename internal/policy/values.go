@@ -110,7 +110,7 @@ func (d *Deferred) Binary(op syntax.Token, y starlark.Value, side starlark.Side)
 func joinParts(a, b []plan.Part) []plan.Part {
 	out := append([]plan.Part(nil), a...)
 	for _, p := range b {
-		if n := len(out); n > 0 && !p.IsRef() && !out[n-1].IsRef() {
+		if n := len(out); n > 0 && p.IsLit() && out[n-1].IsLit() {
 			out[n-1].Lit += p.Lit
 			continue
 		}
@@ -129,8 +129,23 @@ func (d *Deferred) firstRef() plan.Part {
 }
 
 func (d *Deferred) describe() string {
+	if c := d.firstCollected(); c != nil {
+		return fmt.Sprintf("%s's export %s", c.Host, c.Name)
+	}
 	r := d.firstRef()
 	return r.From + "." + r.Field
+}
+
+func (d *Deferred) firstCollected() *plan.Collected {
+	for _, p := range d.parts {
+		if p.Xch != nil {
+			return p.Xch
+		}
+		if p.IsRef() {
+			return nil
+		}
+	}
+	return nil
 }
 
 func (d *Deferred) misuseError() *Error {
@@ -138,6 +153,10 @@ func (d *Deferred) misuseError() *Error {
 	pos := ""
 	if d.b != nil && d.b.thread != nil {
 		pos = callerPos(d.b.thread)
+	}
+	if c := d.firstCollected(); c != nil {
+		return errorAt(pos, "collect(%q)'s value from %s is only known on the target once %s exported it in this run; it can be used as a string argument of a resource or joined with + to strings, not inspected or formatted in the policy",
+			c.Name, c.Host, c.Host)
 	}
 	return errorAt(pos, "%s.%s is only known on the target when %s runs; it can be used as a string argument of a resource (also in argv lists and env dicts) or joined with + to strings, not inspected or formatted in the policy",
 		r.From, r.Field, r.From)

@@ -153,7 +153,7 @@ func startAgent(ctx context.Context, name string, start func(string) (*transport
 
 // run sends one plan and relays events until the agent says it is done;
 // files serves the agent's file requests meanwhile.
-func (ac *agentConn) run(ctx context.Context, stopRun <-chan struct{}, m *wire.RunPlan, files *fileServer, sink func(event.Event)) (*wire.Done, error) {
+func (ac *agentConn) run(ctx context.Context, stopRun <-chan struct{}, m *wire.RunPlan, files *fileServer, sink func(event.Event), exported func(*wire.Exported)) (*wire.Done, error) {
 	ac.mu.Lock()
 	defer ac.mu.Unlock()
 	stop := context.AfterFunc(ctx, func() { ac.sess.Close() })
@@ -175,6 +175,10 @@ func (ac *agentConn) run(ctx context.Context, stopRun <-chan struct{}, m *wire.R
 			sink(v.Event)
 		case *wire.Done:
 			return v, nil
+		case *wire.Exported:
+			if exported != nil {
+				exported(v)
+			}
 		case *wire.FileRequest:
 			if err := files.request(v); err != nil {
 				return nil, err

@@ -1,12 +1,14 @@
 package push
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"os"
 	"os/user"
 
+	"github.com/herd-project/herd/internal/exchange"
 	"github.com/herd-project/herd/internal/wire"
 )
 
@@ -34,4 +36,15 @@ func (r *runner) lockRequest() *wire.RunLock {
 	}
 	host, _ := os.Hostname()
 	return &wire.RunLock{Wait: wait, User: name, Host: host, Pid: os.Getpid(), Run: fmt.Sprintf("%s-%p", processNonce, r)}
+}
+
+// clusterLock takes the host's lock in a shared exchange (package exchange)
+// before its first change: the same user/host/pid the run lock records.
+func (r *runner) clusterLock(ctx context.Context, host string) error {
+	if r.xv == nil || !r.o.ExchangeLocks || r.o.Check {
+		return nil
+	}
+	lr := r.lockRequest()
+	h := exchange.Holder{User: lr.User, Controller: lr.Host, Pid: lr.Pid, Run: r.xv.run, Since: r.started}
+	return r.xv.lockHost(ctx, host, h, lr.Wait)
 }

@@ -165,6 +165,13 @@ func (r *runner) planAll(ctx context.Context, roleHosts [][]*inventory.Host) ([]
 		return nil, err
 	}
 
+	if r.xv != nil {
+		for name, c := range conns {
+			if c.ac != nil {
+				r.xv.runFacts[name] = c.ac.hello.Facts
+			}
+		}
+	}
 	sem := make(chan struct{}, planWorkers)
 	for i, role := range r.pol.Roles {
 		for _, h := range roleHosts[i] {
@@ -194,6 +201,10 @@ func (r *runner) planAll(ctx context.Context, roleHosts [][]*inventory.Host) ([]
 		}
 	}
 	wg.Wait()
+	if err := errs.result(); err != nil {
+		return nil, err
+	}
+	r.afterPlanning(roleHosts, plans, &errs)
 	if err := errs.result(); err != nil {
 		return nil, err
 	}

@@ -39,6 +39,13 @@ type Options struct {
 	// Stop, when closed, stops the run softly (see stop.go): nothing new
 	// starts, plans in flight finish their running resources and report.
 	Stop <-chan struct{}
+	// Exchange opens the store export/collect use (exchange.go); nil
+	// leaves the run without one.
+	Exchange OpenExchange
+	// ExchangeLocks: the exchange is shared with other controllers (an
+	// external etcd); in apply mode every host is locked there for the run
+	// before its first change, waiting up to the lock wait.
+	ExchangeLocks bool
 
 	// agentStart shortens agentStartTimeout for tests (export_test.go).
 	agentStart time.Duration
@@ -116,6 +123,8 @@ type runner struct {
 	starts  hostLocks
 	results map[string]*HostResult
 	clients sync.Map // host name → *transport.Client, for byte counts
+	xv      *exchangeView
+	started time.Time
 }
 
 // prepare is the set-up Run and Watch share: the default sink and agent
@@ -142,7 +151,7 @@ func prepare(pol *policy.Policy, o Options) (*runner, [][]*inventory.Host, error
 	if err != nil {
 		return nil, nil, err
 	}
-	r := &runner{pol: pol, o: o, agents: map[string]*agentConn{}, results: map[string]*HostResult{}}
+	r := &runner{pol: pol, o: o, agents: map[string]*agentConn{}, results: map[string]*HostResult{}, started: time.Now()}
 	tc := o.Transport
 	if tc.OnDialRetry == nil {
 		// A retried connection set-up is news, not a failure: say so in
@@ -180,6 +189,11 @@ func Run(ctx context.Context, pol *policy.Policy, o Options) (*Result, error) {
 		return nil, err
 	}
 	defer r.close()
+	if o.Exchange != nil {
+		r.xv = newExchangeView(ctx, o.Exchange, fmt.Sprintf("%s-%d", processNonce, time.Now().Unix()), r.emit)
+		pol.SetExchange(r.xv)
+		defer r.xv.close()
+	}
 	plans, err := r.planAll(ctx, roleHosts)
 	if err != nil {
 		return nil, err
@@ -299,6 +313,11 @@ func (r *runner) emit(e event.Event) {
 // here, right before the host's changes in this role; in check mode they
 // do not run at all, since they act on the world (drain a load balancer).
 func (r *runner) runHost(ctx context.Context, role *policy.Role, h *inventory.Host, hp *hostPlan) bool {
+	if r.xv != nil {
+		// Whatever happens to h, hosts waiting for its exports in this
+		// role stop waiting when it is over (collect.go).
+		defer r.xv.hub.ended(h.Name, role.Name)
+	}
 	hr := r.result(h.Name)
 	fail := func(t event.Type, err error) bool {
 		if ctx.Err() != nil || r.stopping() {
@@ -347,7 +366,13 @@ func (r *runner) runHost(ctx context.Context, role *policy.Role, h *inventory.Ho
 			return fail(event.Failed, err)
 		}
 	}
-	p := hp.plan
+	if err := r.clusterLock(ctx, h.Name); err != nil {
+		return fail(event.Failed, err)
+	}
+	p, err := r.replan(role, h.Name, hp, h.Vars)
+	if err != nil {
+		return fail(event.Failed, fmt.Errorf("planning again with the exchange: %w", err))
+	}
 	if r.stopping() {
 		return r.interrupted(hr, h.Name, role.Name, "interrupted before role "+role.Name+" started")
 	}
@@ -355,6 +380,8 @@ func (r *runner) runHost(ctx context.Context, role *policy.Role, h *inventory.Ho
 	start := time.Now()
 	files := r.serveFiles(role.Name, h.Name, hp.files, ac)
 	sent0 := r.bytesSent(h.Name)
+	exported, unwait := r.collecting(ac, h.Name, role.Name, p)
+	defer unwait()
 	done, err := ac.run(ctx, r.o.Stop, &wire.RunPlan{Plan: p, Check: r.o.Check, Parallel: r.o.Parallel, Lock: r.lockRequest()}, files, func(e event.Event) {
 		// The agent is not trusted to speak for other hosts or roles.
 		e.Host, e.Role = h.Name, role.Name
@@ -362,7 +389,7 @@ func (r *runner) runHost(ctx context.Context, role *policy.Role, h *inventory.Ho
 		hr.Counts.Add(e.Type)
 		r.mu.Unlock()
 		r.o.Sink(e)
-	})
+	}, exported)
 	r.account(hr, h.Name, files, sent0)
 	if err != nil {
 		r.drop(h.Name)
@@ -374,6 +401,11 @@ func (r *runner) runHost(ctx context.Context, role *policy.Role, h *inventory.Ho
 	r.emit(event.Event{Type: event.HostDone, Host: h.Name, Role: role.Name, Duration: time.Since(start), Counts: &done.Counts})
 	if done.Failed && r.stopping() {
 		return r.interrupted(hr, h.Name, role.Name, fmt.Sprintf("interrupted: role %s stopped after the resources in flight (%d skipped)", role.Name, done.Counts.Skipped))
+	}
+	if !done.Failed && !r.o.Check && r.xv != nil {
+		if err := r.xv.publish(h.Name, role.Name, p, done.Exports, ac.hello.Facts); err != nil {
+			return fail(event.Failed, err)
+		}
 	}
 	if done.Failed {
 		r.mu.Lock()

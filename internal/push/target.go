@@ -28,6 +28,20 @@ type Defaults struct {
 	// LockWait is how long a run waits for another run's lock on a host
 	// before failing that host (nil: wire.DefaultLockWait).
 	LockWait *time.Duration `toml:"lock_wait"`
+	// Etcd chooses the exchange's store ([etcd] table).
+	Etcd EtcdDefaults `toml:"etcd"`
+}
+
+// EtcdDefaults is the [etcd] table of defaults.toml: an external cluster's
+// endpoints and TLS client files, or the embedded member's directory, and
+// the namespace.
+type EtcdDefaults struct {
+	Endpoints []string `toml:"endpoints"`
+	CertFile  string   `toml:"cert"`
+	KeyFile   string   `toml:"key"`
+	CAFile    string   `toml:"ca"`
+	DataDir   string   `toml:"dir"`
+	Cluster   string   `toml:"cluster"`
 }
 
 // target turns an inventory host into a transport target. Precedence for

@@ -35,6 +35,9 @@ const (
 	// Watch mode (herd watch): see Watch.
 	TypeWatch Type = 14
 	TypePing  Type = 15
+
+	TypeExported  Type = 16
+	TypeCollected Type = 17
 )
 
 // String names the type for error messages.
@@ -70,6 +73,10 @@ func (t Type) String() string {
 		return "watch"
 	case TypePing:
 		return "ping"
+	case TypeExported:
+		return "exported"
+	case TypeCollected:
+		return "collected"
 	}
 	return "unknown"
 }
@@ -108,6 +115,10 @@ func newMessage(t Type) Message {
 		return &Watch{}
 	case TypePing:
 		return &Ping{}
+	case TypeExported:
+		return &Exported{}
+	case TypeCollected:
+		return &Collected{}
 	}
 	return nil
 }
@@ -171,6 +182,9 @@ type Done struct {
 	Counts event.Counts `json:"counts"`
 	Failed bool         `json:"failed,omitempty"`
 	Error  string       `json:"error,omitempty"`
+	// Exports are the plan's exports by name (plan.Export), resolved on
+	// the target after the run; they may be secrets and are never logged.
+	Exports map[string]string `json:"exports,omitempty"`
 }
 
 // Error reports a protocol-level failure; the sender closes the connection
@@ -255,3 +269,30 @@ type Watch struct {
 type Ping struct{}
 
 func (Ping) Type() Type { return TypePing }
+
+// Exported (agent → controller) says that an export of the running plan
+// has its value (or, Missing, will not get one in this run), as soon as
+// the resources it comes from finished, so hosts waiting for it in the
+// same role need not wait for the whole plan. The value may be a secret:
+// never logged.
+type Exported struct {
+	Role    string `json:"role"`
+	Name    string `json:"name"`
+	Value   string `json:"value,omitempty"`
+	Missing bool   `json:"missing,omitempty"`
+}
+
+// Collected (controller → agent) hands an agent another host's export
+// that one of its plans waits for (plan.Collected); Missing: that host's
+// role ended (or failed) without it. The agent keeps the latest per role,
+// host and name.
+type Collected struct {
+	Role    string `json:"role"`
+	Host    string `json:"host"`
+	Name    string `json:"name"`
+	Value   string `json:"value,omitempty"`
+	Missing bool   `json:"missing,omitempty"`
+}
+
+func (Exported) Type() Type  { return TypeExported }
+func (Collected) Type() Type { return TypeCollected }
