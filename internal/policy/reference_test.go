@@ -3,6 +3,8 @@ package policy
 import (
 	"strings"
 	"testing"
+
+	"github.com/herd-project/herd/internal/resource"
 )
 
 // Every argument a resource builtin takes is documented: herd doc prints
@@ -25,6 +27,13 @@ func TestBuiltinArgsAreDocumented(t *testing.T) {
 			seen[a.Name] = true
 			if strings.TrimSpace(a.Doc) == "" || a.Type == "" {
 				t.Errorf("%s: argument %q has no doc or type", name, a.Name)
+			}
+		}
+		// Every schema param is listed unless the builtin refuses it.
+		s, _ := resource.Lookup(d.Kind)
+		for _, p := range s.Params {
+			if !seen[p.Name] && !builtinHooks[name].hides(p.Name) {
+				t.Errorf("%s: parameter %q missing from its doc", name, p.Name)
 			}
 		}
 		// The builtin's own hook arguments are listed too.
