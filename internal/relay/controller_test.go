@@ -219,7 +219,23 @@ func TestRelayStreamFailsWhenTheParentOverrunsItsBuffer(t *testing.T) {
 // is blocked, so "nothing more was sent" is proven without sleeping.
 func TestRelayWriterWaitsForTheParentsCredit(t *testing.T) {
 	login := testLogin(t, "rack3", "root", ed25519.NewKeyFromSeed(make([]byte, 32)), newSigner(t).PublicKey())
+	warmWireCodecs(t)
 	synctest.Test(t, func(t *testing.T) { relayWriterWaitsForCredit(t, login) })
+}
+
+// warmWireCodecs sends one compressed frame outside any synctest bubble.
+// wire's zstd codecs are shared by the whole process and made on first
+// use; made inside a bubble, their channels would belong to it, and every
+// later test would crash on them ("receive on synctest channel from outside
+// bubble").
+func warmWireCodecs(t *testing.T) {
+	t.Helper()
+	r, w := io.Pipe()
+	defer r.Close()
+	go wire.NewConn(nil, w, wire.Options{}).Send(&wire.RelayData{Data: make([]byte, 64<<10)})
+	if _, err := wire.NewConn(r, nil, wire.Options{}).Recv(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func relayWriterWaitsForCredit(t *testing.T, login *transport.Login) {
