@@ -123,8 +123,17 @@ func Run(ctx context.Context, pol *policy.Policy, o Options) (*Result, error) {
 		}
 		roleHosts[i] = hs
 	}
-	r := &runner{pol: pol, o: o, pool: transport.NewPool(o.Transport),
-		agents: map[string]*agentConn{}, results: map[string]*HostResult{}}
+	r := &runner{pol: pol, o: o, agents: map[string]*agentConn{}, results: map[string]*HostResult{}}
+	tc := o.Transport
+	if tc.OnDialRetry == nil {
+		// A retried connection set-up is news, not a failure: say so in
+		// the stream, so a slow fleet is seen slowing.
+		tc.OnDialRetry = func(target string, attempt, attempts int, wait time.Duration, err error) {
+			r.emit(event.Event{Type: event.Retry, Host: target,
+				Msg: fmt.Sprintf("connection set-up failed (%v); attempt %d of %d in %s", err, attempt, attempts, wait.Round(time.Millisecond))})
+		}
+	}
+	r.pool = transport.NewPool(tc)
 	defer r.close()
 	if err := r.checkVia(roleHosts); err != nil {
 		return nil, err

@@ -19,6 +19,7 @@ import (
 type Pool struct {
 	cfg  Config
 	sem  chan struct{} // bounds concurrent connection set-ups
+	pace *pacer        // narrows sem while set-ups time out (retry.go)
 	load func() (*sshConfig, error)
 
 	mu     sync.Mutex
@@ -38,9 +39,11 @@ type poolEntry struct {
 // so a broken file is reported with the first host that needs it.
 func NewPool(cfg Config) *Pool {
 	cfg = cfg.withDefaults()
+	sem := make(chan struct{}, cfg.MaxConns)
 	return &Pool{
 		cfg:   cfg,
-		sem:   make(chan struct{}, cfg.MaxConns),
+		sem:   sem,
+		pace:  newPacer(sem),
 		load:  sync.OnceValues(func() (*sshConfig, error) { return loadSSHConfig(cfg.SSHConfigFile) }),
 		conns: map[string]*poolEntry{},
 	}
@@ -75,7 +78,7 @@ func (p *Pool) get(ctx context.Context, e *endpoint) (*Client, error) {
 			ent = &poolEntry{ready: make(chan struct{})}
 			p.conns[key] = ent
 			p.mu.Unlock()
-			ent.c, ent.err = p.dial(ctx, e)
+			ent.c, ent.err = p.dialRetrying(ctx, e)
 			close(ent.ready)
 			if ent.err != nil {
 				p.forget(key, ent)
@@ -125,7 +128,8 @@ func (p *Pool) Close() error {
 	return errors.Join(errs...)
 }
 
-func (p *Pool) dial(ctx context.Context, e *endpoint) (*Client, error) {
+// dialOnce makes one attempt at a connection inside a set-up slot.
+func (p *Pool) dialOnce(ctx context.Context, e *endpoint) (*Client, error) {
 	var jump *Client
 	if e.jump != nil {
 		// Outside our dial slot: the hop takes its own, so MaxConns=1
@@ -201,10 +205,10 @@ func (p *Pool) connectError(ctx, dctx context.Context, e *endpoint, err error) e
 	case ctx.Err() != nil:
 		return fmt.Errorf("%s: %w", e.where(), ctx.Err())
 	case dctx.Err() != nil:
-		return fmt.Errorf("%s: %w: no answer within %s (connect_timeout); is the host up and port %d reachable?",
-			e.where(), ErrUnreachable, p.cfg.ConnectTimeout, e.port)
+		return transient(fmt.Errorf("%s: %w: no answer within %s (connect_timeout); is the host up and port %d reachable?%w",
+			e.where(), ErrUnreachable, p.cfg.ConnectTimeout, e.port, quiet{errTimedOut}))
 	case errors.Is(err, syscall.ECONNREFUSED):
-		return fmt.Errorf("%s: %w: connection refused; is sshd running and listening on port %d?", e.where(), ErrUnreachable, e.port)
+		return transient(fmt.Errorf("%s: %w: connection refused; is sshd running and listening on port %d?", e.where(), ErrUnreachable, e.port))
 	case errors.As(err, &dnsErr):
 		return fmt.Errorf("%s: %w: cannot resolve %q; check the name or set herd_host", e.where(), ErrUnreachable, e.host)
 	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
@@ -223,14 +227,14 @@ func (p *Pool) handshakeError(ctx, dctx context.Context, e *endpoint, hk *hostKe
 	case ctx.Err() != nil:
 		return fmt.Errorf("%s: %w", e.where(), ctx.Err())
 	case dctx.Err() != nil:
-		return fmt.Errorf("%s: %w: SSH handshake did not finish within %s (connect_timeout)", e.where(), ErrUnreachable, p.cfg.ConnectTimeout)
+		return transient(fmt.Errorf("%s: %w: SSH handshake did not finish within %s (connect_timeout)%w", e.where(), ErrUnreachable, p.cfg.ConnectTimeout, quiet{errTimedOut}))
 	case strings.Contains(msg, "unable to authenticate"):
 		return a.failure(e)
 	case strings.Contains(msg, "no common algorithm for host key"):
 		return fmt.Errorf("%s: %w: the server offers none of the host key types known_hosts (%s) has for it; it was probably reinstalled. Verify its new key and replace the old entry",
 			e.where(), ErrHostKeyChanged, strings.Join(e.knownHosts, ", "))
 	case errors.Is(err, syscall.ECONNRESET) || strings.HasSuffix(msg, "EOF"):
-		return fmt.Errorf("%s: the server closed the connection during the SSH handshake (sshd MaxStartups or access rules?): %v", e.where(), err)
+		return transient(fmt.Errorf("%s: the server closed the connection during the SSH handshake (sshd MaxStartups or access rules?): %v", e.where(), err))
 	}
 	return fmt.Errorf("%s: SSH handshake: %v", e.where(), err)
 }

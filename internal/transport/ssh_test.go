@@ -422,6 +422,7 @@ func TestConnectTimeoutCoversTheHandshake(t *testing.T) {
 	}()
 	cfg := testConfig()
 	cfg.ConnectTimeout = 300 * time.Millisecond
+	cfg.DialRetries = -1 // retries: retry_test.go
 	p := NewPool(cfg)
 	defer p.Close()
 	port := l.Addr().(*net.TCPAddr).Port

@@ -39,8 +39,16 @@ type Config struct {
 	// KeepAlive is the interval of keepalive@openssh.com requests; after
 	// three unanswered intervals the connection is closed so a hung host
 	// fails its sessions instead of blocking the run forever. Default 15s.
-	KeepAlive     time.Duration
-	MaxConns      int    // connection set-ups in flight at once; default 16
+	KeepAlive time.Duration
+	MaxConns  int // connection set-ups in flight at once; default 16
+	// DialRetries is how many more times a set-up that failed for a
+	// passing reason (timeout, refused, closed mid-handshake) is tried,
+	// after 0.5s, 1s, 2s... (retry.go). 0 = DefaultDialRetries; <0 = none.
+	DialRetries int
+	// OnDialRetry, when set, hears of every retry (for events): the
+	// target's inventory name, the attempt about to be made, how many
+	// there may be, the pause before it and the error.
+	OnDialRetry   func(target string, attempt, attempts int, wait time.Duration, err error)
 	SSHConfigFile string // default ~/.ssh/config; "none" = read no file
 	// NoAgent disables ssh-agent keys (SSH_AUTH_SOCK). Negative so that the
 	// zero Config uses the agent like ssh does.
@@ -59,6 +67,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.KeepAlive <= 0 {
 		c.KeepAlive = 15 * time.Second
+	}
+	if c.DialRetries == 0 {
+		c.DialRetries = DefaultDialRetries
 	}
 	if c.MaxConns <= 0 {
 		c.MaxConns = 16
