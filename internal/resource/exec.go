@@ -27,7 +27,7 @@ func init() {
 			"only_if still apply.",
 		Outputs: []string{"stdout", "stderr", "rc"},
 		Params: []Param{
-			{Name: "command", Type: String, Doc: "shell command run with /bin/sh -c; exclusive with argv"},
+			{Name: "command", Type: String, Doc: "shell command run with /bin/sh -c (directly, without sh, when it is plain words: no quoting but single quotes, no $, globs, pipes, redirections, builtins); exclusive with argv"},
 			{Name: "argv", Type: StringList, Doc: "program and arguments run without a shell; exclusive with command"},
 			{Name: "creates", Type: String, Doc: "absolute path: skip if it exists"},
 			{Name: "unless", Type: String, Doc: "shell command: skip if it exits 0"},
@@ -53,8 +53,11 @@ const (
 )
 
 type execCmd struct {
-	name        string
-	argv        []string // the command as run: ["/bin/sh", "-c", command] for command=
+	name string
+	argv []string // the command as run: ["/bin/sh", "-c", command] for command=
+	// direct is command= split into words when it has no shell syntax
+	// (plainWords): run as a program when PATH has it, without sh.
+	direct      []string
 	creates     string
 	unless      string
 	onlyIf      string
@@ -87,6 +90,7 @@ func newExec(name string, p plan.Params, blobs map[string][]byte) (Resource, err
 			return fail(errors.New("command is empty"))
 		}
 		e.argv = []string{"/bin/sh", "-c", command}
+		e.direct, _ = plainWords(command)
 	case p.Has("argv"):
 		if len(argv) == 0 || argv[0] == "" {
 			return fail(errors.New("argv is empty"))
@@ -210,7 +214,19 @@ func (e *execCmd) guard(ctx context.Context, what, command string) (bool, error)
 
 func (e *execCmd) run(ctx context.Context) (Change, error) {
 	var out, errOut capture
-	cmd, err := e.command(ctx, e.argv, &out, &errOut)
+	argv := e.argv
+	if e.direct != nil {
+		// A program PATH does not have runs through sh after all, which
+		// reports it the usual way (exit 127, "not found" on stderr).
+		path := defaultPath
+		if p, ok := e.env["PATH"]; ok {
+			path = p
+		}
+		if _, err := lookPath(e.direct[0], path); err == nil {
+			argv = e.direct
+		}
+	}
+	cmd, err := e.command(ctx, argv, &out, &errOut)
 	if err != nil {
 		return Change{}, err
 	}
