@@ -25,6 +25,7 @@ const (
 	ExitAgentCorrupt    = 97
 	ExitUnsafePath      = 98
 	ExitAgentWatched    = 99
+	ExitNoAgentForArch  = 95
 )
 
 // AgentPathEnv carries the path the bootstrap executes to the agent, which
@@ -67,6 +68,14 @@ const RefusedPrefix = "HERD-REFUSED "
 //
 // agentDir "" means $HOME/.cache/herd; a leading "~/" is the remote $HOME.
 func BootstrapScript(hash, agentDir string) string {
+	return bootstrapScript(`h=`+shellQuote(hash), false, agentDir)
+}
+
+// bootstrapScript is BootstrapScript with sel, the shell that sets h to
+// the agent's hash: a constant, or a choice by `uname -m` (archSelect).
+// byArch adds the chosen hash to the HERD-NEED line, so the controller
+// knows which build to send.
+func bootstrapScript(sel string, byArch bool, agentDir string) string {
 	var dir string
 	switch {
 	case agentDir == "":
@@ -78,12 +87,17 @@ func BootstrapScript(hash, agentDir string) string {
 	default:
 		dir = shellQuote(agentDir)
 	}
-	h := shellQuote(hash)
+	h := `"$h"`
+	need := `echo "` + needPrefix + `$z"`
+	if byArch {
+		need = `echo "` + needPrefix + `$z $h"`
+	}
 	fail := func(what string) string {
 		return `{ echo "herd bootstrap: ` + what + `" >&2; exit 96; }`
 	}
 	run := `export ` + AgentPathEnv + `="$f"; exec "$f" agent --hash ` + h
 	return strings.Join([]string{
+		sel,
 		`umask 077`,
 		`d=` + dir + `/` + h,
 		`o=$PWD`,
@@ -102,7 +116,7 @@ func BootstrapScript(hash, agentDir string) string {
 		`[ -z "$b" ] || { echo "herd bootstrap: refusing to run the agent from $d: another user could replace it; owned by someone else than $(id -un) or root, or writable by group/others:" $b >&2; exit 98; }`,
 		`if [ -f "$f" ] && [ -x "$f" ]; then ` + run + `; fi`,
 		`if command -v gzip >/dev/null 2>&1; then z=gzip; else z=raw; fi`,
-		`echo "` + needPrefix + `$z"`,
+		need,
 		`IFS= read -r n || ` + fail(`no size on stdin`),
 		`[ "$n" -ge 0 ] 2>/dev/null || ` + fail(`bad size $n`),
 		`t="$p/.herd.$$"`,
@@ -136,10 +150,16 @@ func BrokerCommand(cmd string) (string, error) {
 // exits 97 (cached copy corrupt, removed) is started once more, which
 // installs a fresh copy.
 func Bootstrap(ctx context.Context, start func(cmd string) (*Session, error), hash string, payload func() (gz, raw []byte, err error), agentDir string) (*Session, bool, error) {
-	if len(hash) < 16 || strings.Trim(hash, "0123456789abcdef") != "" {
-		return nil, false, fmt.Errorf("agent bootstrap: bad agent hash %q (want lowercase hex)", hash)
+	if err := checkHash(hash); err != nil {
+		return nil, false, err
 	}
 	cmd := "exec /bin/sh -c " + shellQuote(BootstrapScript(hash, agentDir))
+	return bootstrap(ctx, start, cmd, func(string) (gz, raw []byte, err error) { return payload() })
+}
+
+// bootstrap runs cmd (a bootstrap script) and sends the payload for the
+// hash the target names ("" from a single-build script) when it asks.
+func bootstrap(ctx context.Context, start func(cmd string) (*Session, error), cmd string, payload func(hash string) (gz, raw []byte, err error)) (*Session, bool, error) {
 	installed := false
 	for attempt := 1; ; attempt++ {
 		s, err := start(cmd)
@@ -149,14 +169,14 @@ func Bootstrap(ctx context.Context, start func(cmd string) (*Session, error), ha
 		stop := context.AfterFunc(ctx, func() { s.Close() })
 		first, err := readByte(s.Stdout)
 		if err == nil && first == needPrefix[0] {
-			var kind string
-			if kind, err = readNeed(s.Stdout); errors.Is(err, errRefused) {
+			var kind, hash string
+			if kind, hash, err = readNeed(s.Stdout); errors.Is(err, errRefused) {
 				stop()
 				s.Close()
 				return nil, installed, fmt.Errorf("agent bootstrap: %s: %w", whyWatched, err)
 			}
 			if err == nil {
-				gz, raw, perr := payload()
+				gz, raw, perr := payload(hash)
 				if perr != nil {
 					// Ours, not the target's: do not wait for its word.
 					stop()
@@ -189,12 +209,12 @@ var errRefused = errors.New("the agent refused to start")
 // readNeed reads the rest of the "HERD-NEED <kind>" line one byte at a time,
 // so nothing after the newline is consumed. A "HERD-REFUSED <why>" line
 // is returned as an error wrapping errRefused.
-func readNeed(r io.Reader) (string, error) {
+func readNeed(r io.Reader) (kind, hash string, err error) {
 	line := []byte{needPrefix[0]}
 	for len(line) < 1024 {
 		b, err := readByte(r)
 		if err != nil {
-			return "", fmt.Errorf("reading the bootstrap request: %w", err)
+			return "", "", fmt.Errorf("reading the bootstrap request: %w", err)
 		}
 		if b == '\n' {
 			break
@@ -202,13 +222,14 @@ func readNeed(r io.Reader) (string, error) {
 		line = append(line, b)
 	}
 	if why, ok := strings.CutPrefix(string(line), RefusedPrefix); ok {
-		return "", fmt.Errorf("%w: %s", errRefused, why)
+		return "", "", fmt.Errorf("%w: %s", errRefused, why)
 	}
-	kind, ok := strings.CutPrefix(string(line), needPrefix)
+	rest, ok := strings.CutPrefix(string(line), needPrefix)
+	kind, hash, _ = strings.Cut(rest, " ")
 	if !ok || (kind != "gzip" && kind != "raw") {
-		return "", fmt.Errorf("unexpected output from the target before the agent started: %q", line)
+		return "", "", fmt.Errorf("unexpected output from the target before the agent started: %q", line)
 	}
-	return kind, nil
+	return kind, hash, nil
 }
 
 func sendBinary(w io.Writer, kind string, gz, raw []byte) error {
@@ -262,6 +283,8 @@ func agentFailure(ctx context.Context, s *Session, readErr error) error {
 		why = "the agent directory is not safe (nothing was run from it)"
 	case ExitAgentWatched:
 		why = whyWatched
+	case ExitNoAgentForArch:
+		why = "no agent for this host's architecture"
 	case 126:
 		why = "the agent could not be executed (agent_dir on a noexec mount? set agent_dir)"
 	case 127:
