@@ -34,6 +34,7 @@ Usage:
   herd apply  POLICY [flags]   make it so
   herd demo   [DIR]            apply the embedded demo policy twice under DIR (default: a new temp dir)
   herd inventory [--graph] FILE
+  herd agents [--agent-dir-local DIR]   list the agent builds herd can send, by architecture
   herd version
 
 Run 'herd apply -h' for flags.
@@ -68,6 +69,8 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		return runAgent(ctx, args[1:], stderr)
 	case "inventory":
 		return runInventory(args[1:], stdout, stderr)
+	case "agents":
+		return runAgents(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "herd", version())
 		return exitOK

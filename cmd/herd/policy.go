@@ -75,6 +75,7 @@ func runPolicy(in *interrupts, mode string, args []string, stdout, stderr io.Wri
 	fs.BoolVar(&pf.askPass, "k", false, "ask once for an SSH password, used where key auth fails")
 	fs.BoolVar(&pf.askBecomePass, "K", false, "ask once for the sudo/su/doas password, used where one is needed and none is set")
 	fs.BoolVar(&pf.askBecomePass, "ask-become-pass", false, "same as -K")
+	fs.StringVar(&pf.agentDir, "agent-dir-local", "", "directory of agent builds for other architectures: herd-linux-<arch> files and their SHA256SUMS (see herd agents)")
 	fs.DurationVar(&pf.timeout, "connect-timeout", 10*time.Second, "SSH connect timeout per host")
 	lockWait := fs.Duration("lock-wait", wire.DefaultLockWait, "how long to wait for another run's lock on a host before failing it (or lock_wait in defaults.toml)")
 	pos, err := parseInterleaved(fs, args)

@@ -34,6 +34,8 @@ type pushFlags struct {
 	askBecomePass bool
 	// lockWait is --lock-wait; nil when not given.
 	lockWait *time.Duration
+	// agentDir is --agent-dir-local: builds for other architectures.
+	agentDir string
 }
 
 // loadDefaults reads ~/.herd/defaults.toml, else /etc/herd/defaults.toml.
@@ -154,6 +156,13 @@ func runPush(in *interrupts, file string, check bool, f policyFlags, pf pushFlag
 			return exitUsage
 		}
 	}
+	var moreAgents []*push.Binary
+	if pf.agentDir != "" {
+		if moreAgents, err = push.LoadAgentDir(pf.agentDir); err != nil {
+			fmt.Fprintf(stderr, "herd: --agent-dir-local: %v\n", err)
+			return exitUsage
+		}
+	}
 	maxConns := pf.maxConns
 	if maxConns == 0 {
 		maxConns = defaults.MaxConns
@@ -184,6 +193,7 @@ func runPush(in *interrupts, file string, check bool, f policyFlags, pf pushFlag
 		Transport:     transportConfig(pf, maxConns),
 		AskBecomePass: askBecomePass(pf),
 		Stop:          in.stop,
+		MoreAgents:    moreAgents,
 	})
 	if pe, ok := push.IsPolicyErrors(err); ok {
 		// Found while planning, before any host changed: one line each.

@@ -3,6 +3,7 @@ package push
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -46,7 +47,7 @@ func (r *runner) agent(ctx context.Context, role *policy.Role, h *inventory.Host
 	if err != nil {
 		return nil, err
 	}
-	if ac, err = startAgent(ctx, h.Name, start, r.o.Agent, h.Conn.AgentDir, r.relayLog); err != nil {
+	if ac, err = startAgent(ctx, h.Name, start, r.builds, h.Conn.AgentDir, r.relayLog); err != nil {
 		return nil, err
 	}
 	r.mu.Lock()
@@ -114,18 +115,14 @@ var AgentStartTimeout = 60 * time.Second
 
 // startAgent bootstraps the agent over start and completes the handshake,
 // checking that the agent runs the controller's exact binary.
-func startAgent(ctx context.Context, name string, start func(string) (*transport.Session, error), bin *Binary, agentDir string, logf func(host, msg string)) (*agentConn, error) {
-	want, err := bin.Hash()
-	if err != nil {
-		return nil, err
-	}
+func startAgent(ctx context.Context, name string, start func(string) (*transport.Session, error), builds []transport.AgentBuild, agentDir string, logf func(host, msg string)) (*agentConn, error) {
 	// A login shell that hangs (a stuck .bashrc, a full disk, a blocked
 	// NFS home) must fail the host, not the run: bound the start. start
 	// itself keeps ctx, which owns the session for the whole run.
 	deadline := time.Now().Add(AgentStartTimeout)
 	bctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	sess, _, err := transport.Bootstrap(bctx, start, want, bin.payload, agentDir)
+	sess, _, err := transport.BootstrapBuilds(bctx, start, builds, agentDir)
 	if err != nil {
 		if bctx.Err() != nil && ctx.Err() == nil {
 			err = fmt.Errorf("the agent did not start within %v (is the login shell stuck?): %w", AgentStartTimeout, err)
@@ -142,9 +139,9 @@ func startAgent(ctx context.Context, name string, start func(string) (*transport
 		ac.kill()
 		return nil, fmt.Errorf("%s: agent handshake: %w%s", name, err, ac.stderrSuffix())
 	}
-	if hello.AgentHash != want {
+	if !slices.ContainsFunc(builds, func(b transport.AgentBuild) bool { return b.Hash == hello.AgentHash }) {
 		ac.kill()
-		return nil, fmt.Errorf("%s: agent reports binary %.16s, expected %.16s", name, hello.AgentHash, want)
+		return nil, fmt.Errorf("%s: agent reports binary %.16s, which is none of the %d this controller sent", name, hello.AgentHash, len(builds))
 	}
 	ac.hello = hello
 	ac.startReader(logf)

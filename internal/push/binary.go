@@ -16,6 +16,8 @@ import (
 // runs exactly the bytes the controller has.
 type Binary struct {
 	Path string
+	// Arch is the GOARCH it was built for; "" is the controller's own.
+	Arch string
 
 	once   sync.Once
 	gzOnce sync.Once

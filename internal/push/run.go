@@ -32,8 +32,11 @@ type Options struct {
 	Inventory *inventory.Inventory
 	Sink      event.Sink
 	Agent     *Binary
-	Transport transport.Config
-	Defaults  Defaults
+	// MoreAgents are builds for other architectures (LoadAgentDir); a
+	// target's uname -m picks among them and Agent.
+	MoreAgents []*Binary
+	Transport  transport.Config
+	Defaults   Defaults
 	// AskBecomePass is asked for the become password, once per run, when a
 	// host's sudo/su/doas wants one and none is configured.
 	AskBecomePass func() (string, error)
@@ -89,6 +92,8 @@ type runner struct {
 	pol  *policy.Policy
 	o    Options
 	pool *transport.Pool
+	// builds are the agent binaries a target may get, by its uname -m.
+	builds []transport.AgentBuild
 
 	mu      sync.Mutex
 	agents  map[string]*agentConn // by host name, and by becomeKey for privileged agents
@@ -110,7 +115,8 @@ func Run(ctx context.Context, pol *policy.Policy, o Options) (*Result, error) {
 		}
 		o.Agent = b
 	}
-	if _, err := o.Agent.Hash(); err != nil {
+	agentBuilds, err := builds(AgentSet(o.Agent, o.MoreAgents))
+	if err != nil {
 		return nil, err
 	}
 	// Resolve every role's hosts before contacting anything, so an error in
@@ -123,7 +129,7 @@ func Run(ctx context.Context, pol *policy.Policy, o Options) (*Result, error) {
 		}
 		roleHosts[i] = hs
 	}
-	r := &runner{pol: pol, o: o, agents: map[string]*agentConn{}, results: map[string]*HostResult{}}
+	r := &runner{pol: pol, o: o, builds: agentBuilds, agents: map[string]*agentConn{}, results: map[string]*HostResult{}}
 	tc := o.Transport
 	if tc.OnDialRetry == nil {
 		// A retried connection set-up is news, not a failure: say so in

@@ -1,0 +1,109 @@
+package push_test
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/herd-project/herd/internal/event"
+	"github.com/herd-project/herd/internal/push"
+)
+
+// agentDir writes an agent directory holding the test binary as the build
+// for arch, with its SHA256SUMS.
+func agentDir(t *testing.T, arch string) (dir, hash string) {
+	dir = t.TempDir()
+	exe, _ := os.Executable()
+	raw, err := os.ReadFile(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A distinct binary (one byte more at the end, which ELF ignores), so
+	// its hash and cache differ from the controller's own.
+	raw = append(raw, 0)
+	name := "herd-linux-" + arch
+	if err := os.WriteFile(filepath.Join(dir, name), raw, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(raw)
+	hash = hex.EncodeToString(sum[:])
+	os.WriteFile(filepath.Join(dir, push.AgentSumsFile), []byte(hash+"  "+name+"\n"), 0o644)
+	return dir, hash
+}
+
+// A host whose uname -m says aarch64 gets the arm64 build from the agent
+// directory, cached under that build's hash; a host of an architecture
+// nothing is built for fails by itself, naming its architecture, while
+// the others run. uname is faked on the hosts' PATH: this kernel has no
+// binfmt_misc for qemu-user, so the "arm64" build is the test binary
+// itself with a distinct hash.
+func TestTargetArchitecturePicksTheAgentBuild(t *testing.T) {
+	if runtime.GOARCH != "amd64" {
+		t.Skip("the fake arm64 build is the amd64 test binary")
+	}
+	l := flatLab(t)
+	dir, armHash := agentDir(t, "arm64")
+	more, err := push.LoadAgentDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake := map[string]string{"host6": "aarch64", "host7": "mips"}
+	for name, m := range fake {
+		h := l.Host(name)
+		p := h.Path("/usr/local/bin/uname")
+		if err := os.WriteFile(p, []byte("#!/bin/sh\necho "+m+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.Remove(p) })
+	}
+	proj := project(t, map[string]string{
+		"inventory.toml": tomlInventory(l, map[string][]string{"all": {"host5", "host6", "host7"}}),
+		"site.star": `
+inv = inventory("inventory.toml")
+def main(host):
+    file("/srv/herd-arch", content = "ok\n")
+role("r", hosts = inv.hosts, main = main, max_fail = 1)
+`,
+	})
+	rec := &recorder{}
+	o := options(t, l, rec)
+	o.MoreAgents = more
+	res := run(t, load(t, proj), o)
+	for _, name := range []string{"host5", "host6"} {
+		if hr := res.Hosts[name]; hr.Failed || hr.Unreachable {
+			t.Errorf("%s failed: %s\n%s", name, hr.Err, rec.dump())
+		}
+	}
+	if _, err := os.Stat(l.Host("host6").Path("/root/.cache/herd/" + armHash + "/herd")); err != nil {
+		t.Errorf("host6 (aarch64) does not run the arm64 build: %v", err)
+	}
+	if _, err := os.Stat(l.Host("host5").Path("/root/.cache/herd/" + armHash)); err == nil {
+		t.Errorf("host5 (x86_64) got the arm64 build")
+	}
+	hr := res.Hosts["host7"]
+	if !(hr.Failed || hr.Unreachable) || !strings.Contains(hr.Err, "no agent for architecture mips") || !strings.Contains(hr.Err, "amd64, arm64") {
+		t.Errorf("host7 (mips): failed=%v unreachable=%v err=%q, want a failure naming mips and the builds there are", hr.Failed, hr.Unreachable, hr.Err)
+	}
+	if rec.count("host7", event.Changed) != 0 {
+		t.Errorf("host7 changed something")
+	}
+}
+
+func TestLoadAgentDirRefusesABinaryThatDoesNotMatchItsSum(t *testing.T) {
+	dir, _ := agentDir(t, "arm64")
+	f, _ := os.OpenFile(filepath.Join(dir, "herd-linux-arm64"), os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString("tampered")
+	f.Close()
+	_, err := push.LoadAgentDir(dir)
+	if err == nil || !strings.Contains(err.Error(), "SHA256SUMS:1") || !strings.Contains(err.Error(), "refusing to ship it") {
+		t.Fatalf("err = %v, want a refusal naming SHA256SUMS:1", err)
+	}
+	os.WriteFile(filepath.Join(dir, push.AgentSumsFile), []byte(strings.Repeat("0", 64)+"  herd-linux-vax\n"), 0o644)
+	if _, err := push.LoadAgentDir(dir); err == nil || !strings.Contains(err.Error(), "herd-linux-vax") {
+		t.Fatalf("unknown arch: err = %v", err)
+	}
+}
