@@ -73,7 +73,11 @@ func (b *Binary) payload() (gz, raw []byte, err error) {
 	}
 	b.gzOnce.Do(func() {
 		var buf bytes.Buffer
-		w, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
+		// Made once per run and sent to every new host: the default level
+		// costs a fraction of a second once and saves ~9% of the bytes
+		// on every first contact (stripped amd64 build: 4.26 MB at the
+		// default level against 4.68 MB at BestSpeed).
+		w, _ := gzip.NewWriterLevel(&buf, gzip.DefaultCompression)
 		w.Write(b.raw)
 		w.Close()
 		b.gz = buf.Bytes()
