@@ -32,6 +32,7 @@ const usage = `herd configures Linux machines from a Starlark policy.
 Usage:
   herd check  POLICY [flags]   show what would change, change nothing
   herd apply  POLICY [flags]   make it so
+  herd watch  POLICY [flags]   make it so and keep it so: re-apply edits, repair drift
   herd demo   [DIR]            apply the embedded demo policy twice under DIR (default: a new temp dir)
   herd inventory [--graph] FILE
   herd agents [--agent-dir-local DIR]   list the agent builds herd can send, by architecture
@@ -57,6 +58,10 @@ func run(args []string, stdout, stderr io.Writer) (code int) {
 		in, end := watchInterrupts(stderr)
 		defer end()
 		return runPolicy(in, args[0], args[1:], stdout, stderr)
+	case "watch":
+		in, end := watchInterrupts(stderr)
+		defer end()
+		return runWatch(in, args[1:], stdout, stderr)
 	case "demo":
 		in, end := watchInterrupts(stderr)
 		defer end()

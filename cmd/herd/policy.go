@@ -65,19 +65,7 @@ func runPolicy(in *interrupts, mode string, args []string, stdout, stderr io.Wri
 	var f policyFlags
 	f.register(fs)
 	var pf pushFlags
-	fs.StringVar(&pf.inventory, "i", "", "inventory file for roles that name no hosts (TOML, Ansible INI/YAML, or an executable)")
-	fs.StringVar(&pf.limitGroups, "limit-groups", "", "only hosts in groups matching these patterns (comma-separated fnmatch)")
-	fs.StringVar(&pf.limitHosts, "limit-hosts", "", "only hosts matching these patterns (comma-separated fnmatch)")
-	fs.IntVar(&pf.maxConns, "max-conns", 0, "connection set-ups at once (default 16)")
-	fs.StringVar(&pf.sshConfig, "ssh-config", "", `ssh config file (default ~/.ssh/config, "none" to ignore)`)
-	fs.StringVar(&pf.knownHosts, "known-hosts", "", "known_hosts files, comma-separated (default ~/.ssh/known_hosts)")
-	fs.StringVar(&pf.strictKeys, "strict-host-keys", "", `unknown host keys: "yes" refuses them, "accept-new" records them in the first known_hosts file; a changed key is always refused (default: defaults.toml, ssh_config StrictHostKeyChecking, else yes)`)
-	fs.BoolVar(&pf.askPass, "k", false, "ask once for an SSH password, used where key auth fails")
-	fs.BoolVar(&pf.askBecomePass, "K", false, "ask once for the sudo/su/doas password, used where one is needed and none is set")
-	fs.BoolVar(&pf.askBecomePass, "ask-become-pass", false, "same as -K")
-	fs.StringVar(&pf.agentDir, "agent-dir-local", "", "directory of agent builds for other architectures: herd-linux-<arch> files and their SHA256SUMS (see herd agents)")
-	fs.DurationVar(&pf.timeout, "connect-timeout", 10*time.Second, "SSH connect timeout per host")
-	lockWait := fs.Duration("lock-wait", wire.DefaultLockWait, "how long to wait for another run's lock on a host before failing it (or lock_wait in defaults.toml)")
+	lockWait := pf.register(fs)
 	pos, err := parseInterleaved(fs, args)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -186,4 +174,22 @@ func localLock(wait time.Duration) *wire.RunLock {
 	}
 	host, _ := os.Hostname()
 	return &wire.RunLock{Wait: wait, User: name, Host: host, Pid: os.Getpid()}
+}
+
+// register adds the flags of push mode (check, apply, watch) to fs and
+// returns --lock-wait's value.
+func (pf *pushFlags) register(fs *flag.FlagSet) *time.Duration {
+	fs.StringVar(&pf.inventory, "i", "", "inventory file for roles that name no hosts (TOML, Ansible INI/YAML, or an executable)")
+	fs.StringVar(&pf.limitGroups, "limit-groups", "", "only hosts in groups matching these patterns (comma-separated fnmatch)")
+	fs.StringVar(&pf.limitHosts, "limit-hosts", "", "only hosts matching these patterns (comma-separated fnmatch)")
+	fs.IntVar(&pf.maxConns, "max-conns", 0, "connection set-ups at once (default 16)")
+	fs.StringVar(&pf.sshConfig, "ssh-config", "", `ssh config file (default ~/.ssh/config, "none" to ignore)`)
+	fs.StringVar(&pf.knownHosts, "known-hosts", "", "known_hosts files, comma-separated (default ~/.ssh/known_hosts)")
+	fs.StringVar(&pf.strictKeys, "strict-host-keys", "", `unknown host keys: "yes" refuses them, "accept-new" records them in the first known_hosts file; a changed key is always refused (default: defaults.toml, ssh_config StrictHostKeyChecking, else yes)`)
+	fs.BoolVar(&pf.askPass, "k", false, "ask once for an SSH password, used where key auth fails")
+	fs.BoolVar(&pf.askBecomePass, "K", false, "ask once for the sudo/su/doas password, used where one is needed and none is set")
+	fs.BoolVar(&pf.askBecomePass, "ask-become-pass", false, "same as -K")
+	fs.StringVar(&pf.agentDir, "agent-dir-local", "", "directory of agent builds for other architectures: herd-linux-<arch> files and their SHA256SUMS (see herd agents)")
+	fs.DurationVar(&pf.timeout, "connect-timeout", 10*time.Second, "SSH connect timeout per host")
+	return fs.Duration("lock-wait", wire.DefaultLockWait, "how long to wait for another run's lock on a host before failing it (or lock_wait in defaults.toml)")
 }

@@ -113,26 +113,38 @@ func splitList(s string) []string {
 	return out
 }
 
-func runPush(in *interrupts, file string, check bool, f policyFlags, pf pushFlags, stdout, stderr io.Writer) int {
-	start := time.Now()
+// pushSetup is what check, apply and watch read before contacting hosts.
+type pushSetup struct {
+	pol      *policy.Policy
+	inv      *inventory.Inventory
+	limit    push.Limit
+	defaults push.Defaults
+	maxConns int
+	// moreAgents are the --agent-dir-local builds.
+	moreAgents []*push.Binary
+}
+
+// setupPush loads the defaults, the policy and the -i inventory and checks
+// the limits; on error it has printed why and returns the exit status.
+func setupPush(in *interrupts, file string, f policyFlags, pf pushFlags, stderr io.Writer) (*pushSetup, int) {
 	defaults, defaultsFile, err := loadDefaults()
 	if err != nil {
 		fmt.Fprintf(stderr, "herd: defaults: %v\n", err)
-		return exitUsage
+		return nil, exitUsage
 	}
 	if defaults.MaxConns < 0 {
 		fmt.Fprintf(stderr, "herd: defaults: %s: max_conns %d: want at least 1\n", defaultsFile, defaults.MaxConns)
-		return exitUsage
+		return nil, exitUsage
 	}
 	pol, err := policy.Load(file, f.loadOptions(in, stderr))
 	if err != nil {
-		return policyError(in, err, stderr)
+		return nil, policyError(in, err, stderr)
 	}
 	var inv *inventory.Inventory
 	if pf.inventory != "" {
 		if inv, err = inventory.Load(pf.inventory); err != nil {
 			fmt.Fprintf(stderr, "herd: %v\n", err)
-			return exitUsage
+			return nil, exitUsage
 		}
 	}
 	limit := push.Limit{Groups: splitList(pf.limitGroups), Hosts: splitList(pf.limitHosts)}
@@ -142,7 +154,7 @@ func runPush(in *interrupts, file string, check bool, f policyFlags, pf pushFlag
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "herd: %v\n", err)
-		return exitUsage
+		return nil, exitUsage
 	}
 	if pf.knownHosts != "" {
 		defaults.KnownHosts = splitList(pf.knownHosts)
@@ -153,20 +165,30 @@ func runPush(in *interrupts, file string, check bool, f policyFlags, pf pushFlag
 	if pf.strictKeys != "" {
 		if defaults.StrictHostKeyChecking, err = transport.ParseStrictHostKeys(pf.strictKeys); err != nil {
 			fmt.Fprintf(stderr, "herd: --strict-host-keys: %v\n", err)
-			return exitUsage
+			return nil, exitUsage
 		}
 	}
 	var moreAgents []*push.Binary
 	if pf.agentDir != "" {
 		if moreAgents, err = push.LoadAgentDir(pf.agentDir); err != nil {
 			fmt.Fprintf(stderr, "herd: --agent-dir-local: %v\n", err)
-			return exitUsage
+			return nil, exitUsage
 		}
 	}
 	maxConns := pf.maxConns
 	if maxConns == 0 {
 		maxConns = defaults.MaxConns
 	}
+	return &pushSetup{pol: pol, inv: inv, limit: limit, defaults: defaults, maxConns: maxConns, moreAgents: moreAgents}, exitOK
+}
+
+func runPush(in *interrupts, file string, check bool, f policyFlags, pf pushFlags, stdout, stderr io.Writer) int {
+	start := time.Now()
+	ps, code := setupPush(in, file, f, pf, stderr)
+	if ps == nil {
+		return code
+	}
+	pol, inv, limit, defaults, maxConns := ps.pol, ps.inv, ps.limit, ps.defaults, ps.maxConns
 	out := ui.New(stdout, ui.Options{JSON: f.json, Diff: f.diff, Verbose: f.verbose, Check: check})
 	out.MultiHost(true)
 	sink := out.Handle
@@ -193,7 +215,7 @@ func runPush(in *interrupts, file string, check bool, f policyFlags, pf pushFlag
 		Transport:     transportConfig(pf, maxConns),
 		AskBecomePass: askBecomePass(pf),
 		Stop:          in.stop,
-		MoreAgents:    moreAgents,
+		MoreAgents:    ps.moreAgents,
 	})
 	if pe, ok := push.IsPolicyErrors(err); ok {
 		// Found while planning, before any host changed: one line each.

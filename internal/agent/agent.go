@@ -58,6 +58,12 @@ func Serve(ctx context.Context, o Options) error {
 	// and kept until exit.
 	var lock *RunLock
 	defer func() { lock.Release() }()
+	var watch *watcher // watch mode (watch.go), from the first Watch on
+	defer func() {
+		if watch != nil {
+			watch.close()
+		}
+	}()
 	for {
 		msg, err := in.recv()
 		if err != nil {
@@ -69,6 +75,28 @@ func Serve(ctx context.Context, o Options) error {
 		switch m := msg.(type) {
 		case *wire.Shutdown:
 			return nil
+		case *wire.Ping:
+			// heard (fetch.go) is all a ping is for
+		case *wire.Watch:
+			if lock == nil {
+				l, err := TakeRunLock(ctx, o.StateDir, m.Lock, in.gone)
+				if err != nil {
+					if err := c.Send(&wire.Done{Role: roleOf(m), Failed: true, Error: err.Error()}); err != nil {
+						return err
+					}
+					continue
+				}
+				lock = l
+			}
+			if watch == nil {
+				if watch, err = newWatcher(ctx, c, in, o.StateDir, log); err != nil {
+					c.Send(&wire.Done{Role: roleOf(m), Failed: true, Error: err.Error()})
+					continue
+				}
+			}
+			if err := watch.update(m); err != nil {
+				c.Send(&wire.Done{Role: roleOf(m), Failed: true, Error: err.Error()})
+			}
 		case *wire.RunPlan:
 			if lock == nil && !m.Check {
 				l, err := TakeRunLock(ctx, o.StateDir, m.Lock, in.gone)
@@ -89,6 +117,13 @@ func Serve(ctx context.Context, o Options) error {
 			return fmt.Errorf("agent: unexpected %s message", msg.Type())
 		}
 	}
+}
+
+func roleOf(m *wire.Watch) string {
+	if m.Plan == nil {
+		return ""
+	}
+	return m.Plan.Role
 }
 
 // StopGrace bounds how long the resources in flight may still run after

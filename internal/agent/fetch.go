@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/herd-project/herd/internal/relay"
 	"github.com/herd-project/herd/internal/resource"
@@ -29,10 +31,17 @@ type inbox struct {
 	// must flow while a plan runs too.
 	relay *relay.Parent
 	f     *fetcher
+	// heard is when the last message came (unix nanoseconds); silent,
+	// closed by the watch's watchdog (watch.go), ends recv as if the
+	// stream had ended.
+	heard      atomic.Int64
+	silent     chan struct{}
+	silentOnce sync.Once
 }
 
 func newInbox(c *wire.Conn, relay *relay.Parent) *inbox {
-	in := &inbox{c: c, msgs: make(chan wire.Message, 16), gone: make(chan struct{}), f: &fetcher{c: c, waiting: map[uint64]*pending{}}, relay: relay}
+	in := &inbox{c: c, msgs: make(chan wire.Message, 16), gone: make(chan struct{}), f: &fetcher{c: c, waiting: map[uint64]*pending{}}, relay: relay, silent: make(chan struct{})}
+	in.heard.Store(time.Now().UnixNano())
 	go in.read()
 	return in
 }
@@ -41,9 +50,10 @@ func (in *inbox) read() {
 	defer close(in.msgs)
 	for {
 		msg, err := in.c.Recv()
+		in.heard.Store(time.Now().UnixNano())
 		if err != nil {
 			in.err = err
-			close(in.gone)
+			in.end()
 			in.f.fail(err)
 			if in.relay != nil {
 				in.relay.CloseInputs()
@@ -63,11 +73,33 @@ func (in *inbox) read() {
 
 // recv returns the next message that is not a file chunk.
 func (in *inbox) recv() (wire.Message, error) {
-	msg, ok := <-in.msgs
-	if !ok {
-		return nil, in.err
+	select {
+	case msg, ok := <-in.msgs:
+		if !ok {
+			return nil, in.err
+		}
+		return msg, nil
+	case <-in.silent:
+		return nil, errControllerSilent
 	}
-	return msg, nil
+}
+
+var errControllerSilent = errors.New("the controller has been silent too long; taking it for gone")
+
+// end closes gone once, whoever sees the controller go first.
+func (in *inbox) end() {
+	in.silentOnce.Do(func() { close(in.gone) })
+}
+
+// giveUp is the watchdog's verdict: the controller is gone though its
+// stream has not ended.
+func (in *inbox) giveUp() {
+	in.end()
+	select {
+	case <-in.silent:
+	default:
+		close(in.silent)
+	}
 }
 
 // fetcher implements resource.Env.Fetch over the wire connection.
@@ -89,6 +121,18 @@ type pending struct {
 // Fetch asks the controller for content h from offset and copies it to w.
 // The caller checks the hash; Fetch checks that chunks arrive in order.
 func (f *fetcher) Fetch(ctx context.Context, h string, offset int64, w io.Writer) error {
+	return f.fetch(ctx, "", h, offset, w)
+}
+
+// forRole is Fetch for one role's plan in watch mode, where the controller
+// serves each role's files from that role's plan.
+func (f *fetcher) forRole(role string) func(context.Context, string, int64, io.Writer) error {
+	return func(ctx context.Context, h string, offset int64, w io.Writer) error {
+		return f.fetch(ctx, role, h, offset, w)
+	}
+}
+
+func (f *fetcher) fetch(ctx context.Context, role, h string, offset int64, w io.Writer) error {
 	p := &pending{chunks: make(chan *wire.FileChunk, 4), done: make(chan struct{})}
 	f.mu.Lock()
 	if f.lost != nil {
@@ -105,7 +149,7 @@ func (f *fetcher) Fetch(ctx context.Context, h string, offset int64, w io.Writer
 		f.mu.Unlock()
 		close(p.done)
 	}()
-	if err := f.c.Send(&wire.FileRequest{ID: id, Hash: h, Offset: offset}); err != nil {
+	if err := f.c.Send(&wire.FileRequest{ID: id, Hash: h, Offset: offset, Role: role}); err != nil {
 		return fmt.Errorf("request content %.12s: %w", h, err)
 	}
 	at := offset

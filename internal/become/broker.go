@@ -40,12 +40,12 @@ func Serve(ctx context.Context, o ServeOptions) error {
 	if _, err := io.WriteString(o.Out, greeting); err != nil {
 		return err
 	}
-	line, err := readLine(o.In, 64<<10)
+	line, err := readLine(o.In, maxRequestLine)
 	if err != nil {
 		return fmt.Errorf("become broker: reading the request: %w", err)
 	}
-	var req Request
-	if err := json.Unmarshal([]byte(line), &req); err != nil {
+	req, err := decodeRequest(line)
+	if err != nil {
 		return fmt.Errorf("become broker: bad request")
 	}
 	s, rep := start(ctx, req, o)

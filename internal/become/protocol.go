@@ -7,6 +7,7 @@ import (
 	"io"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // greeting is the broker's first line. It does not start with 'H', so
@@ -92,13 +93,13 @@ func Negotiate(r io.Reader, w io.Writer, req Request) error {
 		return fmt.Errorf("%s to %s: broker did not start: %w", req.Method, req.User, err)
 	}
 	if g+"\n" != greeting {
-		return fmt.Errorf("%s to %s: unexpected output from the target instead of the become broker: %.80q", req.Method, req.User, g)
+		return fmt.Errorf("%s to %s: unexpected output from the target instead of the become broker: %.80q", req.Method, req.User, scrub(g, req.Password))
 	}
-	b, err := json.Marshal(req)
+	b, err := encodeRequest(req)
 	if err != nil {
 		return err
 	}
-	if _, err := w.Write(append(b, '\n')); err != nil {
+	if _, err := w.Write(b); err != nil {
 		return fmt.Errorf("%s to %s: sending the request: %w", req.Method, req.User, err)
 	}
 	line, err := readLine(r, 8<<10)
@@ -107,12 +108,41 @@ func Negotiate(r io.Reader, w io.Writer, req Request) error {
 	}
 	var rep reply
 	if err := json.Unmarshal([]byte(line), &rep); err != nil {
-		return fmt.Errorf("%s to %s: bad answer from the become broker: %.80q", req.Method, req.User, line)
+		// A target that echoes its stdin would show the password here.
+		return fmt.Errorf("%s to %s: bad answer from the become broker: %.80q", req.Method, req.User, scrub(line, req.Password))
 	}
 	if rep.OK {
 		return nil
 	}
-	return &Error{Method: req.Method, User: req.User, Kind: rep.Kind, Whose: rep.Whose, Detail: scrub(rep.Detail, req.Password)}
+	return &Error{Method: req.Method, User: req.User, Kind: rep.Kind, Whose: scrub(rep.Whose, req.Password), Detail: scrub(rep.Detail, req.Password)}
+}
+
+// maxRequestLine bounds the request line the broker reads.
+const maxRequestLine = 64 << 10
+
+// encodeRequest is the line the broker reads back with decodeRequest. JSON
+// would silently replace bytes that are not UTF-8, turning the password into
+// another one that the tool counts as a failed attempt, so such a password
+// is refused here, as is one too long for the broker's line limit.
+func encodeRequest(req Request) ([]byte, error) {
+	if !utf8.ValidString(req.Password) {
+		return nil, fmt.Errorf("%s to %s: the become password is not valid UTF-8 text", req.Method, req.User)
+	}
+	b, err := json.Marshal(req)
+	if err != nil {
+		return nil, err
+	}
+	if len(b) >= maxRequestLine {
+		return nil, fmt.Errorf("%s to %s: the become password is too long (%d bytes)", req.Method, req.User, len(req.Password))
+	}
+	return append(b, '\n'), nil
+}
+
+// decodeRequest parses the request line (without its newline).
+func decodeRequest(line string) (Request, error) {
+	var req Request
+	err := json.Unmarshal([]byte(line), &req)
+	return req, err
 }
 
 // readLine reads one line a byte at a time, so nothing after the newline is
@@ -139,10 +169,14 @@ func readLine(r io.Reader, max int) (string, error) {
 // collapsed and length bounded. Tools never echo it (the pty has echo off),
 // this is the second lock.
 func scrub(text, password string) string {
-	if password != "" {
-		text = strings.ReplaceAll(text, password, "********")
+	hide := func(s string) string {
+		if password == "" {
+			return s
+		}
+		return strings.ReplaceAll(s, password, "********")
 	}
-	text = strings.Join(strings.Fields(text), " ")
+	// Again after collapsing: "a\tb" becomes the password "a b".
+	text = hide(strings.Join(strings.Fields(hide(text)), " "))
 	if len(text) > 400 {
 		text = text[len(text)-400:]
 	}

@@ -18,6 +18,9 @@ const (
 	Output  Type = "output"  // a message or captured output
 	Retry   Type = "retry"   // an attempt failed and will be retried
 	Log     Type = "log"     // free-form engine/agent message
+	// Drift: herd watch found a managed resource changed outside herd and
+	// repaired it (Msg says what).
+	Drift Type = "drift"
 	// RoleStart opens a role; Msg says how many hosts it has.
 	RoleStart Type = "role_start"
 	// Host-level events, produced by push mode.

@@ -26,6 +26,14 @@ type Facts struct {
 	Env      map[string]string `json:"env"`
 	Kernel   string            `json:"kernel"`
 	CPUs     int               `json:"cpus"`
+
+	Interfaces     map[string]Interface `json:"interfaces"`
+	DefaultIPv4    Route                `json:"default_ipv4"`
+	MemTotalMB     int                  `json:"memtotal_mb"`
+	Mounts         []Mount              `json:"mounts"`
+	InitSystem     string               `json:"init_system"`    // "systemd", "openrc", "sysvinit", "unknown"
+	PkgMgr         string               `json:"pkg_mgr"`        // "apt", "dnf", "yum", "apk", "zypper", "pacman", "unknown"
+	Virtualization string               `json:"virtualization"` // "kvm", "vmware", "docker", ..., "none", "unknown"
 }
 
 // Gather reads facts of the running machine.
@@ -46,6 +54,7 @@ func Gather() Facts {
 	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
 		f.Kernel = strings.TrimSpace(string(b))
 	}
+	f.gatherSystem()
 	f.Env = map[string]string{}
 	for _, kv := range os.Environ() {
 		k, v, _ := strings.Cut(kv, "=")

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // builder collects what the parsers read, before precedence is applied.
@@ -78,6 +80,18 @@ func (b *builder) addHost(group, host string, vars map[string]any) {
 	}
 }
 
+// checkName refuses host and group names with control characters (or
+// bytes that are not UTF-8): no real host has one, and in messages they
+// could break the one-line error or drive the operator's terminal.
+func checkName(what, name string) error {
+	for i, r := range name {
+		if unicode.IsControl(r) || r == utf8.RuneError && !strings.HasPrefix(name[i:], "\uFFFD") {
+			return fmt.Errorf("%s name %q contains a control character or is not UTF-8", what, name)
+		}
+	}
+	return nil
+}
+
 func (b *builder) addChild(parent, child string) error {
 	if child == "all" {
 		return fmt.Errorf("group %q cannot have \"all\" as a child", parent)
@@ -119,7 +133,7 @@ func (b *builder) resolve(dir string) (*Inventory, error) {
 		if p, ok := g.vars["ansible_group_priority"]; ok {
 			n, ok := toInt(p)
 			if !ok {
-				return nil, fmt.Errorf("group %s: ansible_group_priority must be an integer, got %v", name, p)
+				return nil, fmt.Errorf("group %s: ansible_group_priority must be an integer, got %#v", name, p)
 			}
 			g.priority = n
 		}

@@ -97,7 +97,7 @@ func setString(field func(*Conn) *string) func(*Conn, any) error {
 func setPort(c *Conn, v any) error {
 	n, ok := toInt(v)
 	if !ok || n < 0 || n > 65535 {
-		return fmt.Errorf("%v is not a port number", v)
+		return fmt.Errorf("%#v is not a port number", v)
 	}
 	c.Port = n
 	return nil

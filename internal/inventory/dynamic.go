@@ -32,6 +32,15 @@ func (b *builder) runScript(ctx context.Context, script string) error {
 	if err != nil {
 		return err
 	}
+	return b.parseList(script, out, func(h string) ([]byte, error) {
+		return runInventoryScript(ctx, script, "--host", h)
+	})
+}
+
+// parseList reads the --list output; hostVars runs `script --host NAME`
+// when there is no _meta.
+func (b *builder) parseList(script string, out []byte, hostVars func(host string) ([]byte, error)) error {
+	var err error
 	var doc map[string]json.RawMessage
 	if err := json.Unmarshal(out, &doc); err != nil {
 		return fmt.Errorf("inventory script %s --list: output is not a JSON object: %v", script, err)
@@ -53,6 +62,9 @@ func (b *builder) runScript(ctx context.Context, script string) error {
 	}
 	slices.Sort(names)
 	for _, g := range names {
+		if err := checkName("group", g); err != nil {
+			return fmt.Errorf("inventory script %s --list: %v", script, err)
+		}
 		b.group(g)
 		raw := bytes.TrimSpace(doc[g])
 		var body struct {
@@ -69,10 +81,16 @@ func (b *builder) runScript(ctx context.Context, script string) error {
 			return fmt.Errorf("inventory script %s --list: group %s: %v", script, g, err)
 		}
 		for _, h := range body.Hosts {
+			if err := checkName("host", h); err != nil {
+				return fmt.Errorf("inventory script %s --list: group %s: %v", script, g, err)
+			}
 			b.addHost(g, h, nil)
 		}
 		merge(b.group(g).vars, jsonValue(body.Vars).(map[string]any))
 		for _, c := range body.Children {
+			if err := checkName("group", c); err != nil {
+				return fmt.Errorf("inventory script %s --list: group %s: %v", script, g, err)
+			}
 			if err := b.addChild(g, c); err != nil {
 				return fmt.Errorf("inventory script %s --list: %v", script, err)
 			}
@@ -81,7 +99,7 @@ func (b *builder) runScript(ctx context.Context, script string) error {
 	for _, h := range b.hostOrder {
 		vars, ok := meta.HostVars[h]
 		if !haveMeta {
-			out, err := runInventoryScript(ctx, script, "--host", h)
+			out, err := hostVars(h)
 			if err != nil {
 				return err
 			}

@@ -55,6 +55,9 @@ func (b *builder) parseINI(file string, data []byte) error {
 				return fail("invalid section header %q (want [group], [group:vars] or [group:children])", line)
 			}
 			group, kind = m[1], m[2]
+			if err := checkName("group", group); err != nil {
+				return fail("%v", err)
+			}
 			switch kind {
 			case "":
 				kind = "hosts"
@@ -87,6 +90,9 @@ func (b *builder) parseINI(file string, data []byte) error {
 			}
 			if len(words) != 1 {
 				return fail("expected one group name in [%s:children], got %q", group, line)
+			}
+			if err := checkName("group", words[0]); err != nil {
+				return fail("%v", err)
 			}
 			declared[words[0]] = true
 			delete(undefinedVars, words[0])
@@ -124,6 +130,9 @@ func (b *builder) iniHostLine(group, line string) error {
 	}
 	if len(words) == 0 {
 		return nil
+	}
+	if err := checkName("host", words[0]); err != nil {
+		return err
 	}
 	vars := map[string]any{}
 	pattern, port, hasPort := splitHostPort(words[0])

@@ -121,7 +121,7 @@ func TestConnFromMagicVars(t *testing.T) {
 func TestConnErrorsNameHostAndVariable(t *testing.T) {
 	dir := project(t, map[string]string{"hosts": "[web]\nweb1 ansible_port=ssh\n"})
 	_, err := Load(filepath.Join(dir, "hosts"))
-	if err == nil || !strings.Contains(err.Error(), "host web1: ansible_port: ssh is not a port number") {
+	if err == nil || !strings.Contains(err.Error(), `host web1: ansible_port: "ssh" is not a port number`) {
 		t.Errorf("error = %v", err)
 	}
 }

@@ -26,9 +26,15 @@ func iniValue(s string) any {
 }
 
 type pyParser struct {
-	s string
-	i int
+	s     string
+	i     int
+	depth int
 }
+
+// maxPyNesting is Python's own limit on nested brackets (its tokenizer's
+// MAXLEVEL): deeper text is not a literal there either. Without it a long
+// line of "[" would overflow the stack and crash herd.
+const maxPyNesting = 200
 
 var errNotLiteral = errors.New("not a Python literal")
 
@@ -46,6 +52,12 @@ func (p *pyParser) peek() byte {
 }
 
 func (p *pyParser) value() (any, error) {
+	if c := p.peek(); c == '[' || c == '(' || c == '{' {
+		if p.depth++; p.depth > maxPyNesting {
+			return nil, errNotLiteral
+		}
+		defer func() { p.depth-- }()
+	}
 	switch c := p.peek(); {
 	case c == '\'' || c == '"':
 		return p.str()

@@ -54,7 +54,8 @@ func expandHosts(pattern string) ([]string, error) {
 		if b > e {
 			return nil, fmt.Errorf("host pattern %q: range start %q is after its end %q", pattern, beg, end)
 		}
-		for i := b; i <= e; i += step {
+		for n := 0; n <= (e-b)/step; n++ {
+			i := b + n*step
 			items = append(items, letters[i:i+1])
 		}
 	} else {
@@ -73,8 +74,10 @@ func expandHosts(pattern string) ([]string, error) {
 		if len(beg) > 1 && beg[0] == '0' {
 			width = len(beg)
 		}
-		for i := b; i <= e; i += step {
-			items = append(items, fmt.Sprintf("%0*d", width, i))
+		// Counted, not "i += step": near the top of int that would wrap
+		// around and never end.
+		for n := 0; n <= (e-b)/step; n++ {
+			items = append(items, fmt.Sprintf("%0*d", width, b+n*step))
 		}
 	}
 	rest, err := expandHosts(tail)

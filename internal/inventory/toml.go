@@ -28,6 +28,10 @@ func (b *builder) parseTOMLFile(file string) error {
 	if err != nil {
 		return fmt.Errorf("inventory: %w", err)
 	}
+	return b.parseTOML(file, data)
+}
+
+func (b *builder) parseTOML(file string, data []byte) error {
 	var doc map[string]any
 	md, err := toml.Decode(string(data), &doc)
 	if err != nil {
@@ -52,6 +56,9 @@ func (b *builder) parseTOMLFile(file string) error {
 	}
 	for _, gname := range order.sorted("groups", groups) {
 		key := "groups." + strconv.Quote(gname)
+		if err := checkName("group", gname); err != nil {
+			return fail(key, "%v", err)
+		}
 		body, ok := groups[gname].(map[string]any)
 		if !ok {
 			return fail(key, "must be a table with hosts, vars or children")
@@ -76,8 +83,11 @@ func (b *builder) parseTOMLFile(file string) error {
 			}
 			for _, c := range list {
 				cs, ok := c.(string)
+				if ok && checkName("group", cs) != nil {
+					return fail(key+".children", "%v", checkName("group", cs))
+				}
 				if !ok {
-					return fail(key+".children", "must be a list of group names, found %v", c)
+					return fail(key+".children", "must be a list of group names, found %#v", c)
 				}
 				if err := b.addChild(gname, cs); err != nil {
 					return fail(key+".children", "%v", err)
@@ -91,6 +101,9 @@ func (b *builder) parseTOMLFile(file string) error {
 			}
 			for _, hname := range order.sorted("groups\x00"+gname+"\x00hosts", hosts) {
 				hkey := key + ".hosts." + strconv.Quote(hname)
+				if err := checkName("host", hname); err != nil {
+					return fail(hkey, "%v", err)
+				}
 				var vars map[string]any
 				switch hv := hosts[hname].(type) {
 				case string:
@@ -101,7 +114,7 @@ func (b *builder) parseTOMLFile(file string) error {
 				case map[string]any:
 					vars = normalizeTOML(hv).(map[string]any)
 				default:
-					return fail(hkey, `want a string of k=v pairs or a table of vars, got %v`, hv)
+					return fail(hkey, `want a string of k=v pairs or a table of vars, got %#v`, hv)
 				}
 				pattern, port, hasPort := splitHostPort(hname)
 				if hasPort {
@@ -123,6 +136,9 @@ func (b *builder) parseTOMLFile(file string) error {
 	}
 	for _, hname := range order.sorted("hosts", hosts) {
 		vars, ok := hosts[hname].(map[string]any)
+		if err := checkName("host", hname); err != nil {
+			return fail("hosts."+strconv.Quote(hname), "%v", err)
+		}
 		if !ok {
 			return fail("hosts."+strconv.Quote(hname), "must be a table of vars")
 		}

@@ -51,6 +51,9 @@ func (b *builder) parseYAML(file string, data []byte) error {
 }
 
 func (b *builder) yamlGroup(file, name string, body *yaml.Node) error {
+	if err := checkName("group", name); err != nil {
+		return &ParseError{File: file, Line: body.Line, Msg: err.Error()}
+	}
 	b.group(name)
 	if isNull(body) {
 		return nil
@@ -70,6 +73,9 @@ func (b *builder) yamlGroup(file, name string, body *yaml.Node) error {
 			}
 			for j := 0; j+1 < len(val.Content); j += 2 {
 				hk, hv := val.Content[j], val.Content[j+1]
+				if err := checkName("host", hk.Value); err != nil {
+					return &ParseError{File: file, Line: hk.Line, Msg: err.Error()}
+				}
 				vars, err := yamlVars(file, hv)
 				if err != nil {
 					return err

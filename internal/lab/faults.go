@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -39,8 +40,21 @@ func (h *Host) FillDisk(dir string, size int64) error {
 func (h *Host) FreeDisk(dir string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, err := h.Exec(ctx, "umount", dir)
-	return err
+	// A process of the host that has just been told to end (an agent whose
+	// controller went away) may still hold a file there for a moment:
+	// retry a busy unmount until the deadline, then detach it lazily.
+	for {
+		_, err := h.Exec(ctx, "umount", dir)
+		if err == nil || !strings.Contains(err.Error(), "busy") {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			_, err = h.Exec(context.Background(), "umount", "-l", dir)
+			return err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 }
 
 // Kill sends SIGKILL to every process of this host (and of no other) whose

@@ -98,12 +98,12 @@ func declareResource(thread *starlark.Thread, p *Policy, s *resource.Schema, bui
 	d := &declaration{pos: pos}
 
 	// Policy-level arguments that turn into a blob.
-	var src, source string
+	var src, source, engine string
 	var tmplVars *starlark.Dict
 	extra := []string{}
 	switch builtin {
 	case "template":
-		extra = []string{"src", "vars"}
+		extra = []string{"src", "vars", "engine"}
 	case "file", "copy":
 		extra = []string{"source"}
 	}
@@ -118,6 +118,11 @@ func declareResource(thread *starlark.Thread, p *Policy, s *resource.Schema, bui
 		switch {
 		case builtin == "template" && key == "src":
 			src, err = stringArg(what, key, v)
+		case builtin == "template" && key == "engine":
+			engine, err = stringArg(what, key, v)
+			if err == nil && engine != "go" && engine != "jinja2" {
+				err = fmt.Errorf("%s: engine must be \"go\" or \"jinja2\", got %q", what, engine)
+			}
 		case builtin == "template" && key == "vars":
 			var okD bool
 			if tmplVars, okD = v.(*starlark.Dict); !okD {
@@ -159,7 +164,7 @@ func declareResource(thread *starlark.Thread, p *Policy, s *resource.Schema, bui
 		if _, err := p.servable(b, src); err != nil {
 			return nil, errorAt(pos, "%s: src: %v", what, err)
 		}
-		out, err := p.render(src, tmplVars, b)
+		out, err := p.render(src, engine, tmplVars, b)
 		if err != nil {
 			if e, isE := err.(*Error); isE {
 				return nil, e

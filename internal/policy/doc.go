@@ -86,6 +86,12 @@
 //	.vars    host vars (inventory, overridden by -e vars), overridden by vars=
 //	.facts   .hostname .os_family .distro .version .arch .user .uid .home
 //	         .env (a map, e.g. .facts.env.LANG) .kernel .cpus
+//	         .interfaces (name → .mac .up .ipv4 .ipv6, addresses as "10.0.0.2/24")
+//	         .default_ipv4 (.interface .address .gateway; empty without a default route)
+//	         .memtotal_mb .mounts (list of .mount .device .fstype, pseudo filesystems left out)
+//	         .init_system ("systemd", "openrc", "sysvinit", "unknown")
+//	         .pkg_mgr ("apt", "dnf", "yum", "apk", "zypper", "pacman", "unknown")
+//	         .virtualization ("kvm", "vmware", "xen", "hyperv", "virtualbox", "docker", "podman", "none", "unknown")
 //	.host    .name
 //
 // A reference to a var that does not exist is an error naming the template
@@ -105,4 +111,20 @@
 //	listen {{index .vars "port" | default 80}};
 //	{{range .vars.upstreams}}server {{.}};
 //	{{end}}workers {{.facts.cpus}};
+//
+// # Jinja2 templates
+//
+// A src ending in .j2, or engine="jinja2", is rendered as Jinja2
+// (github.com/ardanlabs/jinja) so existing Ansible templates work for the
+// common subset: if/elif/else, for (with loop.*), set, macros, inline if,
+// tests such as "is defined", and filters default, join, upper, lower,
+// indent, trim, replace, length, dictsort, tojson and more, plus the Ansible
+// filters regex_replace (Python's  groups), to_json, to_nice_json and
+// quote. The data: every var at the top level ({{ port }}), vars, facts
+// (also as ansible_facts), host.name and inventory_hostname. engine="go"
+// forces Go templates on a .j2 name.
+//
+// Differences from Ansible: an undefined variable renders as an empty
+// string (use "is defined" or default to be explicit); include, import and
+// extends are errors. Parse errors and unknown filters name template:line.
 package policy

@@ -93,10 +93,13 @@ func (p *Policy) parseTemplate(src string) (*template.Template, error) {
 }
 
 // render executes src with the documented data: vars, facts and host.
-func (p *Policy) render(src string, extra *starlark.Dict, b *builder) ([]byte, error) {
-	t, err := p.parseTemplate(src)
-	if err != nil {
-		return nil, err
+func (p *Policy) render(src, engine string, extra *starlark.Dict, b *builder) ([]byte, error) {
+	var t *template.Template
+	var err error
+	if !isJinja(src, engine) {
+		if t, err = p.parseTemplate(src); err != nil {
+			return nil, err
+		}
 	}
 	vars := make(map[string]any, len(b.vars))
 	maps.Copy(vars, b.vars)
@@ -114,6 +117,18 @@ func (p *Policy) render(src string, extra *starlark.Dict, b *builder) ([]byte, e
 		"vars":  vars,
 		"facts": factsMap(b.facts),
 		"host":  map[string]any{"name": b.plan.Host},
+	}
+	if t == nil {
+		text, err := os.ReadFile(p.path(src))
+		if err != nil {
+			return nil, fmt.Errorf("template %s", pathError(err))
+		}
+		// Ansible's names: vars at the top level, inventory_hostname, ansible_facts.
+		jdata := maps.Clone(vars)
+		maps.Copy(jdata, data)
+		jdata["inventory_hostname"] = b.plan.Host
+		jdata["ansible_facts"] = data["facts"]
+		return renderJinja(src, string(text), jdata)
 	}
 	var out cappedBuffer
 	if err := t.Execute(&out, data); err != nil {

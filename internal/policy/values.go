@@ -201,6 +201,14 @@ func newHostValue(h Host, vars map[string]any) (*hostValue, error) {
 		"env":       env,
 		"kernel":    starlark.String(f.Kernel),
 		"cpus":      starlark.MakeInt(f.CPUs),
+
+		"interfaces":     starlarkInterfaces(f.Interfaces),
+		"default_ipv4":   starlarkStruct("default_ipv4", routeMap(f.DefaultIPv4)),
+		"memtotal_mb":    starlark.MakeInt(f.MemTotalMB),
+		"mounts":         starlarkMounts(f.Mounts),
+		"init_system":    starlark.String(f.InitSystem),
+		"pkg_mgr":        starlark.String(f.PkgMgr),
+		"virtualization": starlark.String(f.Virtualization),
 	})
 	hv := &hostValue{name: h.Name, vars: sv.(*starlark.Dict), facts: fs}
 	hv.vars.Freeze()
@@ -218,7 +226,70 @@ func factsMap(f facts.Facts) map[string]any {
 		"hostname": f.Hostname, "os_family": f.OSFamily, "distro": f.Distro, "version": f.Version,
 		"arch": f.Arch, "user": f.User, "uid": f.UID, "home": f.Home, "env": env,
 		"kernel": f.Kernel, "cpus": f.CPUs,
+		"interfaces": interfacesMap(f.Interfaces), "default_ipv4": routeMap(f.DefaultIPv4),
+		"memtotal_mb": f.MemTotalMB, "mounts": mountsList(f.Mounts), "init_system": f.InitSystem,
+		"pkg_mgr": f.PkgMgr, "virtualization": f.Virtualization,
 	}
+}
+
+// The network, mount and route facts are maps in templates and structs in
+// Starlark (host.facts.default_ipv4.address, host.facts.interfaces["eth0"].ipv4).
+
+func routeMap(r facts.Route) map[string]any {
+	return map[string]any{"interface": r.Interface, "address": r.Address, "gateway": r.Gateway}
+}
+
+func interfaceMap(i facts.Interface) map[string]any {
+	return map[string]any{"mac": i.MAC, "up": i.Up, "ipv4": append([]string{}, i.IPv4...), "ipv6": append([]string{}, i.IPv6...)}
+}
+
+func interfacesMap(ifs map[string]facts.Interface) map[string]any {
+	out := map[string]any{}
+	for name, i := range ifs {
+		out[name] = interfaceMap(i)
+	}
+	return out
+}
+
+func mountMap(m facts.Mount) map[string]any {
+	return map[string]any{"mount": m.Mount, "device": m.Device, "fstype": m.FSType}
+}
+
+func mountsList(ms []facts.Mount) []any {
+	out := make([]any, len(ms))
+	for i, m := range ms {
+		out[i] = mountMap(m)
+	}
+	return out
+}
+
+// starlarkStruct makes a frozen struct of string, bool and []string fields.
+func starlarkStruct(name string, m map[string]any) *starlarkstruct.Struct {
+	d := starlark.StringDict{}
+	for k, v := range m {
+		sv, err := toStarlark(v)
+		if err != nil {
+			sv = starlark.None
+		}
+		d[k] = sv
+	}
+	return starlarkstruct.FromStringDict(starlark.String(name), d)
+}
+
+func starlarkInterfaces(ifs map[string]facts.Interface) *starlark.Dict {
+	d := starlark.NewDict(len(ifs))
+	for _, name := range sortedKeys(ifs) {
+		_ = d.SetKey(starlark.String(name), starlarkStruct("interface", interfaceMap(ifs[name])))
+	}
+	return d
+}
+
+func starlarkMounts(ms []facts.Mount) *starlark.List {
+	l := make([]starlark.Value, len(ms))
+	for i, m := range ms {
+		l[i] = starlarkStruct("mount", mountMap(m))
+	}
+	return starlark.NewList(l)
 }
 
 // toStarlark converts inventory-shaped Go values.

@@ -32,7 +32,7 @@ func upHKLab(t *testing.T) *hkLab {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	l, err := lab.Up(ctx, lab.Spec{Name: "hk", Flat: 2, Bastion: &lab.BastionSpec{RackHosts: 1}})
+	l, err := lab.Up(ctx, lab.Spec{Name: fmt.Sprintf("hk%d", os.Getpid()), Flat: 2, Bastion: &lab.BastionSpec{RackHosts: 1}})
 	if err != nil {
 		t.Fatal(err)
 	}

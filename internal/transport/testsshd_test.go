@@ -121,8 +121,16 @@ func startSSHD(t *testing.T, opts sshdOptions) *testSSHD {
 		t.Fatal(err)
 	}
 	s.port = freePort(t)
+	// Sessions get a HOME of their own: the machine's root may have a
+	// .bashrc (pyenv init) that is slow, or stalls on a stale lock left by
+	// a session a test killed, and the agent cache stays per test.
+	home := filepath.Join(s.dir, "home")
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	// sshd keeps the first value of a keyword: extraConfig goes first.
 	fmt.Fprintf(&cfg, `%s
+SetEnv HOME=`+home+`
 ListenAddress 127.0.0.1:%d
 AuthorizedKeysFile %s
 StrictModes no

@@ -203,6 +203,8 @@ func (p *Printer) text(e event.Event) {
 		fmt.Fprintf(p.out, "%s%s %s\n", pre, p.paint(cCyan, pad("not run")), oneLine(e.Msg))
 	case event.Interrupted:
 		fmt.Fprintf(p.out, "%s%s %s\n", pre, p.paint(cYellow, pad("interrupted")), oneLine(e.Msg))
+	case event.Drift:
+		fmt.Fprintf(p.out, "%s%s %s\n", pre, p.paint(cYellow, pad("drift")), oneLine(e.Msg))
 	case event.RoleStart:
 		fmt.Fprintf(p.out, "%s\n", p.paint(cBold, fmt.Sprintf("── role %s (%s)", e.Role, e.Msg)))
 	case event.HostStart, event.HostDone:

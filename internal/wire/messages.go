@@ -32,6 +32,9 @@ const (
 	TypeRelayAnswer Type = 11
 	TypeRelayData   Type = 12
 	TypeRelayClose  Type = 13
+	// Watch mode (herd watch): see Watch.
+	TypeWatch Type = 14
+	TypePing  Type = 15
 )
 
 // String names the type for error messages.
@@ -63,6 +66,10 @@ func (t Type) String() string {
 		return "relay_data"
 	case TypeRelayClose:
 		return "relay_close"
+	case TypeWatch:
+		return "watch"
+	case TypePing:
+		return "ping"
 	}
 	return "unknown"
 }
@@ -97,6 +104,10 @@ func newMessage(t Type) Message {
 		return &RelayData{}
 	case TypeRelayClose:
 		return &RelayClose{}
+	case TypeWatch:
+		return &Watch{}
+	case TypePing:
+		return &Ping{}
 	}
 	return nil
 }
@@ -152,6 +163,11 @@ type Event struct {
 // Done ends a RunPlan: the recap of the run and whether it failed. Error is
 // set when the plan could not run at all (e.g. it failed validation).
 type Done struct {
+	// Role is set in watch mode, where several roles' runs and drift
+	// repairs share the connection.
+	Role string `json:"role,omitempty"`
+	// Drift: this run was a drift repair the agent started on its own.
+	Drift  bool         `json:"drift,omitempty"`
 	Counts event.Counts `json:"counts"`
 	Failed bool         `json:"failed,omitempty"`
 	Error  string       `json:"error,omitempty"`
@@ -175,6 +191,9 @@ type FileRequest struct {
 	// so that several requests (e.g. for the files of a tree) can be in
 	// flight at once.
 	ID uint64 `json:"id,omitempty"`
+	// Role names the plan the file belongs to, in watch mode (where the
+	// agent holds every role's plan at once).
+	Role string `json:"role,omitempty"`
 }
 
 // FileChunk answers a FileRequest; EOF marks the last chunk.
@@ -202,3 +221,37 @@ func (Error) Type() Type       { return TypeError }
 func (Shutdown) Type() Type    { return TypeShutdown }
 func (FileRequest) Type() Type { return TypeFileRequest }
 func (FileChunk) Type() Type   { return TypeFileChunk }
+func (Watch) Type() Type       { return TypeWatch }
+
+// Watch (herd watch) gives the agent the whole current plan of one role,
+// which it keeps until the next Watch for that role, and says which
+// resources to run now: All, or the IDs in Run (the agent adds what they
+// notify and the values they need, plan.Subset). A resource missing from
+// the new plan is dropped: no longer watched, nothing deleted. An empty
+// plan forgets the role. The agent answers each Watch with a Done for the
+// role, then keeps watching the plan's resources and repairs drift on its
+// own, reporting each repair as events and a Done with Drift set.
+type Watch struct {
+	Plan     *plan.Plan `json:"plan"`
+	All      bool       `json:"all,omitempty"`
+	Run      []string   `json:"run,omitempty"`
+	Parallel int        `json:"parallel,omitempty"`
+	// Poll is how often resources that cannot be watched with inotify
+	// (packages, services, users, groups) are re-checked; 0 never.
+	Poll time.Duration `json:"poll,omitempty"`
+	Lock *RunLock      `json:"lock,omitempty"`
+	// Reuse lists file contents (blob hashes) Plan leaves out because the
+	// role's previous plan on this agent carries them.
+	Reuse []string `json:"reuse,omitempty"`
+	// Silence is how long the agent waits without hearing anything from
+	// the controller (it pings more often) before taking it for gone, as if
+	// its stream had ended: a controller behind a cut link cannot close
+	// the stream, and an orphaned agent would go on repairing with an old
+	// plan. 0: wait for the stream to end.
+	Silence time.Duration `json:"silence,omitempty"`
+}
+
+// Ping keeps a watch's agents sure their controller is still there.
+type Ping struct{}
+
+func (Ping) Type() Type { return TypePing }
