@@ -104,14 +104,15 @@ func Watch(ctx context.Context, pol *policy.Policy, o WatchOptions) (*WatchResul
 		}
 		o.Agent = b
 	}
-	if _, err := o.Agent.Hash(); err != nil {
+	agentBuilds, err := builds(AgentSet(o.Agent, o.MoreAgents))
+	if err != nil {
 		return nil, err
 	}
 	roleHosts, err := resolveHosts(pol, o.Inventory, o.Limit)
 	if err != nil {
 		return nil, err
 	}
-	r := &runner{pol: pol, o: o.Options, pool: transport.NewPool(o.Transport),
+	r := &runner{pol: pol, o: o.Options, pool: transport.NewPool(o.Transport), builds: agentBuilds,
 		agents: map[string]*agentConn{}, results: map[string]*HostResult{}}
 	defer r.close()
 	if err := r.checkVia(roleHosts); err != nil {
