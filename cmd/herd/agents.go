@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/herd-project/herd/internal/bootstrap"
 	"github.com/herd-project/herd/internal/push"
-	"github.com/herd-project/herd/internal/transport"
 )
 
 // runAgents lists what herd can send to targets: its own binary for its
@@ -45,8 +45,8 @@ func runAgents(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "herd agents: %v\n", err)
 			return exitFailed
 		}
-		gz, raw, _ := b.Parts()
-		fmt.Fprintf(stdout, "%-8s %-26s %-64s %10d %10d  %s\n", b.Arch, transport.UnameNames(b.Arch), hash, len(raw), len(gz), b.Path)
+		gz, raw, _ := b.Payload()
+		fmt.Fprintf(stdout, "%-8s %-26s %-64s %10d %10d  %s\n", b.Arch, bootstrap.UnameNames(b.Arch), hash, len(raw), len(gz), b.Path)
 	}
 	return exitOK
 }

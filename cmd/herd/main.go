@@ -34,8 +34,8 @@ Usage:
   herd apply  POLICY [flags]   make it so
   herd watch  POLICY [flags]   make it so and keep it so: re-apply edits, repair drift
   herd demo   [DIR]            apply the embedded demo policy twice under DIR (default: a new temp dir)
-  herd inventory [--graph] FILE
-  herd agents [--agent-dir-local DIR]   list the agent builds herd can send, by architecture
+  herd inventory [--list | --host H | --graph] [-i] FILE|DIR...
+  herd agents [--agent-dir-local DIR]   list the agent builds herd sends, by architecture
   herd version
 
 Run 'herd apply -h' for flags.

@@ -14,6 +14,8 @@ import (
 	"github.com/herd-project/herd/internal/engine"
 	"github.com/herd-project/herd/internal/event"
 	"github.com/herd-project/herd/internal/facts"
+	"github.com/herd-project/herd/internal/fileserver"
+	"github.com/herd-project/herd/internal/inventory"
 	"github.com/herd-project/herd/internal/plan"
 	"github.com/herd-project/herd/internal/policy"
 	"github.com/herd-project/herd/internal/ui"
@@ -30,6 +32,8 @@ type policyFlags struct {
 	vars     varsFlag
 	maxSteps uint64
 	lockWait time.Duration // --lock-wait, for the run lock of --local
+	// vault decrypts Ansible Vault values in inventories (nil: no password given).
+	vault *inventory.Vault
 }
 
 func (f *policyFlags) register(fs *flag.FlagSet) {
@@ -46,7 +50,7 @@ func (f *policyFlags) register(fs *flag.FlagSet) {
 
 // loadOptions are the policy options every mode shares.
 func (f *policyFlags) loadOptions(in *interrupts, stderr io.Writer) policy.LoadOptions {
-	return policy.LoadOptions{Vars: f.vars, Stdout: stderr, MaxSteps: f.maxSteps, Stop: in.stop}
+	return policy.LoadOptions{Vars: f.vars, Stdout: stderr, MaxSteps: f.maxSteps, Stop: in.stop, Vault: f.vault}
 }
 
 // policyError reports a policy error: exit 2, or 4 when the evaluation was
@@ -91,6 +95,10 @@ func runPolicy(in *interrupts, mode string, args []string, stdout, stderr io.Wri
 		fmt.Fprintf(stderr, "herd %s: %v\n", mode, err)
 		return exitUsage
 	}
+	if f.vault, err = pf.vault.vault(); err != nil {
+		fmt.Fprintf(stderr, "herd %s: %v\n", mode, err)
+		return exitUsage
+	}
 	if !f.local {
 		return runPush(in, pos[0], mode == "check", f, pf, stdout, stderr)
 	}
@@ -130,8 +138,9 @@ func runLocal(in *interrupts, file string, check bool, f policyFlags, stdout, st
 	// Every role is planned before the first one changes anything, so a
 	// policy error in a later role leaves the machine untouched.
 	plans := make([]*plan.Plan, len(pol.Roles))
+	sources := make([]fileserver.Sources, len(pol.Roles))
 	for i, role := range pol.Roles {
-		if plans[i], err = pol.Plan(role, host); err != nil {
+		if plans[i], sources[i], err = pol.PlanWithSources(role, host); err != nil {
 			return policyError(in, err, stderr)
 		}
 	}
@@ -142,6 +151,9 @@ func runLocal(in *interrupts, file string, check bool, f policyFlags, stdout, st
 		res, err := engine.Run(ctx, p, engine.Options{
 			Check: check, Parallel: f.parallel, StateDir: stateDir,
 			Sink: out.Handle, Host: host.Name, Role: role.Name, Stop: in.stop,
+			// The plan never crosses a wire here: large files and trees
+			// are read straight from their controller paths, hash-checked.
+			Fetch: fileserver.NewIndex(sources[i], nil).Fetch,
 		})
 		if err != nil {
 			fmt.Fprintf(stderr, "herd: %v\n", err)
@@ -179,7 +191,9 @@ func localLock(wait time.Duration) *wire.RunLock {
 // register adds the flags of push mode (check, apply, watch) to fs and
 // returns --lock-wait's value.
 func (pf *pushFlags) register(fs *flag.FlagSet) *time.Duration {
-	fs.StringVar(&pf.inventory, "i", "", "inventory file for roles that name no hosts (TOML, Ansible INI/YAML, or an executable)")
+	fs.Var(&pf.inventory, "i", "inventory file or directory for roles that name no hosts (TOML, Ansible INI/YAML, or an executable); repeatable")
+	pf.vault.register(fs)
+	pf.limit.register(fs)
 	fs.StringVar(&pf.limitGroups, "limit-groups", "", "only hosts in groups matching these patterns (comma-separated fnmatch)")
 	fs.StringVar(&pf.limitHosts, "limit-hosts", "", "only hosts matching these patterns (comma-separated fnmatch)")
 	fs.IntVar(&pf.maxConns, "max-conns", 0, "connection set-ups at once (default 16)")

@@ -21,7 +21,9 @@ import (
 )
 
 type pushFlags struct {
-	inventory   string
+	inventory   sourcesFlag
+	vault       vaultFlags
+	limit       limitFlags
 	limitGroups string
 	limitHosts  string
 	maxConns    int
@@ -126,7 +128,7 @@ type pushSetup struct {
 
 // setupPush loads the defaults, the policy and the -i inventory and checks
 // the limits; on error it has printed why and returns the exit status.
-func setupPush(in *interrupts, file string, f policyFlags, pf pushFlags, stderr io.Writer) (*pushSetup, int) {
+func setupPush(in *interrupts, file string, f policyFlags, pf pushFlags, stdout, stderr io.Writer) (*pushSetup, int) {
 	defaults, defaultsFile, err := loadDefaults()
 	if err != nil {
 		fmt.Fprintf(stderr, "herd: defaults: %v\n", err)
@@ -136,18 +138,23 @@ func setupPush(in *interrupts, file string, f policyFlags, pf pushFlags, stderr 
 		fmt.Fprintf(stderr, "herd: defaults: %s: max_conns %d: want at least 1\n", defaultsFile, defaults.MaxConns)
 		return nil, exitUsage
 	}
+	vault := f.vault
 	pol, err := policy.Load(file, f.loadOptions(in, stderr))
 	if err != nil {
 		return nil, policyError(in, err, stderr)
 	}
 	var inv *inventory.Inventory
-	if pf.inventory != "" {
-		if inv, err = inventory.Load(pf.inventory); err != nil {
+	if len(pf.inventory) > 0 {
+		if inv, err = loadSources(pf.inventory, file, vault); err != nil {
 			fmt.Fprintf(stderr, "herd: %v\n", err)
 			return nil, exitUsage
 		}
 	}
 	limit := push.Limit{Groups: splitList(pf.limitGroups), Hosts: splitList(pf.limitHosts)}
+	if err := pf.limit.apply(&limit, file, pol, inv); err != nil {
+		fmt.Fprintf(stderr, "herd: %v\n", err)
+		return nil, exitUsage
+	}
 	warnings, err := push.CheckHosts(pol, inv, limit)
 	for _, w := range warnings {
 		fmt.Fprintf(stderr, "herd: warning: %s\n", w)
@@ -155,6 +162,13 @@ func setupPush(in *interrupts, file string, f policyFlags, pf pushFlags, stderr 
 	if err != nil {
 		fmt.Fprintf(stderr, "herd: %v\n", err)
 		return nil, exitUsage
+	}
+	if pf.limit.listHosts {
+		if err := printHostsByRole(pol, inv, limit, stdout); err != nil {
+			fmt.Fprintf(stderr, "herd: %v\n", err)
+			return nil, exitUsage
+		}
+		return nil, exitOK
 	}
 	if pf.knownHosts != "" {
 		defaults.KnownHosts = splitList(pf.knownHosts)
@@ -184,7 +198,7 @@ func setupPush(in *interrupts, file string, f policyFlags, pf pushFlags, stderr 
 
 func runPush(in *interrupts, file string, check bool, f policyFlags, pf pushFlags, stdout, stderr io.Writer) int {
 	start := time.Now()
-	ps, code := setupPush(in, file, f, pf, stderr)
+	ps, code := setupPush(in, file, f, pf, stdout, stderr)
 	if ps == nil {
 		return code
 	}
@@ -217,19 +231,11 @@ func runPush(in *interrupts, file string, check bool, f policyFlags, pf pushFlag
 		Stop:          in.stop,
 		MoreAgents:    ps.moreAgents,
 	})
-	if pe, ok := push.IsPolicyErrors(err); ok {
-		// Found while planning, before any host changed: one line each.
-		for _, e := range pe {
-			fmt.Fprintf(stderr, "herd: %s\n", e)
-		}
-		fmt.Fprintln(stderr, "herd: nothing was changed")
-		return exitUsage
-	}
-	if err != nil && !errors.Is(err, context.Canceled) {
-		fmt.Fprintf(stderr, "herd: %v\n", err)
-		return exitUsage
+	if code, failed := runFailed(err, stderr); failed {
+		return code
 	}
 	out.Recap(time.Since(start))
+	recordRun(file, check, res, stderr)
 	if res != nil && res.StoppedAfter != "" {
 		fmt.Fprintf(stdout, "stopped after role %q because hosts failed\n", res.StoppedAfter)
 	}
@@ -245,4 +251,23 @@ func runPush(in *interrupts, file string, check bool, f policyFlags, pf pushFlag
 		return exitUnreachable
 	}
 	return exitOK
+}
+
+// runFailed reports an error push.Run or push.Watch returned instead of
+// running (policy errors found while planning, before any host changed,
+// one line each; a bad set-up), and says whether the command ends there.
+// An interrupted run is not one: its hosts report it themselves.
+func runFailed(err error, stderr io.Writer) (int, bool) {
+	if pe, ok := push.IsPolicyErrors(err); ok {
+		for _, e := range pe {
+			fmt.Fprintf(stderr, "herd: %s\n", e)
+		}
+		fmt.Fprintln(stderr, "herd: nothing was changed")
+		return exitUsage, true
+	}
+	if err != nil && !errors.Is(err, context.Canceled) {
+		fmt.Fprintf(stderr, "herd: %v\n", err)
+		return exitUsage, true
+	}
+	return 0, false
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -57,7 +56,7 @@ func runWatch(in *interrupts, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	file := pos[0]
-	ps, code := setupPush(in, file, f, pf, stderr)
+	ps, code := setupPush(in, file, f, pf, stdout, stderr)
 	if ps == nil {
 		return code
 	}
@@ -90,8 +89,8 @@ func runWatch(in *interrupts, args []string, stdout, stderr io.Writer) int {
 			return nil, nil, err
 		}
 		var inv *inventory.Inventory
-		if pf.inventory != "" {
-			if inv, err = inventory.Load(pf.inventory); err != nil {
+		if len(pf.inventory) > 0 {
+			if inv, err = loadSources(pf.inventory, file, f.vault); err != nil {
 				return nil, nil, err
 			}
 		}
@@ -117,16 +116,8 @@ func runWatch(in *interrupts, args []string, stdout, stderr io.Writer) int {
 		Poll:             *poll,
 		Status:           status,
 	})
-	if pe, ok := push.IsPolicyErrors(err); ok {
-		for _, e := range pe {
-			fmt.Fprintf(stderr, "herd: %s\n", e)
-		}
-		fmt.Fprintln(stderr, "herd: nothing was changed")
-		return exitUsage
-	}
-	if err != nil && !errors.Is(err, context.Canceled) {
-		fmt.Fprintf(stderr, "herd: %v\n", err)
-		return exitUsage
+	if code, failed := runFailed(err, stderr); failed {
+		return code
 	}
 	return watchExit(res, time.Since(start), stdout, in.stopped())
 }

@@ -8,7 +8,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/herd-project/herd/internal/transport"
+	"github.com/herd-project/herd/internal/bootstrap"
 )
 
 // Main is `herd agent`: verify the binary, then serve the protocol on
@@ -52,9 +52,9 @@ func Main(ctx context.Context, args []string, stderr io.Writer) (code int) {
 		// The privileged agent talks to its broker, which checked its own
 		// stream before it asked for the password.
 		if *becomeSocket == "" {
-			if err := VerifyUnwatched(); err != nil {
+			if err := VerifyUnwatched(*hash); err != nil {
 				msg := strings.ReplaceAll(err.Error(), "\n", " ") + "; refusing to start, nothing was read"
-				fmt.Fprintf(os.Stdout, "%s%s\n", transport.RefusedPrefix, msg)
+				fmt.Fprintf(os.Stdout, "%s%s\n", bootstrap.RefusedPrefix, msg)
 				fmt.Fprintf(stderr, "herd agent: %s\n", msg)
 				return ExitWatched
 			}

@@ -1,25 +1,23 @@
 package agent
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
 	"strconv"
 	"strings"
 
-	"github.com/herd-project/herd/internal/transport"
+	"github.com/herd-project/herd/internal/bootstrap"
+	"github.com/herd-project/herd/internal/plan"
 )
 
 // ExitTampered tells the bootstrap script's caller that the cached binary
 // did not match its hash and removed itself; the controller then installs a
 // fresh copy. Chosen to be unlikely as a shell or signal exit status.
-const ExitTampered = transport.ExitAgentCorrupt
+const ExitTampered = bootstrap.ExitAgentCorrupt
 
 // ExitWatched tells the controller that the agent found a program between
 // itself and the controller (VerifyUnwatched) and refused to start.
-const ExitWatched = transport.ExitAgentWatched
+const ExitWatched = bootstrap.ExitAgentWatched
 
 // VerifySelf checks that the running executable has the expected sha256.
 // The cache directory is named by hash, so a mismatch means the file was
@@ -30,11 +28,11 @@ func VerifySelf(want string) error {
 		return fmt.Errorf("open own executable: %w", err)
 	}
 	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
+	got, _, err := plan.HashReader(f)
+	if err != nil {
 		return fmt.Errorf("hash own executable: %w", err)
 	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != want {
+	if got != want {
 		return fmt.Errorf("agent binary hash %s does not match %s", got[:16], shortHash(want))
 	}
 	return nil
@@ -43,7 +41,7 @@ func VerifySelf(want string) error {
 // VerifyUnwatched runs before the agent (or become broker) started by the
 // bootstrap says its first word, so before the controller sends a plan or a
 // become password. It refuses to start when
-//   - the file the bootstrap executed (transport.AgentPathEnv) is not the
+//   - the file the bootstrap executed (bootstrap.AgentPathEnv) is not the
 //     file running: a wrapper stands at the cached path and started this
 //     binary from somewhere else;
 //   - a tracer is attached (it could read every message);
@@ -54,19 +52,18 @@ func VerifySelf(want string) error {
 // All of it runs as the login user, so it catches a careless wrapper, not
 // an attacker who owns that account: such an attacker can replace the
 // whole agent with one that lies (see the README's threat model).
-func VerifyUnwatched() error {
-	path := os.Getenv(transport.AgentPathEnv)
-	os.Unsetenv(transport.AgentPathEnv) // not for the commands the agent runs
+//
+// want is the agent's hash: a cached path that is another file with exactly
+// that content is accepted, since a concurrent run may have installed an
+// identical copy over it (rename) between this one's exec and this check.
+func VerifyUnwatched(want string) error {
+	path := os.Getenv(bootstrap.AgentPathEnv)
+	os.Unsetenv(bootstrap.AgentPathEnv) // not for the commands the agent runs
 	if path == "" {
-		return fmt.Errorf("started without %s: not by herd's bootstrap (a wrapper around the cached agent?)", transport.AgentPathEnv)
+		return fmt.Errorf("started without %s: not by herd's bootstrap (a wrapper around the cached agent?)", bootstrap.AgentPathEnv)
 	}
-	self, err := os.Stat("/proc/self/exe")
-	if err != nil {
-		return fmt.Errorf("stat own executable: %w", err)
-	}
-	if fi, err := os.Stat(path); err != nil || !os.SameFile(fi, self) {
-		exe, _ := os.Readlink("/proc/self/exe")
-		return fmt.Errorf("the bootstrap executed %s but the agent runs from %s: a wrapper stands at the cached path", path, exe)
+	if err := checkExecuted(path, want); err != nil {
+		return err
 	}
 	if pid := tracerPid(); pid != 0 {
 		return fmt.Errorf("process %d (%s) is tracing the agent", pid, cmdline(pid))
@@ -138,4 +135,29 @@ func shortHash(h string) string {
 		return h[:16]
 	}
 	return h
+}
+
+// checkExecuted refuses when path, the file the bootstrap executed, is
+// neither the running executable nor a file with the agent's exact content.
+func checkExecuted(path, want string) error {
+	self, err := os.Stat("/proc/self/exe")
+	if err != nil {
+		return fmt.Errorf("stat own executable: %w", err)
+	}
+	if fi, err := os.Stat(path); err != nil || (!os.SameFile(fi, self) && !hasHash(path, want)) {
+		exe, _ := os.Readlink("/proc/self/exe")
+		return fmt.Errorf("the bootstrap executed %s but the agent runs from %s: a wrapper stands at the cached path", path, exe)
+	}
+	return nil
+}
+
+// hasHash reports whether the regular file at path has sha256 want.
+func hasHash(path, want string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	got, _, err := plan.HashReader(f)
+	return err == nil && got == want
 }

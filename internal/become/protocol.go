@@ -11,7 +11,7 @@ import (
 )
 
 // greeting is the broker's first line. It does not start with 'H', so
-// transport.Bootstrap takes it for a started agent, not for an install
+// bootstrap.Start takes it for a started agent, not for an install
 // request.
 const greeting = "herd-become 1\n"
 

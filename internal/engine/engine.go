@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 
 	"github.com/herd-project/herd/internal/event"
-	"github.com/herd-project/herd/internal/fileserver"
 	"github.com/herd-project/herd/internal/plan"
 )
 
@@ -40,7 +39,9 @@ type Options struct {
 	// Host and Role are copied into every event.
 	Host, Role string
 	// Fetch is lent to resources (resource.Env.Fetch) to get contents that
-	// stay on the controller until needed. Nil in local runs.
+	// stay on the controller until needed: over the wire on an agent, from
+	// the controller's own files in local mode (cmd/herd passes a
+	// fileserver index; the engine never imports controller code).
 	Fetch func(ctx context.Context, h string, offset int64, w io.Writer) error
 	// Stop, when closed, ends the run softly: no resource starts after it
 	// (nor a retry of one), the resources in flight finish under ctx, and
@@ -72,11 +73,6 @@ func Run(ctx context.Context, p *plan.Plan, o Options) (Result, error) {
 	}
 	if o.Parallel <= 0 {
 		o.Parallel = DefaultParallel
-	}
-	if o.Fetch == nil && len(p.Sources) > 0 {
-		// A plan made on this machine (local mode) still knows where its
-		// large files are: fetch them straight from there, hash-checked.
-		o.Fetch = fileserver.NewIndex(p, nil).Fetch
 	}
 	if o.Role == "" {
 		o.Role = p.Role

@@ -29,8 +29,9 @@ func where(r plan.Resource) string {
 }
 
 // prepare validates the plan and builds every resource once with bound
-// values replaced by placeholders (plan.Binding.Placeholder), so that a typo in the policy is reported before the
-// first change is made rather than halfway through.
+// values replaced by placeholders (resource.Check, as the policy does), so
+// that a typo in the policy is reported before the first change is made
+// rather than halfway through.
 func prepare(p *plan.Plan) (*prepared, error) {
 	if err := p.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid plan: %w", err)
@@ -47,11 +48,7 @@ func prepare(p *plan.Plan) (*prepared, error) {
 		if err := checkBindings(p, prep.index, r); err != nil {
 			return nil, err
 		}
-		placed, err := r.WithPlaceholders()
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", where(r), err)
-		}
-		inst, err := resource.New(placed, p.Blobs)
+		inst, err := resource.Check(r, p.Blobs)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", where(r), err)
 		}

@@ -91,5 +91,9 @@ func (c *Counts) Merge(o Counts) {
 	c.NotRun += o.NotRun
 }
 
-// Sink receives events. Implementations must be safe for concurrent use.
+// Sink receives events. Whether it is called concurrently is the caller's
+// promise, stated where it takes one: engine.Run calls its Sink from one
+// goroutine at a time; push.Run calls its Sink from every host's goroutine
+// at once, so a Sink given to push must be safe for concurrent use. A Sink
+// should not block long: the run waits for it.
 type Sink func(Event)

@@ -116,15 +116,16 @@ func TestNewRulesRejectsBadPatternsAndRoots(t *testing.T) {
 	}
 }
 
-// planWith is a plan that references the given controller files by hash.
-func planWith(t *testing.T, paths ...string) (*plan.Plan, []string) {
-	p := &plan.Plan{Version: plan.Version}
+// planWith is what planning a plan that references the given controller
+// files by hash leaves the controller to serve.
+func planWith(t *testing.T, paths ...string) (fileserver.Sources, []string) {
+	p := fileserver.Sources{}
 	var hashes []string
 	for _, path := range paths {
 		b, err := os.ReadFile(path)
 		must(t, err)
 		h := plan.Hash(b)
-		p.AddFile(h, path, int64(len(b)))
+		p.Add(h, path, int64(len(b)))
 		hashes = append(hashes, h)
 	}
 	return p, hashes

@@ -2,11 +2,8 @@ package fileserver
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"os"
 
@@ -26,11 +23,28 @@ type entry struct {
 	size int64
 }
 
-// NewIndex indexes the files p fetches by hash. rules re-checks each path at
-// transfer time, in case a symlink was swapped after planning; nil skips that.
-func NewIndex(p *plan.Plan, rules *Rules) *Index {
+// Sources maps the hash of every file one plan's agent may fetch (those in
+// plan.Files and in copy manifests) to the controller file that holds it.
+// The planner fills it beside the plan; it never leaves the controller.
+type Sources map[string]Source
+
+// Source is a controller file, as the policy found it.
+type Source struct {
+	Path string
+	Size int64
+}
+
+// Add records a controller file servable by its content hash.
+func (s Sources) Add(hash, path string, size int64) {
+	s[hash] = Source{Path: path, Size: size}
+}
+
+// NewIndex indexes the files of one plan by hash. rules re-checks each path
+// at transfer time, in case a symlink was swapped after planning; nil skips
+// that.
+func NewIndex(sources Sources, rules *Rules) *Index {
 	ix := &Index{rules: rules, files: map[string]entry{}}
-	for h, src := range p.Sources {
+	for h, src := range sources {
 		ix.files[h] = entry{path: src.Path, size: src.Size}
 	}
 	return ix
@@ -73,7 +87,7 @@ func (ix *Index) Open(h string, offset int64) (*Stream, error) {
 		f.Close()
 		return nil, err
 	}
-	s := &Stream{f: f, path: e.path, want: h, size: e.size, off: offset, sum: sha256.New()}
+	s := &Stream{f: f, path: e.path, want: h, size: e.size, off: offset, sum: plan.NewHasher()}
 	// The prefix the agent already has is hashed too, so the end of the
 	// stream can vouch for the whole file it helped build.
 	if _, err := io.CopyN(s.sum, f, offset); err != nil {
@@ -90,7 +104,7 @@ type Stream struct {
 	want string
 	size int64
 	off  int64
-	sum  hash.Hash
+	sum  *plan.Hasher
 }
 
 // Size is the whole file's size; Offset where the next chunk starts.
@@ -113,7 +127,7 @@ func (s *Stream) Next(buf []byte) (n int, eof bool, err error) {
 		}
 		return n, false, nil
 	}
-	if got := hex.EncodeToString(s.sum.Sum(nil)); got != s.want {
+	if got := s.sum.Sum(); got != s.want {
 		return n, false, fmt.Errorf("%s changed on the controller since the plan was made (sha256 %.12s, planned %.12s); run again", s.path, got, s.want)
 	}
 	return n, true, nil

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/herd-project/herd/internal/engine"
+	"github.com/herd-project/herd/internal/fileserver"
 	"github.com/herd-project/herd/internal/policy"
 )
 
@@ -38,12 +39,12 @@ role("local", main = main)
 	pol, err := policy.Load(filepath.Join(dir, "site.star"), policy.LoadOptions{})
 	must(t, err)
 	for round, wantChanged := range []int{2, 0} {
-		p, err := pol.Plan(pol.Roles[0], policy.Host{Name: "localhost"})
+		p, sources, err := pol.PlanWithSources(pol.Roles[0], policy.Host{Name: "localhost"})
 		must(t, err)
 		if len(p.Files) != 1 {
 			t.Fatalf("plan files = %v, want the big file by reference", p.Files)
 		}
-		res, err := engine.Run(context.Background(), p, engine.Options{StateDir: t.TempDir()})
+		res, err := engine.Run(context.Background(), p, engine.Options{StateDir: t.TempDir(), Fetch: fileserver.NewIndex(sources, nil).Fetch})
 		must(t, err)
 		if res.Failed || res.Counts.Changed != wantChanged {
 			t.Fatalf("round %d: %+v, want changed=%d", round, res, wantChanged)

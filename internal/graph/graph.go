@@ -64,9 +64,6 @@ func New(nodes []string, edges []Edge) (*Graph, error) {
 	return g, nil
 }
 
-// Nodes returns the nodes in declaration order.
-func (g *Graph) Nodes() []string { return append([]string(nil), g.nodes...) }
-
 // CycleError names the nodes of one cycle in edge order; the first node is
 // repeated at the end so the message reads as a loop.
 type CycleError struct {

@@ -5,6 +5,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 )
 
@@ -36,6 +38,16 @@ var crossCheckLayouts = []struct {
 			"    db:\n      hosts:\n        d1:\n          ansible_port: 2200\n",
 		"host_vars/w2.yml": "b: 5\nlist: [1, 2]\n",
 	}},
+	{"host at the top and later in a group leaves ungrouped; host:port only on first declaration", "hosts", map[string]string{
+		"hosts": "top1\nweb1\n[web]\nweb1\n[db]\ndb-[a:c] ansible_port=2222\ndb-c:2200\ndb-d:2300\ndb-d:2400\n" +
+			"db-e:2500 ansible_port=2600\n",
+	}},
+	{"YAML host:port declared twice", "inv.yaml", map[string]string{
+		"inv.yaml": "all:\n  hosts:\n    a1:2200:\n  children:\n    g:\n      hosts:\n        a1:2300:\n        b1:\n          ansible_port: 10\n        b1:2400:\n",
+	}},
+	{"graph order: groups and hosts as the file lists them", "hosts", map[string]string{
+		"hosts": "solo\n" + filterInventory + "[zeta]\nz2\nz1\n[alpha:children]\nzeta\n",
+	}},
 }
 
 // TestResolvesLikeAnsibleInventory compares every host's vars with what
@@ -48,6 +60,7 @@ func TestResolvesLikeAnsibleInventory(t *testing.T) {
 	}
 	for _, c := range crossCheckLayouts {
 		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
 			dir := project(t, c.files)
 			path := filepath.Join(dir, c.main)
 			cmd := exec.Command(bin, "-i", path, "--list")
@@ -64,12 +77,62 @@ func TestResolvesLikeAnsibleInventory(t *testing.T) {
 			if err := json.Unmarshal(out, &listed); err != nil {
 				t.Fatalf("ansible-inventory output: %v", err)
 			}
+			var groups map[string]struct {
+				Hosts    []string `json:"hosts"`
+				Children []string `json:"children"`
+			}
+			json.Unmarshal(out, &groups)
+			delete(groups, "_meta")
 			inv, err := Load(path)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got, want := len(inv.Hosts()), len(listed.Meta.HostVars); got != want {
+			// herd inventory --list prints the same JSON document.
+			var herdList strings.Builder
+			if err := WriteList(inv, &herdList); err != nil {
+				t.Fatal(err)
+			}
+			var a, h any
+			json.Unmarshal(out, &a)
+			json.Unmarshal([]byte(herdList.String()), &h)
+			if !reflect.DeepEqual(a, h) {
+				t.Errorf("--list differs:\n herd    %s\n ansible %s", herdList.String(), out)
+			}
+			if !strings.Contains(c.name, "graph") && !strings.Contains(c.name, "ungrouped") && !strings.Contains(c.name, "YAML inventory") {
+				return // each ansible-inventory run costs seconds
+			}
+			graph := exec.Command(bin, "-i", path, "--graph")
+			graph.Env = cmd.Env
+			gout, err := graph.Output()
+			if err != nil {
+				t.Fatalf("ansible-inventory --graph: %v", err)
+			}
+			var herdGraph strings.Builder
+			Graph(inv, &herdGraph)
+			if herdGraph.String() != string(gout) {
+				t.Errorf("--graph differs:\n herd\n%s\n ansible\n%s", herdGraph.String(), gout)
+			}
+			ansibleHosts := map[string]bool{}
+			for _, g := range groups {
+				for _, h := range g.Hosts {
+					ansibleHosts[h] = true
+				}
+			}
+			if got, want := len(inv.Hosts()), len(ansibleHosts); got != want {
 				t.Fatalf("herd has %d hosts %v, Ansible %d", got, hostNames(inv.Hosts()), want)
+			}
+			for name, want := range groups {
+				g := group(inv, name)
+				if g == nil {
+					t.Errorf("group %s: Ansible has it, herd not", name)
+					continue
+				}
+				if name == "all" { // ansible-inventory never lists all's hosts
+					g = &Group{Children: g.Children}
+				}
+				if !sameSet(g.Hosts, want.Hosts) || !sameSet(g.Children, want.Children) {
+					t.Errorf("group %s:\n herd    hosts %v children %v\n ansible hosts %v children %v", name, g.Hosts, g.Children, want.Hosts, want.Children)
+				}
 			}
 			for name, want := range listed.Meta.HostVars {
 				h := mustHost(t, inv, name)
@@ -91,4 +154,9 @@ func jsonRoundTrip(t *testing.T, v any) any {
 	var out any
 	json.Unmarshal(b, &out)
 	return out
+}
+
+func sameSet(a, b []string) bool {
+	x, y := slices.Sorted(slices.Values(a)), slices.Sorted(slices.Values(b))
+	return slices.Equal(x, y)
 }

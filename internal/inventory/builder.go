@@ -16,6 +16,7 @@ type builder struct {
 	groupOrder []string
 	hosts      map[string]*hostData
 	hostOrder  []string
+	vault      *Vault
 }
 
 type groupData struct {
@@ -27,6 +28,7 @@ type groupData struct {
 	parents  []string
 	vars     map[string]any // from the inventory source
 	fileVars map[string]any // from group_vars/
+	pbVars   map[string]any // from the policy directory's group_vars/
 	depth    int
 	priority int
 }
@@ -35,6 +37,7 @@ type hostData struct {
 	name     string
 	vars     map[string]any // from the inventory source
 	fileVars map[string]any // from host_vars/
+	pbVars   map[string]any // from the policy directory's host_vars/
 	groups   []string       // direct groups
 }
 
@@ -42,13 +45,14 @@ func newBuilder() *builder {
 	b := &builder{groups: map[string]*groupData{}, hosts: map[string]*hostData{}}
 	b.group("all")
 	b.group("ungrouped")
+	b.addChild("all", "ungrouped") // first child, as Ansible's InventoryData
 	return b
 }
 
 func (b *builder) group(name string) *groupData {
 	g, ok := b.groups[name]
 	if !ok {
-		g = &groupData{name: name, hostSet: map[string]bool{}, childSet: map[string]bool{}, vars: map[string]any{}, fileVars: map[string]any{}}
+		g = &groupData{name: name, hostSet: map[string]bool{}, childSet: map[string]bool{}, vars: map[string]any{}, fileVars: map[string]any{}, pbVars: map[string]any{}}
 		b.groups[name] = g
 		b.groupOrder = append(b.groupOrder, name)
 	}
@@ -58,7 +62,7 @@ func (b *builder) group(name string) *groupData {
 func (b *builder) host(name string) *hostData {
 	h, ok := b.hosts[name]
 	if !ok {
-		h = &hostData{name: name, vars: map[string]any{}, fileVars: map[string]any{}}
+		h = &hostData{name: name, vars: map[string]any{}, fileVars: map[string]any{}, pbVars: map[string]any{}}
 		b.hosts[name] = h
 		b.hostOrder = append(b.hostOrder, name)
 	}
@@ -78,6 +82,23 @@ func (b *builder) addHost(group, host string, vars map[string]any) {
 	for k, v := range vars {
 		h.vars[k] = v
 	}
+}
+
+// addHostPort is addHost for a "host:port" entry. As in Ansible, the port
+// of the shorthand is the host's ansible_port only when this line declares
+// the host for the first time; vars written on the line still win, and a
+// later "host:port" for a known host is ignored (Ansible's Host(name, port)
+// is built once).
+func (b *builder) addHostPort(group, host string, port int, hasPort bool, vars map[string]any) {
+	_, known := b.hosts[host]
+	if hasPort && !known {
+		if _, set := vars["ansible_port"]; !set {
+			v := map[string]any{"ansible_port": port}
+			merge(v, vars)
+			vars = v
+		}
+	}
+	b.addHost(group, host, vars)
 }
 
 // checkName refuses host and group names with control characters (or
@@ -108,10 +129,18 @@ func (b *builder) addChild(parent, child string) error {
 	return nil
 }
 
+// removeFromGroup takes h out of group g's direct hosts.
+func (b *builder) removeFromGroup(g string, h *hostData) {
+	gd := b.groups[g]
+	delete(gd.hostSet, h.name)
+	gd.hosts = slices.DeleteFunc(gd.hosts, func(n string) bool { return n == h.name })
+	h.groups = slices.DeleteFunc(h.groups, func(n string) bool { return n == g })
+}
+
 // resolve completes the tree the way Ansible does (parentless groups go under
 // "all", groupless hosts into "ungrouped"), reads group_vars/ and host_vars/
 // from dir, and merges every host's vars.
-func (b *builder) resolve(dir string) (*Inventory, error) {
+func (b *builder) resolve(dirs []string, playbookDir string) (*Inventory, error) {
 	for _, name := range b.groupOrder {
 		if g := b.groups[name]; name != "all" && len(g.parents) == 0 {
 			if err := b.addChild("all", name); err != nil {
@@ -123,6 +152,10 @@ func (b *builder) resolve(dir string) (*Inventory, error) {
 		h := b.hosts[name]
 		if len(h.groups) == 0 || (len(h.groups) == 1 && h.groups[0] == "all") {
 			b.addHost("ungrouped", name, nil)
+		} else if len(h.groups) > 1 && slices.Contains(h.groups, "ungrouped") {
+			// Listed at the top of an INI file and later in a group: like
+			// Ansible's reconcile_inventory, it leaves "ungrouped".
+			b.removeFromGroup("ungrouped", h)
 		}
 	}
 	if err := b.computeDepths(); err != nil {
@@ -138,8 +171,15 @@ func (b *builder) resolve(dir string) (*Inventory, error) {
 			g.priority = n
 		}
 	}
-	if err := b.readVarsDirs(dir); err != nil {
-		return nil, err
+	for _, dir := range dirs {
+		if err := b.readVarsDirs(dir, false); err != nil {
+			return nil, err
+		}
+	}
+	if playbookDir != "" {
+		if err := b.readVarsDirs(playbookDir, true); err != nil {
+			return nil, err
+		}
 	}
 
 	inv := &Inventory{byName: map[string]*Host{}}
@@ -148,6 +188,7 @@ func (b *builder) resolve(dir string) (*Inventory, error) {
 		vars := map[string]any{}
 		merge(vars, g.vars)
 		merge(vars, g.fileVars)
+		merge(vars, g.pbVars)
 		inv.groups = append(inv.groups, &Group{
 			Name: name, Hosts: slices.Clone(g.hosts), Children: slices.Clone(g.children), Vars: vars, Depth: g.depth,
 		})
@@ -194,11 +235,14 @@ func (b *builder) resolveHost(h *hostData) (*Host, error) {
 	for _, g := range groups {
 		layers = append(layers, g.vars)
 	}
-	layers = append(layers, all.fileVars)
+	layers = append(layers, all.fileVars, all.pbVars)
 	for _, g := range groups {
 		layers = append(layers, g.fileVars)
 	}
-	layers = append(layers, h.vars, h.fileVars)
+	for _, g := range groups {
+		layers = append(layers, g.pbVars)
+	}
+	layers = append(layers, h.vars, h.fileVars, h.pbVars)
 
 	out := &Host{Name: h.name, Vars: map[string]any{}, Groups: []string{"all"}}
 	for _, g := range groups {

@@ -3,6 +3,7 @@ package inventory
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -20,6 +21,12 @@ type Conn struct {
 	Via          string
 	AgentDir     string
 	KeyFile      string
+	// Become, when set, overrides the role's sudo= for this host
+	// (ansible_become); nil leaves the role's choice.
+	Become *bool
+	// Connection is the kind of way in (transport.ConnKindNames); "" and
+	// Ansible's ssh, smart and paramiko mean SSH; local is the controller.
+	Connection string
 }
 
 // magicVars maps each Conn field to the variable names that set it. Within
@@ -30,16 +37,18 @@ var magicVars = []struct {
 	names []string
 	set   func(c *Conn, v any) error
 }{
-	{"address", []string{"ansible_host", "herd_host"}, setString(func(c *Conn) *string { return &c.Address })},
-	{"port", []string{"ansible_port", "herd_port"}, setPort},
-	{"user", []string{"ansible_user", "herd_user"}, setString(func(c *Conn) *string { return &c.User })},
-	{"password", []string{"ansible_ssh_pass", "ansible_password", "herd_password"}, setString(func(c *Conn) *string { return &c.Password })},
-	{"sudo user", []string{"ansible_become_user", "herd_sudo_user"}, setString(func(c *Conn) *string { return &c.SudoUser })},
-	{"sudo password", []string{"ansible_sudo_pass", "ansible_become_pass", "ansible_become_password", "herd_sudo_password"}, setString(func(c *Conn) *string { return &c.SudoPassword })},
+	{"address", []string{"ansible_host", "ansible_ssh_host", "opsmop_host", "herd_host"}, setString(func(c *Conn) *string { return &c.Address })},
+	{"port", []string{"ansible_port", "ansible_ssh_port", "herd_port"}, setPort},
+	{"user", []string{"ansible_user", "ansible_ssh_user", "opsmop_ssh_username", "herd_user"}, setString(func(c *Conn) *string { return &c.User })},
+	{"password", []string{"ansible_password", "ansible_ssh_pass", "ansible_ssh_password", "opsmop_ssh_password", "herd_password"}, setString(func(c *Conn) *string { return &c.Password })},
+	{"sudo user", []string{"ansible_sudo_user", "ansible_become_user", "opsmop_sudo_username", "herd_sudo_user"}, setString(func(c *Conn) *string { return &c.SudoUser })},
+	{"sudo password", []string{"ansible_sudo_pass", "ansible_become_pass", "ansible_become_password", "opsmop_sudo_password", "herd_sudo_password"}, setString(func(c *Conn) *string { return &c.SudoPassword })},
 	{"become method", []string{"ansible_become_method", "herd_become_method"}, setString(func(c *Conn) *string { return &c.BecomeMethod })},
-	{"via", []string{"mitogen_via", "herd_via"}, setString(func(c *Conn) *string { return &c.Via })},
+	{"become", []string{"ansible_sudo", "ansible_become", "herd_sudo"}, setBecome},
+	{"connection", []string{"ansible_connection", "herd_connection"}, setConnection},
+	{"via", []string{"mitogen_via", "opsmop_via", "herd_via"}, setString(func(c *Conn) *string { return &c.Via })},
 	{"agent dir", []string{"herd_agent_dir"}, setString(func(c *Conn) *string { return &c.AgentDir })},
-	{"key file", []string{"ansible_ssh_private_key_file", "herd_ssh_key"}, setString(func(c *Conn) *string { return &c.KeyFile })},
+	{"key file", []string{"ansible_private_key_file", "ansible_ssh_private_key_file", "herd_ssh_key"}, setString(func(c *Conn) *string { return &c.KeyFile })},
 }
 
 // secretMagicVars are the magic variables whose values Masked hides even
@@ -77,6 +86,9 @@ func connFromLayers(layers []map[string]any) (Conn, error) {
 			return Conn{}, fmt.Errorf("%s: %w", winner, err)
 		}
 	}
+	if c.Connection == "local" && c.Via != "" {
+		return Conn{}, fmt.Errorf("ansible_connection=local runs on the controller; it cannot also go via %s", c.Via)
+	}
 	return c, nil
 }
 
@@ -92,6 +104,56 @@ func setString(field func(*Conn) *string) func(*Conn, any) error {
 		}
 		return nil
 	}
+}
+
+// setBecome reads a boolean the way Ansible's boolean() does, so
+// ansible_become=true in INI (a string there) and yes/no work.
+func setBecome(c *Conn, v any) error {
+	b, ok := toBool(v)
+	if !ok {
+		return fmt.Errorf("%v is not a boolean (want true/false, yes/no, 1/0)", v)
+	}
+	c.Become = &b
+	return nil
+}
+
+// setConnection accepts the connection plugins herd has an equivalent for
+// and refuses the rest, rather than silently trying SSH to a Docker
+// container or a Windows host.
+// connectionNames are the ways in herd knows (transport's connection kinds
+// plus Ansible's names for SSH); transport checks each kind's settings.
+var connectionNames = []string{"ssh", "smart", "paramiko", "paramiko_ssh", "local", "chroot", "setns", "nsenter",
+	"docker", "podman", "lxc", "lxd", "machinectl", "kubectl"}
+
+func setConnection(c *Conn, v any) error {
+	s, ok := v.(string)
+	if !ok || !slices.Contains(connectionNames, s) {
+		return fmt.Errorf("%v is not supported: want one of %s", v, strings.Join(connectionNames, ", "))
+	}
+	c.Connection = s
+	if s == "ssh" || s == "smart" || s == "paramiko" || s == "paramiko_ssh" {
+		c.Connection = "" // SSH, the default
+	}
+	return nil
+}
+
+func toBool(v any) (bool, bool) {
+	switch x := v.(type) {
+	case bool:
+		return x, true
+	case int:
+		return x != 0, x == 0 || x == 1
+	case int64:
+		return x != 0, x == 0 || x == 1
+	case string:
+		switch strings.ToLower(strings.TrimSpace(x)) {
+		case "yes", "on", "1", "true", "t", "y":
+			return true, true
+		case "no", "off", "0", "false", "f", "n":
+			return false, true
+		}
+	}
+	return false, false
 }
 
 func setPort(c *Conn, v any) error {

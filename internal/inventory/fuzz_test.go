@@ -92,7 +92,7 @@ func FuzzDynamicJSON(f *testing.F) {
 			if err := b.parseList(path, []byte(list), func(string) ([]byte, error) { return []byte(host), nil }); err != nil {
 				return nil, err
 			}
-			return b.resolve(dir)
+			return b.resolve([]string{dir}, "")
 		})
 	})
 }
@@ -176,7 +176,7 @@ func parseWith(parse func(b *builder, file string, data []byte) error, path, dat
 		if err := parse(b, path, []byte(data)); err != nil {
 			return nil, err
 		}
-		return b.resolve(filepath.Dir(path))
+		return b.resolve([]string{filepath.Dir(path)}, "")
 	}
 }
 

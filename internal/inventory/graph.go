@@ -3,13 +3,12 @@ package inventory
 import (
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 )
 
 // Graph writes the group tree like `ansible-inventory --graph`, so users
-// moving from Ansible can diff the two outputs: children and hosts sorted by
-// name, hosts of "all" shown under "ungrouped".
+// moving from Ansible can diff the two outputs: children and hosts in file
+// order, as ansible-inventory prints them, hosts of "all" under "ungrouped".
 //
 //	@all:
 //	  |--@ungrouped:
@@ -23,8 +22,7 @@ func Graph(inv *Inventory, w io.Writer) {
 	var walk func(g *Group, depth int)
 	walk = func(g *Group, depth int) {
 		fmt.Fprintln(w, graphLine("@"+g.Name+":", depth))
-		children := slices.Sorted(slices.Values(g.Children))
-		for _, c := range children {
+		for _, c := range g.Children {
 			if cg, ok := byName[c]; ok {
 				walk(cg, depth+1)
 			}
@@ -32,7 +30,7 @@ func Graph(inv *Inventory, w io.Writer) {
 		if g.Name == "all" {
 			return
 		}
-		for _, h := range slices.Sorted(slices.Values(g.Hosts)) {
+		for _, h := range g.Hosts {
 			fmt.Fprintln(w, graphLine(h, depth+1))
 		}
 	}

@@ -29,6 +29,10 @@ var iniSection = regexp.MustCompile(`^\[([^:\]\s]+)(?::(\w+))?\]\s*(?:[#;].*)?$`
 // values are typed as Python literals, "host:port" sets ansible_port, and
 // [g:vars] lines are split at the first "=" with no comment stripping.
 func (b *builder) parseINI(file string, data []byte) error {
+	data, err := b.vault.decryptFile(file, data)
+	if err != nil {
+		return err
+	}
 	type pending struct{ line int }
 	undefinedVars := map[string]pending{} // [g:vars] for groups not (yet) declared
 	declared := map[string]bool{"all": true, "ungrouped": true}
@@ -136,9 +140,6 @@ func (b *builder) iniHostLine(group, line string) error {
 	}
 	vars := map[string]any{}
 	pattern, port, hasPort := splitHostPort(words[0])
-	if hasPort {
-		vars["ansible_port"] = port
-	}
 	for _, w := range words[1:] {
 		k, v, ok := strings.Cut(w, "=")
 		if !ok || k == "" {
@@ -151,7 +152,7 @@ func (b *builder) iniHostLine(group, line string) error {
 		return err
 	}
 	for _, n := range names {
-		b.addHost(group, n, vars)
+		b.addHostPort(group, n, port, hasPort, vars)
 	}
 	return nil
 }

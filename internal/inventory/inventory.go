@@ -24,6 +24,10 @@ type Inventory struct {
 	hosts  []*Host
 	byName map[string]*Host
 	groups []*Group
+	// warnings, see Warnings.
+	warnings []string
+	// vault decrypted this inventory's vault values (nil: none).
+	vault *Vault
 }
 
 // Host is one target with its merged variables.
@@ -65,17 +69,21 @@ func Load(path string) (*Inventory, error) {
 	return LoadContext(context.Background(), path)
 }
 
+// LoadWith is Load with Options (policy directory vars, vault).
+func LoadWith(path string, o Options) (*Inventory, error) {
+	return LoadSources(context.Background(), []string{path}, o)
+}
+
 // LoadContext is Load with a context bounding dynamic inventory scripts;
 // without a deadline, scripts get DefaultScriptTimeout.
 func LoadContext(ctx context.Context, path string) (*Inventory, error) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return nil, fmt.Errorf("inventory: %w", err)
-	}
-	if st.IsDir() {
-		return nil, fmt.Errorf("inventory: %s is a directory; name the inventory file inside it", path)
-	}
-	b := newBuilder()
+	return LoadSources(ctx, []string{path}, Options{})
+}
+
+// parseFile reads one inventory source file into b, choosing the format
+// from the path (see Load).
+func (b *builder) parseFile(ctx context.Context, path string, st os.FileInfo) error {
+	var err error
 	ext := strings.ToLower(filepath.Ext(path))
 	switch {
 	case ext == ".toml":
@@ -92,7 +100,10 @@ func LoadContext(ctx context.Context, path string) (*Inventory, error) {
 	default:
 		data, rerr := os.ReadFile(path)
 		if rerr != nil {
-			return nil, fmt.Errorf("inventory: %w", rerr)
+			return fmt.Errorf("inventory: %w", rerr)
+		}
+		if data, err = b.vault.decryptFile(path, data); err != nil {
+			return err
 		}
 		if looksLikeYAML(data) {
 			err = b.parseYAML(path, data)
@@ -100,18 +111,7 @@ func LoadContext(ctx context.Context, path string) (*Inventory, error) {
 			err = b.parseINI(path, data)
 		}
 	}
-	if err != nil {
-		return nil, err
-	}
-	inv, err := b.resolve(filepath.Dir(path))
-	if err != nil {
-		return nil, err
-	}
-	if err := CheckVia(inv.hosts, inv.Host, true); err != nil {
-		return nil, fmt.Errorf("inventory %s: %w", path, err)
-	}
-	inv.Source = path
-	return inv, nil
+	return err
 }
 
 // isProgram tells a dynamic inventory from a data file that merely has an

@@ -60,23 +60,25 @@ func TestFilter(t *testing.T) {
 	}
 }
 
+// The tree in file order, as ansible-inventory 2.14 prints it for the same
+// file (TestResolvesLikeAnsibleInventory compares with the real tool).
 func TestGraphMatchesAnsibleInventoryGraph(t *testing.T) {
 	inv := loadFiles(t, "hosts", map[string]string{"hosts": "solo\n" + filterInventory})
 	var b strings.Builder
 	Graph(inv, &b)
 	want := `@all:
-  |--@canary:
-  |  |--web2.west
+  |--@ungrouped:
+  |  |--solo
   |--@db:
   |  |--db1.east
+  |--@canary:
+  |  |--web2.west
   |--@frontend:
-  |  |--@lb:
-  |  |  |--lb1.east
   |  |--@web:
   |  |  |--web1.east
   |  |  |--web2.west
-  |--@ungrouped:
-  |  |--solo
+  |  |--@lb:
+  |  |  |--lb1.east
 `
 	if b.String() != want {
 		t.Errorf("Graph:\n%s\nwant:\n%s", b.String(), want)
@@ -121,8 +123,10 @@ func TestMasked(t *testing.T) {
 	}
 }
 
-func TestLoadRefusesDirectoriesAndMissingFiles(t *testing.T) {
-	dir := t.TempDir()
+// A directory is an inventory source (see sources_test.go), but one with
+// no inventory file in it is refused, like a missing file.
+func TestLoadRefusesEmptyDirectoriesAndMissingFiles(t *testing.T) {
+	dir := project(t, map[string]string{"README.md": "not an inventory\n", "group_vars/all.yml": "a: 1\n"})
 	for _, p := range []string{dir, dir + "/missing"} {
 		if _, err := Load(p); err == nil || !strings.Contains(err.Error(), p) {
 			t.Errorf("Load(%s) error = %v, want one naming the path", p, err)

@@ -1,6 +1,9 @@
 package inventory
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
 
 // Mask replaces secret values in Masked output.
 const Mask = "********"
@@ -53,4 +56,43 @@ func isSecretKey(k string) bool {
 		}
 	}
 	return false
+}
+
+// MaskedVars is Masked for one host of inv, also hiding every value that
+// was decrypted from an Ansible Vault, whatever its name.
+func (inv *Inventory) MaskedVars(h *Host) map[string]any {
+	m := Masked(h.Vars)
+	if inv.vault == nil {
+		return m
+	}
+	for k, v := range m {
+		m[k] = maskVault(v, inv.vault)
+	}
+	return m
+}
+
+func maskVault(v any, vault *Vault) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			x[k] = maskVault(e, vault)
+		}
+		return x
+	case []any:
+		for i, e := range x {
+			x[i] = maskVault(e, vault)
+		}
+		return x
+	case string:
+		if vault.isVaultSecret(x) {
+			return Mask
+		}
+		return x
+	case nil:
+		return nil
+	}
+	if vault.isVaultSecret(fmt.Sprint(v)) {
+		return Mask
+	}
+	return v
 }

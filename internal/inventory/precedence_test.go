@@ -143,7 +143,7 @@ func TestVarsFileErrors(t *testing.T) {
 		{"vault", map[string]string{
 			"hosts":              "[web]\nh\n",
 			"group_vars/all.yml": "$ANSIBLE_VAULT;1.1;AES256\n6162\n",
-		}, "group_vars/all.yml:1: file is encrypted with ansible-vault"},
+		}, "group_vars/all.yml:1: it is vault-encrypted and no vault password was given"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -117,15 +117,12 @@ func (b *builder) parseTOML(file string, data []byte) error {
 					return fail(hkey, `want a string of k=v pairs or a table of vars, got %#v`, hv)
 				}
 				pattern, port, hasPort := splitHostPort(hname)
-				if hasPort {
-					vars["ansible_port"] = port
-				}
 				names, err := expandHosts(pattern)
 				if err != nil {
 					return fail(hkey, "%v", err)
 				}
 				for _, n := range names {
-					b.addHost(gname, n, vars)
+					b.addHostPort(gname, n, port, hasPort, vars)
 				}
 			}
 		}

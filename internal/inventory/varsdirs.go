@@ -16,21 +16,30 @@ var varsExtensions = []string{"", ".yml", ".yaml", ".json"}
 // readVarsDirs loads group_vars/<group> and host_vars/<host> beside the
 // inventory. Each may be a file (with or without extension) or a directory
 // whose files are merged in lexical order, recursively, as Ansible does.
-func (b *builder) readVarsDirs(dir string) error {
+// playbook selects the policy directory's layer (Options.PlaybookDir).
+func (b *builder) readVarsDirs(dir string, playbook bool) error {
 	for _, name := range b.groupOrder {
-		if err := readVars(filepath.Join(dir, "group_vars"), name, b.groups[name].fileVars); err != nil {
+		into := b.groups[name].fileVars
+		if playbook {
+			into = b.groups[name].pbVars
+		}
+		if err := b.readVars(filepath.Join(dir, "group_vars"), name, into); err != nil {
 			return err
 		}
 	}
 	for _, name := range b.hostOrder {
-		if err := readVars(filepath.Join(dir, "host_vars"), name, b.hosts[name].fileVars); err != nil {
+		into := b.hosts[name].fileVars
+		if playbook {
+			into = b.hosts[name].pbVars
+		}
+		if err := b.readVars(filepath.Join(dir, "host_vars"), name, into); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func readVars(dir, name string, into map[string]any) error {
+func (b *builder) readVars(dir, name string, into map[string]any) error {
 	if strings.ContainsAny(name, `/\`) || name == "." || name == ".." {
 		return nil // never let an inventory name reach outside the vars dir
 	}
@@ -44,19 +53,19 @@ func readVars(dir, name string, into map[string]any) error {
 			return err
 		}
 		if st.IsDir() {
-			if err := readVarsDir(p, into); err != nil {
+			if err := b.readVarsDir(p, into); err != nil {
 				return err
 			}
 			continue
 		}
-		if err := readVarsFile(p, into); err != nil {
+		if err := b.readVarsFile(p, into); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func readVarsDir(dir string, into map[string]any) error {
+func (b *builder) readVarsDir(dir string, into map[string]any) error {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return err
@@ -69,7 +78,7 @@ func readVarsDir(dir string, into map[string]any) error {
 		}
 		p := filepath.Join(dir, n)
 		if e.IsDir() {
-			if err := readVarsDir(p, into); err != nil {
+			if err := b.readVarsDir(p, into); err != nil {
 				return err
 			}
 			continue
@@ -78,19 +87,22 @@ func readVarsDir(dir string, into map[string]any) error {
 		if ext != "" && ext != ".yml" && ext != ".yaml" && ext != ".json" {
 			continue
 		}
-		if err := readVarsFile(p, into); err != nil {
+		if err := b.readVarsFile(p, into); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func readVarsFile(p string, into map[string]any) error {
+func (b *builder) readVarsFile(p string, into map[string]any) error {
 	data, err := os.ReadFile(p)
 	if err != nil {
 		return err
 	}
-	vars, err := decodeVarsFile(p, data)
+	if data, err = b.vault.decryptFile(p, data); err != nil {
+		return err
+	}
+	vars, err := decodeVarsFile(p, data, b.vault)
 	if err != nil {
 		return err
 	}

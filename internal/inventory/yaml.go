@@ -1,7 +1,6 @@
 package inventory
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
@@ -28,12 +27,16 @@ func (b *builder) parseYAMLFile(file string) error {
 }
 
 func (b *builder) parseYAML(file string, data []byte) error {
-	if err := refuseVault(file, data); err != nil {
+	data, err := b.vault.decryptFile(file, data)
+	if err != nil {
 		return err
 	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return yamlError(file, err)
+	}
+	if err := b.vault.decryptNodes(file, &doc); err != nil {
+		return err
 	}
 	if len(doc.Content) == 0 {
 		return nil // empty inventory
@@ -81,15 +84,12 @@ func (b *builder) yamlGroup(file, name string, body *yaml.Node) error {
 					return err
 				}
 				pattern, port, hasPort := splitHostPort(hk.Value)
-				if hasPort {
-					vars["ansible_port"] = port
-				}
 				names, err := expandHosts(pattern)
 				if err != nil {
 					return &ParseError{File: file, Line: hk.Line, Msg: err.Error()}
 				}
 				for _, n := range names {
-					b.addHost(name, n, vars)
+					b.addHostPort(name, n, port, hasPort, vars)
 				}
 			}
 		case "vars":
@@ -143,13 +143,13 @@ func yamlVars(file string, n *yaml.Node) (map[string]any, error) {
 
 // decodeVarsFile reads a group_vars/host_vars file: YAML (or JSON) with a
 // mapping at the top; an empty file has no vars.
-func decodeVarsFile(file string, data []byte) (map[string]any, error) {
-	if err := refuseVault(file, data); err != nil {
-		return nil, err
-	}
+func decodeVarsFile(file string, data []byte, v *Vault) (map[string]any, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, yamlError(file, err)
+	}
+	if err := v.decryptNodes(file, &doc); err != nil {
+		return nil, err
 	}
 	if len(doc.Content) == 0 {
 		return map[string]any{}, nil
@@ -204,13 +204,4 @@ func yamlError(file string, err error) error {
 		return &ParseError{File: file, Line: line, Msg: msg[m[1]:]}
 	}
 	return &ParseError{File: file, Msg: msg}
-}
-
-// refuseVault gives a useful error for ansible-vault files instead of a
-// confusing parse failure.
-func refuseVault(file string, data []byte) error {
-	if bytes.HasPrefix(bytes.TrimSpace(data), []byte("$ANSIBLE_VAULT;")) {
-		return &ParseError{File: file, Line: 1, Msg: "file is encrypted with ansible-vault, which herd cannot read; decrypt it or move the secrets elsewhere"}
-	}
-	return nil
 }

@@ -106,7 +106,7 @@ func Subset(p *Plan, ids []string) *Plan {
 			}
 		}
 	}
-	sub := &Plan{Version: p.Version, Role: p.Role, Host: p.Host, Blobs: p.Blobs, Files: p.Files, Sources: p.Sources}
+	sub := &Plan{Version: p.Version, Role: p.Role, Host: p.Host, Blobs: p.Blobs, Files: p.Files}
 	for _, r := range p.Resources {
 		if !in[r.ID] {
 			continue

@@ -4,8 +4,6 @@
 package plan
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"sort"
 	"time"
@@ -30,10 +28,6 @@ type Plan struct {
 	// agent compares them with what is on disk and fetches them from the
 	// controller only when they differ.
 	Files map[string]FileRef `json:"files,omitempty"`
-	// Sources maps the hash of every file the agent may fetch (those in
-	// Files and in copy manifests) to the controller file that holds it. It
-	// never leaves the controller: the file server serves exactly these.
-	Sources map[string]Source `json:"-"`
 }
 
 // FileRef describes a file the agent fetches by hash.
@@ -41,42 +35,14 @@ type FileRef struct {
 	Size int64 `json:"size"`
 }
 
-// Source is a controller file, as the policy found it.
-type Source struct {
-	Path string
-	Size int64
-}
-
-// AddSource records a controller file servable by its content hash.
-func (p *Plan) AddSource(hash, path string, size int64) {
-	if p.Sources == nil {
-		p.Sources = map[string]Source{}
-	}
-	p.Sources[hash] = Source{Path: path, Size: size}
-}
-
 // AddFile records a file the agent fetches by hash instead of receiving it
-// inline, and where the controller finds it.
-func (p *Plan) AddFile(hash, path string, size int64) {
-	p.AddSource(hash, path, size)
+// inline. Where the controller finds it is not the agent's business: the
+// planner keeps that in its fileserver.Sources.
+func (p *Plan) AddFile(hash string, size int64) {
 	if p.Files == nil {
 		p.Files = map[string]FileRef{}
 	}
 	p.Files[hash] = FileRef{Size: size}
-}
-
-// IsHash reports whether s looks like a sha256 hex digest, the only form of
-// file reference an agent may ask for.
-func IsHash(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	for _, c := range s {
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
 }
 
 // Resource is one declared resource. ID is "kind:name" and unique in a plan.
@@ -140,12 +106,6 @@ func (p *Plan) AddBlob(b []byte) string {
 	}
 	p.Blobs[h] = b
 	return h
-}
-
-// Hash is the content address used for blobs and cached files.
-func Hash(b []byte) string {
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:])
 }
 
 // Validate checks the structural rules the engine relies on: unique IDs,

@@ -8,16 +8,20 @@ import (
 	"go.starlark.net/starlark"
 
 	"github.com/herd-project/herd/internal/facts"
+	"github.com/herd-project/herd/internal/fileserver"
 	"github.com/herd-project/herd/internal/plan"
 	"github.com/herd-project/herd/internal/resource"
 )
 
 // builder collects one host's resources while a role's main runs.
 type builder struct {
-	policy  *Policy
-	role    *Role
-	thread  *starlark.Thread
-	plan    *plan.Plan
+	policy *Policy
+	role   *Role
+	thread *starlark.Thread
+	plan   *plan.Plan
+	// sources is where the controller finds the files the plan references
+	// by hash: kept beside the plan, never in it.
+	sources fileserver.Sources
 	decls   []*declaration
 	byID    map[string]*declaration
 	labels  map[string]*declaration
@@ -33,9 +37,10 @@ type builder struct {
 func newBuilder(p *Policy, r *Role, host string, thread *starlark.Thread) *builder {
 	return &builder{
 		policy: p, role: r, thread: thread,
-		plan:   &plan.Plan{Version: plan.Version, Role: r.Name, Host: host},
-		byID:   map[string]*declaration{},
-		labels: map[string]*declaration{},
+		plan:    &plan.Plan{Version: plan.Version, Role: r.Name, Host: host},
+		sources: fileserver.Sources{},
+		byID:    map[string]*declaration{},
+		labels:  map[string]*declaration{},
 	}
 }
 

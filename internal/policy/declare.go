@@ -14,19 +14,6 @@ import (
 	"github.com/herd-project/herd/internal/resource"
 )
 
-// metaParams are accepted by every resource builtin on top of its kind's
-// params. They shape the graph and the engine's behaviour, not the resource.
-var metaParams = []string{"after", "before", "notify", "retry", "retry_delay", "timeout", "when", "no_log", "label"}
-
-func isMeta(name string) bool {
-	for _, m := range metaParams {
-		if m == name {
-			return true
-		}
-	}
-	return false
-}
-
 // builderKey is the thread-local under which Plan keeps the host's builder;
 // its absence is how builtins know they run outside a role's main.
 const builderKey = "herd.builder"
@@ -97,16 +84,10 @@ func declareResource(thread *starlark.Thread, p *Policy, s *resource.Schema, bui
 	res := plan.Resource{Kind: s.Kind, Name: name, ID: plan.ResourceID(s.Kind, name), Pos: pos, Params: plan.Params{}}
 	d := &declaration{pos: pos}
 
-	// Policy-level arguments that turn into a blob.
-	var src, source, engine string
-	var tmplVars *starlark.Dict
-	extra := []string{}
-	switch builtin {
-	case "template":
-		extra = []string{"src", "vars", "engine"}
-	case "file", "copy":
-		extra = []string{"source"}
-	}
+	// Controller-side arguments of this builtin (source=, src=, ...):
+	// collected here, turned into params by its hook after the loop.
+	hook := builtinHooks[builtin]
+	call := &hookCall{p: p, b: b, pos: pos, what: what, res: &res, args: map[string]any{}}
 
 	for _, kv := range kwargs {
 		key := string(kv[0].(starlark.String))
@@ -116,30 +97,18 @@ func declareResource(thread *starlark.Thread, p *Policy, s *resource.Schema, bui
 		}
 		var err error
 		switch {
-		case builtin == "template" && key == "src":
-			src, err = stringArg(what, key, v)
-		case builtin == "template" && key == "engine":
-			engine, err = stringArg(what, key, v)
-			if err == nil && engine != "go" && engine != "jinja2" {
-				err = fmt.Errorf("%s: engine must be \"go\" or \"jinja2\", got %q", what, engine)
-			}
-		case builtin == "template" && key == "vars":
-			var okD bool
-			if tmplVars, okD = v.(*starlark.Dict); !okD {
-				err = fmt.Errorf("%s: vars must be a dict, got %s", what, v.Type())
-			}
-		case builtin == "template" && (key == "content" || key == "blob"):
-			err = fmt.Errorf("%s: %s cannot be combined with src", what, key)
-		case (builtin == "file" || builtin == "copy") && key == "source":
-			source, err = stringArg(what, key, v)
+		case hook.takes(key):
+			call.args[key], err = hook.parse(what, key, v)
+		case hook.hides(key):
+			err = fmt.Errorf("%s: %s %s", what, key, hook.hiddenWhy)
 		case isMeta(key):
 			err = d.setMeta(&res, what, key, v)
 		default:
 			ps, known := s.Param(key)
 			if !known {
-				names := append(append([]string{}, extra...), metaParams...)
+				names := append(append([]string{}, hook.argNames()...), metaParams...)
 				for _, p := range s.Params {
-					if builtin != "template" || (p.Name != "content" && p.Name != "blob") {
+					if !hook.hides(p.Name) {
 						names = append(names, p.Name)
 					}
 				}
@@ -156,55 +125,16 @@ func declareResource(thread *starlark.Thread, p *Policy, s *resource.Schema, bui
 		}
 	}
 
-	switch builtin {
-	case "template":
-		if src == "" {
-			return nil, errorAt(pos, "%s: missing required argument src (the template file, relative to the policy directory)", what)
+	if hook != nil {
+		if err := hook.finish(call); err != nil {
+			return nil, err
 		}
-		if _, err := p.servable(b, src); err != nil {
-			return nil, errorAt(pos, "%s: src: %v", what, err)
-		}
-		out, err := p.render(src, engine, tmplVars, b)
-		if err != nil {
-			if e, isE := err.(*Error); isE {
-				return nil, e
-			}
-			return nil, errorAt(pos, "%v", err)
-		}
-		res.Params["blob"] = b.plan.AddBlob(out)
-	case "file":
-		if source != "" {
-			h, err := p.sourceFile(b, source)
-			if err != nil {
-				return nil, errorAt(pos, "%s: source: %v", what, pathError(err))
-			}
-			res.Params["blob"] = h
-			if ref, remote := b.plan.Files[h]; remote {
-				res.Params["size"] = ref.Size
-			}
-		}
-	case "copy":
-		if source == "" {
-			return nil, errorAt(pos, "%s: missing required argument source (a directory, relative to the policy directory)", what)
-		}
-		if res.Params.Has("files") {
-			return nil, errorAt(pos, "%s: files is computed from source; do not give it", what)
-		}
-		m, err := p.copyManifest(b, source)
-		if err != nil {
-			return nil, errorAt(pos, "%s: %v", what, pathError(err))
-		}
-		res.Params["files"] = m
 	}
 
 	// Let the kind reject bad combinations now, at the call site, rather
 	// than on the target. Bound values are unknown yet: validate with
 	// placeholders, as the engine does before it runs anything.
-	check, err := res.WithPlaceholders()
-	if err == nil {
-		_, err = resource.New(check, b.plan.Blobs)
-	}
-	if err != nil {
+	if _, err := resource.Check(res, b.plan.Blobs); err != nil {
 		msg := err.Error()
 		for _, prefix := range []string{s.Kind + ": ", s.Kind + " " + name + ": "} {
 			msg = strings.TrimPrefix(msg, prefix)
@@ -369,42 +299,6 @@ func boundStringList(what, key string, v starlark.Value) ([]string, []plan.Bindi
 		}
 	}
 	return out, binds, nil
-}
-
-func (d *declaration) setMeta(res *plan.Resource, what, key string, v starlark.Value) error {
-	var err error
-	switch key {
-	case "after":
-		d.explicitAfter = true
-		d.after, err = targets(what, key, v)
-	case "before":
-		d.before, err = targets(what, key, v)
-	case "notify":
-		d.notify, err = targets(what, key, v)
-	case "retry":
-		var n int64
-		n, err = intArg(what, key, v)
-		if err == nil && (n < 0 || n > 1000) {
-			err = fmt.Errorf("%s: retry %d is out of range (0 to 1000)", what, n)
-		}
-		res.Meta.Retry = int(n)
-	case "retry_delay":
-		res.Meta.RetryDelay, err = durationArg(what, key, v)
-	case "timeout":
-		res.Meta.Timeout, err = durationArg(what, key, v)
-	case "when":
-		var ok bool
-		ok, err = boolArg(what, key, v)
-		res.Meta.Skip = !ok
-	case "no_log":
-		res.Meta.NoLog, err = boolArg(what, key, v)
-	case "label":
-		d.label, err = stringArg(what, key, v)
-		if err == nil && (d.label == "" || strings.Contains(d.label, ":")) {
-			err = fmt.Errorf("%s: label %q must be non-empty and contain no ':' (that is how resource ids are told apart)", what, d.label)
-		}
-	}
-	return err
 }
 
 // durationArg accepts seconds (int or float) or a Go duration string.

@@ -1,11 +1,8 @@
 package policy
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -159,15 +156,13 @@ func (p *Policy) hashFile(path string) (string, int64, error) {
 	if ok {
 		return h, fi.Size(), nil
 	}
-	sum := sha256.New()
-	n, err := io.Copy(sum, f)
+	h, n, err := plan.HashReader(f)
 	if err != nil {
 		return "", 0, err
 	}
 	if n != fi.Size() {
 		return "", 0, fmt.Errorf("%s changed while it was read", path)
 	}
-	h = hex.EncodeToString(sum.Sum(nil))
 	fsv.mu.Lock()
 	fsv.hashes[key] = h
 	fsv.mu.Unlock()
@@ -196,7 +191,8 @@ func (p *Policy) sourceFile(b *builder, rel string) (string, error) {
 		b.plan.AddBlob(data)
 		return h, nil
 	}
-	b.plan.AddFile(h, path, size)
+	b.plan.AddFile(h, size)
+	b.sources.Add(h, path, size)
 	return h, nil
 }
 
@@ -251,7 +247,7 @@ func (p *Policy) copyManifest(b *builder, rel string) (map[string]string, error)
 		if err != nil {
 			return err
 		}
-		b.plan.AddSource(h, real, size)
+		b.sources.Add(h, real, size)
 		manifest[filepath.ToSlash(relPath)] = h + " " + strconv.FormatInt(size, 10)
 		return nil
 	})

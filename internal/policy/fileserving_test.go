@@ -133,7 +133,7 @@ func TestSourceInlineOrByReference(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pl, err := p.Plan(p.Roles[0], web1)
+	pl, sources, err := p.PlanWithSources(p.Roles[0], web1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,8 +145,8 @@ func TestSourceInlineOrByReference(t *testing.T) {
 	if _, inline := pl.Blobs[bh]; inline || pl.Files[bh].Size != InlineLimit || bigRes.Params["size"] != int64(InlineLimit) {
 		t.Errorf("big file: inline=%v files=%v params=%v", inline, pl.Files, bigRes.Params)
 	}
-	if pl.Sources[bh].Path != filepath.Join(must1(filepath.EvalSymlinks(dir)), "opt", "big") {
-		t.Errorf("source of big = %q", pl.Sources[bh].Path)
+	if sources[bh].Path != filepath.Join(must1(filepath.EvalSymlinks(dir)), "opt", "big") {
+		t.Errorf("source of big = %q", sources[bh].Path)
 	}
 	want := map[string]string{
 		"a.conf":     plan.Hash([]byte("a\n")) + " 2",
@@ -162,7 +162,7 @@ func TestSourceInlineOrByReference(t *testing.T) {
 			t.Errorf("manifest[%s] = %q, want %q", k, got[k], v)
 		}
 	}
-	if _, ok := pl.Sources[plan.Hash([]byte("b\n"))]; !ok {
+	if _, ok := sources[plan.Hash([]byte("b\n"))]; !ok {
 		t.Error("tree file not servable")
 	}
 	j := string(must1(json.Marshal(pl)))

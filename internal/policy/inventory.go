@@ -55,7 +55,9 @@ func inventoryBuiltin(p *Policy) *starlark.Builtin {
 		if inv, ok := p.invs.byPath[path]; ok {
 			return &inventoryValue{inv: inv, path: path}, nil
 		}
-		inv, err := inventory.Load(path)
+		// As Ansible reads a playbook directory's group_vars/ and
+		// host_vars/, the policy file's directory's apply on top.
+		inv, err := inventory.LoadWith(path, inventory.Options{PlaybookDir: p.Dir, Vault: p.vault})
 		if err != nil {
 			return nil, errorAt(pos, "inventory: %s", oneLine(err.Error()))
 		}
@@ -98,11 +100,14 @@ func (v *inventoryValue) Attr(name string) (starlark.Value, error) {
 }
 
 // filter(groups=, hosts=) selects hosts by fnmatch patterns, each a string
-// or a list of strings.
+// or a list of strings; filter(pattern=) by an Ansible host pattern
+// ("web:&prod:!db1", "~web\\d+"), narrowing groups=/hosts= when both are
+// given.
 func (v *inventoryValue) filter(thread *starlark.Thread, fn *starlark.Builtin, args starlark.Tuple, kwargs []starlark.Tuple) (starlark.Value, error) {
 	pos := callerPos(thread)
 	var groups, hosts starlark.Value = starlark.None, starlark.None
-	if err := starlark.UnpackArgs("filter", args, kwargs, "groups?", &groups, "hosts?", &hosts); err != nil {
+	var pattern string
+	if err := starlark.UnpackArgs("filter", args, kwargs, "groups?", &groups, "hosts?", &hosts, "pattern?", &pattern); err != nil {
 		return nil, errorAt(pos, "%v", err)
 	}
 	gs, err := patterns("groups", groups)
@@ -118,7 +123,21 @@ func (v *inventoryValue) filter(thread *starlark.Thread, fn *starlark.Builtin, a
 			return nil, errorAt(pos, "filter: %v", err)
 		}
 	}
-	return &HostSet{inv: v.inv, hosts: v.inv.Filter(gs, hs)}, nil
+	selected := v.inv.Filter(gs, hs)
+	if pattern != "" {
+		p, err := inventory.ParsePattern(pattern, nil)
+		if err != nil {
+			return nil, errorAt(pos, "filter: %v", err)
+		}
+		var narrowed []*inventory.Host
+		for _, h := range selected {
+			if p.Match(h, v.inv.IsGroup) {
+				narrowed = append(narrowed, h)
+			}
+		}
+		selected = narrowed
+	}
+	return &HostSet{inv: v.inv, hosts: selected}, nil
 }
 
 func patterns(what string, v starlark.Value) ([]string, error) {

@@ -14,6 +14,8 @@ import (
 	"go.starlark.net/syntax"
 
 	"github.com/herd-project/herd/internal/facts"
+	"github.com/herd-project/herd/internal/fileserver"
+	"github.com/herd-project/herd/internal/inventory"
 	"github.com/herd-project/herd/internal/plan"
 	"github.com/herd-project/herd/internal/resource"
 )
@@ -40,6 +42,8 @@ type LoadOptions struct {
 	// Stop, when closed, cancels every evaluation in progress and later:
 	// they fail with "interrupted" at the line they were on.
 	Stop <-chan struct{}
+	// Vault decrypts Ansible Vault values in inventories the policy loads.
+	Vault *inventory.Vault
 }
 
 // Policy is a loaded policy file. It is immutable after Load, so Plan can
@@ -57,7 +61,8 @@ type Policy struct {
 	tmplMu    sync.Mutex
 	templates map[string]*parsedTemplate
 
-	invs inventories
+	invs  inventories
+	vault *inventory.Vault
 
 	maxSteps uint64
 	stop     <-chan struct{}
@@ -65,13 +70,24 @@ type Policy struct {
 	files *fileServing // fileserving() patterns and hash cache; see fileserving.go
 }
 
-// Role is one role() declaration. Push-mode fields are stored for the push
-// package; Plan only uses Name, Main and Parallel.
+// Role is one role() declaration: what planning uses, and in RolePush
+// what only push uses to reach and pace the role's hosts.
 type Role struct {
 	Name string
 	Pos  string
 	Main starlark.Callable
+	// Parallel drops declaration order between resources.
+	Parallel bool
+	// FileservingPaths are the role's own file-serving directories.
+	FileservingPaths []string
 
+	RolePush
+}
+
+// RolePush is the part of a role that planning never reads: which hosts,
+// how to log in and become, how many at once and how many may fail, and
+// the connection hooks push calls.
+type RolePush struct {
 	Hosts         starlark.Value // nil = all hosts (or localhost)
 	SSHUser       string
 	Sudo          bool
@@ -80,10 +96,8 @@ type Role struct {
 	Serial        int
 	CheckHostKeys bool
 	MaxFail       int
-	Parallel      bool
 
 	BeforeConnect, AfterConnect, ShouldContact starlark.Callable
-	FileservingPaths                           []string
 }
 
 // Role returns the role with the given name, or nil.
@@ -117,6 +131,7 @@ func Load(path string, opts LoadOptions) (*Policy, error) {
 		templates: map[string]*parsedTemplate{},
 		maxSteps:  opts.MaxSteps,
 		stop:      opts.Stop,
+		vault:     opts.Vault,
 	}
 	if p.maxSteps == 0 {
 		p.maxSteps = DefaultMaxSteps
@@ -247,7 +262,16 @@ func (p *Policy) hostVars(h Host) map[string]any {
 
 // Plan runs the role's main for one host and returns its plan. Each call
 // uses its own thread, so calls for different hosts may run concurrently.
+// Use PlanWithSources to also learn where the controller finds the files
+// the plan references.
 func (p *Policy) Plan(r *Role, h Host) (*plan.Plan, error) {
+	pl, _, err := p.PlanWithSources(r, h)
+	return pl, err
+}
+
+// PlanWithSources is Plan, plus the controller files the plan's agent may
+// fetch by hash: what a file server (push) or a local run serves.
+func (p *Policy) PlanWithSources(r *Role, h Host) (*plan.Plan, fileserver.Sources, error) {
 	thread := p.newThread("plan " + r.Name + " " + h.Name)
 	defer p.limit(thread)()
 	b := newBuilder(p, r, h.Name, thread)
@@ -255,19 +279,23 @@ func (p *Policy) Plan(r *Role, h Host) (*plan.Plan, error) {
 	b.facts = h.Facts
 	hv, err := newHostValue(h, b.vars)
 	if err != nil {
-		return nil, errorAt(r.Pos, "role %s: %v", r.Name, err)
+		return nil, nil, errorAt(r.Pos, "role %s: %v", r.Name, err)
 	}
 	thread.SetLocal(builderKey, b)
 	b.running = true
 	_, err = starlark.Call(thread, r.Main, starlark.Tuple{hv}, nil)
 	b.running = false
 	if b.misuse != nil {
-		return nil, b.misuse
+		return nil, nil, b.misuse
 	}
 	if err != nil {
-		return nil, p.asError(err, r.Pos)
+		return nil, nil, p.asError(err, r.Pos)
 	}
-	return b.finish()
+	pl, err := b.finish()
+	if err != nil {
+		return nil, nil, err
+	}
+	return pl, b.sources, nil
 }
 
 // Call runs a hook (before_connect, …) with the host as its argument.
@@ -290,7 +318,7 @@ func (p *Policy) roleBuiltin(thread *starlark.Thread, fn *starlark.Builtin, args
 	if thread.Local(loadingKey) == nil {
 		return nil, errorAt(pos, "role() can only be called at the top level of a policy, not inside a function that runs per host")
 	}
-	r := &Role{Pos: pos, Serial: 80, CheckHostKeys: true}
+	r := &Role{Pos: pos, RolePush: RolePush{Serial: 80, CheckHostKeys: true}}
 	var main, hosts, before, after, should starlark.Value = starlark.None, starlark.None, starlark.None, starlark.None, starlark.None
 	var paths *starlark.List
 	if err := starlark.UnpackArgs("role", args, kwargs,

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/herd-project/herd/internal/event"
-	"github.com/herd-project/herd/internal/push"
 )
 
 func singleHostPolicy(t *testing.T, extra map[string]string, body string) string {
@@ -212,8 +211,6 @@ func TestStuckLoginShellFailsOnlyThatHost(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer os.WriteFile(bashrc, old, 0o644)
-	defer func(d time.Duration) { push.AgentStartTimeout = d }(push.AgentStartTimeout)
-	push.AgentStartTimeout = 2 * time.Second
 
 	dir := singleHostPolicy(t, map[string]string{
 		"inventory.toml": tomlInventory(l, map[string][]string{"g": {"host7", "host8"}}),
@@ -225,7 +222,9 @@ role("r", hosts = inv.hosts, main = main)
 `)
 	rec := &recorder{}
 	start := time.Now()
-	res := run(t, load(t, dir), options(t, l, rec))
+	o := options(t, l, rec)
+	o.AgentStartTimeout = 2 * time.Second
+	res := run(t, load(t, dir), o)
 	if took := time.Since(start); took > 20*time.Second {
 		t.Fatalf("run took %v: the stuck host was not bounded", took)
 	}

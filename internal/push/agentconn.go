@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/herd-project/herd/internal/bootstrap"
 	"github.com/herd-project/herd/internal/event"
 	"github.com/herd-project/herd/internal/inventory"
 	"github.com/herd-project/herd/internal/policy"
@@ -47,7 +48,7 @@ func (r *runner) agent(ctx context.Context, role *policy.Role, h *inventory.Host
 	if err != nil {
 		return nil, err
 	}
-	if ac, err = startAgent(ctx, h.Name, start, r.builds, h.Conn.AgentDir, r.relayLog); err != nil {
+	if ac, err = startAgent(ctx, h.Name, start, r.builds, h.Conn.AgentDir, r.o.agentStartTimeout(), r.relayLog); err != nil {
 		return nil, err
 	}
 	r.mu.Lock()
@@ -83,6 +84,9 @@ func (r *runner) lockHost(name string) (unlock func()) {
 // (starting the parent first). broker starts the become broker instead of
 // the agent.
 func (r *runner) starter(ctx context.Context, role *policy.Role, h *inventory.Host, broker bool) (func(cmd string) (*transport.Session, error), error) {
+	if !transport.IsSSH(h.Conn.Connection) {
+		return r.kindStarter(ctx, role, h, broker)
+	}
 	if parent, ok, err := r.relayParentOf(h); err != nil {
 		return nil, err
 	} else if ok {
@@ -100,7 +104,7 @@ func (r *runner) starter(ctx context.Context, role *policy.Role, h *inventory.Ho
 	return func(cmd string) (*transport.Session, error) {
 		if broker {
 			var err error
-			if cmd, err = transport.BrokerCommand(cmd); err != nil {
+			if cmd, err = bootstrap.BrokerCommand(cmd); err != nil {
 				return nil, err
 			}
 		}
@@ -108,24 +112,21 @@ func (r *runner) starter(ctx context.Context, role *policy.Role, h *inventory.Ho
 	}, nil
 }
 
-// AgentStartTimeout bounds an agent's start on one host: the bootstrap
-// (including sending the binary when the host has no cached copy) and the
-// hello.
-var AgentStartTimeout = 60 * time.Second
-
 // startAgent bootstraps the agent over start and completes the handshake,
-// checking that the agent runs the controller's exact binary.
-func startAgent(ctx context.Context, name string, start func(string) (*transport.Session, error), builds []transport.AgentBuild, agentDir string, logf func(host, msg string)) (*agentConn, error) {
+// checking that the agent runs one of the builds offered (the one for the
+// target's architecture). timeout bounds the bootstrap and the hello
+// (Options.AgentStartTimeout).
+func startAgent(ctx context.Context, name string, start func(string) (*transport.Session, error), builds []bootstrap.AgentBuild, agentDir string, timeout time.Duration, logf func(host, msg string)) (*agentConn, error) {
 	// A login shell that hangs (a stuck .bashrc, a full disk, a blocked
 	// NFS home) must fail the host, not the run: bound the start. start
 	// itself keeps ctx, which owns the session for the whole run.
-	deadline := time.Now().Add(AgentStartTimeout)
+	deadline := time.Now().Add(timeout)
 	bctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	sess, _, err := transport.BootstrapBuilds(bctx, start, builds, agentDir)
+	sess, _, err := bootstrap.StartBuilds(bctx, start, builds, agentDir)
 	if err != nil {
 		if bctx.Err() != nil && ctx.Err() == nil {
-			err = fmt.Errorf("the agent did not start within %v (is the login shell stuck?): %w", AgentStartTimeout, err)
+			err = fmt.Errorf("the agent did not start within %v (is the login shell stuck?): %w", timeout, err)
 		}
 		return nil, fmt.Errorf("%s: start agent: %w", name, err)
 	}
@@ -139,7 +140,7 @@ func startAgent(ctx context.Context, name string, start func(string) (*transport
 		ac.kill()
 		return nil, fmt.Errorf("%s: agent handshake: %w%s", name, err, ac.stderrSuffix())
 	}
-	if !slices.ContainsFunc(builds, func(b transport.AgentBuild) bool { return b.Hash == hello.AgentHash }) {
+	if !slices.ContainsFunc(builds, func(b bootstrap.AgentBuild) bool { return b.Hash == hello.AgentHash }) {
 		ac.kill()
 		return nil, fmt.Errorf("%s: agent reports binary %.16s, which is none of the %d this controller sent", name, hello.AgentHash, len(builds))
 	}

@@ -9,7 +9,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/herd-project/herd/internal/transport"
+	"github.com/herd-project/herd/internal/bootstrap"
 )
 
 // An agent directory (--agent-dir-local) holds agent builds for the
@@ -17,8 +17,8 @@ import (
 // herd-linux-amd64, ...), and a SHA256SUMS file in sha256sum's format
 // listing every one of them. herd checks each binary against SHA256SUMS
 // when the run starts (a mismatch is exit 2, before any host is
-// contacted); a target's `uname -m` then picks its build (transport.
-// BootstrapBuilds), and the agent's hello must report one of these hashes.
+// contacted); a target's `uname -m` then picks its build (bootstrap.
+// StartBuilds), and the agent's hello must report one of these hashes.
 // The controller's own binary serves its own architecture unless the
 // directory has a build for it (a stripped release build, say).
 //
@@ -53,8 +53,8 @@ func LoadAgentDir(dir string) ([]*Binary, error) {
 			return nil, fmt.Errorf("%s: want \"<sha256>  herd-linux-<arch>\", got %q", where, line)
 		}
 		arch, ok := strings.CutPrefix(name, "herd-linux-")
-		if !ok || strings.Contains(name, "/") || transport.UnameNames(arch) == "" {
-			return nil, fmt.Errorf("%s: %q: want herd-linux-<arch> with arch one of %s", where, name, strings.Join(transport.KnownArchs(), ", "))
+		if !ok || strings.Contains(name, "/") || bootstrap.UnameNames(arch) == "" {
+			return nil, fmt.Errorf("%s: %q: want herd-linux-<arch> with arch one of %s", where, name, strings.Join(bootstrap.KnownArchs(), ", "))
 		}
 		if seen[arch] {
 			return nil, fmt.Errorf("%s: a second build for %s", where, arch)
@@ -98,14 +98,14 @@ func AgentSet(self *Binary, more []*Binary) []*Binary {
 }
 
 // builds turns an agent set into what the bootstrap needs.
-func builds(set []*Binary) ([]transport.AgentBuild, error) {
-	out := make([]transport.AgentBuild, 0, len(set))
+func builds(set []*Binary) ([]bootstrap.AgentBuild, error) {
+	out := make([]bootstrap.AgentBuild, 0, len(set))
 	for _, b := range set {
 		h, err := b.Hash()
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, transport.AgentBuild{Arch: b.Arch, Hash: h, Payload: b.payload})
+		out = append(out, bootstrap.AgentBuild{Arch: b.Arch, Hash: h, Payload: b.Payload})
 	}
 	return out, nil
 }

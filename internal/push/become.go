@@ -29,7 +29,11 @@ type becomeState struct {
 // when the role does not escalate, or logs in as that user already.
 // Precedence as for the connection: inventory, role, defaults.
 func (r *runner) becomeIdentity(role *policy.Role, h *inventory.Host) (method, user string, ok bool) {
-	if !role.Sudo {
+	sudo := role.Sudo
+	if h.Conn.Become != nil { // ansible_become on the host overrides the role
+		sudo = *h.Conn.Become
+	}
+	if !sudo {
 		return "", "", false
 	}
 	method = first(h.Conn.BecomeMethod, role.BecomeMethod, become.Sudo)
@@ -129,7 +133,7 @@ func (r *runner) startBecome(ctx context.Context, h *inventory.Host, brokerStart
 		}
 		return s, nil
 	}
-	ac, err := startAgent(ctx, h.Name, start, r.builds, h.Conn.AgentDir, r.relayLog)
+	ac, err := startAgent(ctx, h.Name, start, r.builds, h.Conn.AgentDir, r.o.agentStartTimeout(), r.relayLog)
 	var be *become.Error
 	if errors.As(err, &be) {
 		return nil, fmt.Errorf("%s: %w", h.Name, be)

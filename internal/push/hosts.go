@@ -3,6 +3,7 @@ package push
 import (
 	"fmt"
 	"path"
+	"slices"
 
 	"github.com/herd-project/herd/internal/inventory"
 	"github.com/herd-project/herd/internal/policy"
@@ -16,6 +17,11 @@ import (
 // legitimately have no host in a group yet. Errors from resolving the
 // hosts themselves are returned as hostsOf returns them.
 func CheckHosts(pol *policy.Policy, inv *inventory.Inventory, lim Limit) (warnings []string, err error) {
+	for _, i := range append([]*inventory.Inventory{inv}, policy.Inventories(pol)...) {
+		if i != nil {
+			warnings = append(warnings, i.Warnings()...)
+		}
+	}
 	var all []*inventory.Host
 	for _, role := range pol.Roles {
 		hosts, ok, err := policy.RoleHosts(role)
@@ -33,10 +39,16 @@ func CheckHosts(pol *policy.Policy, inv *inventory.Inventory, lim Limit) (warnin
 		}
 		all = append(all, hosts...)
 	}
+	if err := checkConns(all); err != nil {
+		return warnings, err
+	}
 	for _, p := range append(append([]string{}, lim.Hosts...), lim.Groups...) {
 		if _, err := path.Match(p, ""); err != nil {
 			return warnings, fmt.Errorf("--limit pattern %q: %v", p, err)
 		}
+	}
+	if lim.Pattern != nil && !slices.ContainsFunc(all, func(h *inventory.Host) bool { return lim.Pattern.Match(h, lim.IsGroup) }) {
+		return warnings, fmt.Errorf("--limit %q matches no host of any role", lim.Pattern.Source)
 	}
 	if p := unmatched(lim.Hosts, all, func(h *inventory.Host) []string { return []string{h.Name} }); p != "" {
 		return warnings, fmt.Errorf("--limit-hosts %q matches no host of any role", p)
@@ -88,6 +100,9 @@ func hostsOf(role *policy.Role, inv *inventory.Inventory, lim Limit) ([]*invento
 }
 
 func matchLimit(h *inventory.Host, lim Limit) bool {
+	if lim.Pattern != nil && !lim.Pattern.Match(h, lim.IsGroup) {
+		return false
+	}
 	if len(lim.Hosts) > 0 && !anyMatch(lim.Hosts, h.Name) {
 		return false
 	}
@@ -111,4 +126,40 @@ func anyMatch(patterns []string, names ...string) bool {
 		}
 	}
 	return false
+}
+
+// RoleHosts is one role's hosts after the limit, for --list-hosts.
+type RoleHosts struct {
+	Role  string
+	Hosts []string
+}
+
+// ListHosts returns, for every role in order, the hosts it would run on.
+func ListHosts(pol *policy.Policy, inv *inventory.Inventory, lim Limit) ([]RoleHosts, error) {
+	var out []RoleHosts
+	for _, role := range pol.Roles {
+		hs, err := hostsOf(role, inv, lim)
+		if err != nil {
+			return nil, err
+		}
+		rh := RoleHosts{Role: role.Name, Hosts: []string{}}
+		for _, h := range hs {
+			rh.Hosts = append(rh.Hosts, h.Name)
+		}
+		out = append(out, rh)
+	}
+	return out, nil
+}
+
+// IsGroupIn reports whether name is a group of any of invs (nil ones
+// skipped), for Limit.IsGroup.
+func IsGroupIn(invs ...*inventory.Inventory) func(string) bool {
+	return func(name string) bool {
+		for _, inv := range invs {
+			if inv != nil && inv.IsGroup(name) {
+				return true
+			}
+		}
+		return false
+	}
 }

@@ -24,5 +24,6 @@ func TestMain(m *testing.M) {
 	code := lab.RunTests(m)
 	flat.down()
 	tree.down()
+	ctn.down()
 	os.Exit(code)
 }

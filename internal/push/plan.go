@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/herd-project/herd/internal/fileserver"
 	"github.com/herd-project/herd/internal/inventory"
 	"github.com/herd-project/herd/internal/plan"
 	"github.com/herd-project/herd/internal/policy"
@@ -30,6 +31,8 @@ type hostPlan struct {
 	unreac error      // the host could not be reached; nothing was planned
 	ac     *agentConn // the host's plain agent (facts came from its hello)
 	plan   *plan.Plan
+	// sources is where this controller finds the files plan references.
+	sources fileserver.Sources
 }
 
 // PolicyErrors are the errors planning found, each once however many hosts
@@ -177,8 +180,8 @@ func (r *runner) planAll(ctx context.Context, roleHosts [][]*inventory.Host) ([]
 			go func() {
 				defer func() { <-sem; wg.Done() }()
 				phost := policy.Host{Name: h.Name, Vars: h.Vars, Facts: hp.ac.hello.Facts}
-				p, err := r.pol.Plan(role, phost)
-				if err == nil && len(p.Sources) > 0 {
+				p, sources, err := r.pol.PlanWithSources(role, phost)
+				if err == nil && len(sources) > 0 {
 					_, err = r.pol.ServingRules(role)
 				}
 				if err == nil {
@@ -188,7 +191,7 @@ func (r *runner) planAll(ctx context.Context, roleHosts [][]*inventory.Host) ([]
 					errs.add(h.Name, err)
 					return
 				}
-				hp.plan = p
+				hp.plan, hp.sources = p, sources
 			}()
 		}
 	}

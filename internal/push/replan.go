@@ -2,6 +2,7 @@ package push
 
 import (
 	"fmt"
+	"github.com/herd-project/herd/internal/fileserver"
 	"strings"
 
 	"github.com/herd-project/herd/internal/event"
@@ -14,6 +15,7 @@ type planned struct {
 	wh   *watchHost
 	role *policy.Role
 	p    *plan.Plan
+	src  fileserver.Sources
 }
 
 // replan evaluates the changed policy for every connected host and sends
@@ -51,12 +53,12 @@ func (w *watchLoop) replan(what string) {
 			if wh.state == HostLost || !wh.known {
 				continue // planned when it (re)joins
 			}
-			p, err := planFor(pol, role, wh)
+			p, src, err := planFor(pol, role, wh)
 			if err != nil {
 				errs.add(h.Name, err)
 				continue
 			}
-			todo = append(todo, planned{wh, role, p})
+			todo = append(todo, planned{wh, role, p, src})
 		}
 	}
 	if err := errs.result(); err != nil {
@@ -76,7 +78,7 @@ func (w *watchLoop) replan(what string) {
 		}
 		msg := fmt.Sprintf("role %s: new plan after %s changed: %d to run, %d removed", t.role.Name, what, len(changed), len(removed))
 		w.emit(event.Event{Type: event.Log, Host: t.wh.h.Name, Role: t.role.Name, Msg: msg})
-		w.send(t.wh, t.role, t.p, changed, msg)
+		w.send(t.wh, t.role, t.p, t.src, changed, msg)
 	}
 	// Roles a host no longer runs are forgotten on the agent (an empty
 	// plan): nothing is deleted, their resources are no longer watched.
@@ -87,7 +89,7 @@ func (w *watchLoop) replan(what string) {
 			}
 			delete(wh.failures, name)
 			if role := wh.roles[name]; role != nil && wh.state != HostLost {
-				w.send(wh, role, &plan.Plan{Version: plan.Version, Role: name, Host: wh.h.Name}, []string{}, "role "+name+" dropped")
+				w.send(wh, role, &plan.Plan{Version: plan.Version, Role: name, Host: wh.h.Name}, nil, []string{}, "role "+name+" dropped")
 			}
 		}
 	}
@@ -98,10 +100,10 @@ func (w *watchLoop) replan(what string) {
 }
 
 // planFor plans role for a connected host with the facts of its hello.
-func planFor(pol *policy.Policy, role *policy.Role, wh *watchHost) (*plan.Plan, error) {
-	p, err := pol.Plan(role, policy.Host{Name: wh.h.Name, Vars: wh.h.Vars, Facts: wh.facts})
-	if err == nil && len(p.Sources) > 0 {
+func planFor(pol *policy.Policy, role *policy.Role, wh *watchHost) (*plan.Plan, fileserver.Sources, error) {
+	p, src, err := pol.PlanWithSources(role, policy.Host{Name: wh.h.Name, Vars: wh.h.Vars, Facts: wh.facts})
+	if err == nil && len(src) > 0 {
 		_, err = pol.ServingRules(role)
 	}
-	return p, err
+	return p, src, err
 }

@@ -10,12 +10,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"sync"
 	"time"
 
 	"go.starlark.net/starlark"
 
+	"github.com/herd-project/herd/internal/bootstrap"
 	"github.com/herd-project/herd/internal/event"
 	"github.com/herd-project/herd/internal/inventory"
 	"github.com/herd-project/herd/internal/policy"
@@ -30,8 +30,10 @@ type Options struct {
 	Limit    Limit
 	// Inventory serves roles that name no hosts (from -i on the command line).
 	Inventory *inventory.Inventory
-	Sink      event.Sink
-	Agent     *Binary
+	// Sink is called concurrently, from every host's goroutine: it must be
+	// safe for concurrent use (see event.Sink).
+	Sink  event.Sink
+	Agent *Binary
 	// MoreAgents are builds for other architectures (LoadAgentDir); a
 	// target's uname -m picks among them and Agent.
 	MoreAgents []*Binary
@@ -43,10 +45,30 @@ type Options struct {
 	// Stop, when closed, stops the run softly (see stop.go): nothing new
 	// starts, plans in flight finish their running resources and report.
 	Stop <-chan struct{}
+	// AgentStartTimeout bounds an agent's start on one host: the bootstrap
+	// (including sending the binary when the host has no cached copy) and
+	// the hello. 0 means DefaultAgentStartTimeout.
+	AgentStartTimeout time.Duration
+}
+
+// DefaultAgentStartTimeout is Options.AgentStartTimeout when not set.
+const DefaultAgentStartTimeout = 60 * time.Second
+
+func (o *Options) agentStartTimeout() time.Duration {
+	if o.AgentStartTimeout > 0 {
+		return o.AgentStartTimeout
+	}
+	return DefaultAgentStartTimeout
 }
 
 // Limit narrows every role's hosts (--limit-groups, --limit-hosts).
-type Limit struct{ Groups, Hosts []string }
+type Limit struct {
+	Groups, Hosts []string
+	// Pattern is --limit, an Ansible host pattern; IsGroup tells its
+	// plain names that are groups from host names (nil: none are).
+	Pattern *inventory.Pattern
+	IsGroup func(string) bool
+}
 
 // Result summarises a run.
 type Result struct {
@@ -93,7 +115,7 @@ type runner struct {
 	o    Options
 	pool *transport.Pool
 	// builds are the agent binaries a target may get, by its uname -m.
-	builds []transport.AgentBuild
+	builds []bootstrap.AgentBuild
 
 	mu      sync.Mutex
 	agents  map[string]*agentConn // by host name, and by becomeKey for privileged agents
@@ -103,31 +125,29 @@ type runner struct {
 	clients sync.Map // host name → *transport.Client, for byte counts
 }
 
-// Run executes every role of pol in order.
-func Run(ctx context.Context, pol *policy.Policy, o Options) (*Result, error) {
+// prepare is the set-up Run and Watch share: the default sink and agent
+// binary, every role's hosts resolved before anything is contacted (so an
+// error in the inventory or a filter comes before any change), the runner
+// with its connection pool (retried set-ups reported as events), and the
+// herd_via parents checked. The caller closes the runner.
+func prepare(pol *policy.Policy, o Options) (*runner, [][]*inventory.Host, error) {
 	if o.Sink == nil {
 		o.Sink = func(event.Event) {}
 	}
 	if o.Agent == nil {
 		b, err := SelfBinary()
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		o.Agent = b
 	}
 	agentBuilds, err := builds(AgentSet(o.Agent, o.MoreAgents))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	// Resolve every role's hosts before contacting anything, so an error in
-	// the inventory or a filter is reported before any change is made.
-	roleHosts := make([][]*inventory.Host, len(pol.Roles))
-	for i, role := range pol.Roles {
-		hs, err := hostsOf(role, o.Inventory, o.Limit)
-		if err != nil {
-			return nil, err
-		}
-		roleHosts[i] = hs
+	roleHosts, err := resolveHosts(pol, o.Inventory, o.Limit)
+	if err != nil {
+		return nil, nil, err
 	}
 	r := &runner{pol: pol, o: o, builds: agentBuilds, agents: map[string]*agentConn{}, results: map[string]*HostResult{}}
 	tc := o.Transport
@@ -140,10 +160,33 @@ func Run(ctx context.Context, pol *policy.Policy, o Options) (*Result, error) {
 		}
 	}
 	r.pool = transport.NewPool(tc)
-	defer r.close()
 	if err := r.checkVia(roleHosts); err != nil {
+		r.close()
+		return nil, nil, err
+	}
+	return r, roleHosts, nil
+}
+
+// resolveHosts selects every role's hosts.
+func resolveHosts(pol *policy.Policy, inv *inventory.Inventory, lim Limit) ([][]*inventory.Host, error) {
+	out := make([][]*inventory.Host, len(pol.Roles))
+	for i, role := range pol.Roles {
+		hs, err := hostsOf(role, inv, lim)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = hs
+	}
+	return out, nil
+}
+
+// Run executes every role of pol in order.
+func Run(ctx context.Context, pol *policy.Policy, o Options) (*Result, error) {
+	r, roleHosts, err := prepare(pol, o)
+	if err != nil {
 		return nil, err
 	}
+	defer r.close()
 	plans, err := r.planAll(ctx, roleHosts)
 	if err != nil {
 		return nil, err
@@ -317,7 +360,7 @@ func (r *runner) runHost(ctx context.Context, role *policy.Role, h *inventory.Ho
 	}
 	r.emit(event.Event{Type: event.HostStart, Host: h.Name, Role: role.Name, Msg: fmt.Sprintf("%d resources", len(p.Resources))})
 	start := time.Now()
-	files, err := r.serveFiles(role, h.Name, p, ac)
+	files, err := r.serveFiles(role, h.Name, hp.sources, ac)
 	if err != nil {
 		return fail(event.Failed, err)
 	}
@@ -375,14 +418,4 @@ func (r *runner) drop(name string) {
 		ac.kill()
 	}
 	r.dropBecome(name)
-}
-
-// SortedHosts returns the result's host names in order, for recaps.
-func (r *Result) SortedHosts() []string {
-	out := make([]string, 0, len(r.Hosts))
-	for h := range r.Hosts {
-		out = append(out, h)
-	}
-	sort.Strings(out)
-	return out
 }

@@ -7,10 +7,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/herd-project/herd/internal/event"
 	"github.com/herd-project/herd/internal/inventory"
 	"github.com/herd-project/herd/internal/policy"
-	"github.com/herd-project/herd/internal/transport"
 	"github.com/herd-project/herd/internal/wire"
 )
 
@@ -94,30 +92,12 @@ type agentMsg struct {
 
 // Watch runs pol and keeps it applied; see above.
 func Watch(ctx context.Context, pol *policy.Policy, o WatchOptions) (*WatchResult, error) {
-	if o.Sink == nil {
-		o.Sink = func(event.Event) {}
-	}
-	if o.Agent == nil {
-		b, err := SelfBinary()
-		if err != nil {
-			return nil, err
-		}
-		o.Agent = b
-	}
-	agentBuilds, err := builds(AgentSet(o.Agent, o.MoreAgents))
+	r, roleHosts, err := prepare(pol, o.Options)
 	if err != nil {
 		return nil, err
 	}
-	roleHosts, err := resolveHosts(pol, o.Inventory, o.Limit)
-	if err != nil {
-		return nil, err
-	}
-	r := &runner{pol: pol, o: o.Options, pool: transport.NewPool(o.Transport), builds: agentBuilds,
-		agents: map[string]*agentConn{}, results: map[string]*HostResult{}}
 	defer r.close()
-	if err := r.checkVia(roleHosts); err != nil {
-		return nil, err
-	}
+	o.Options = r.o
 	plans, err := r.planAll(ctx, roleHosts)
 	if err != nil {
 		return nil, err
@@ -139,23 +119,10 @@ func Watch(ctx context.Context, pol *policy.Policy, o WatchOptions) (*WatchResul
 				continue
 			}
 			wh.facts, wh.known = hp.ac.hello.Facts, true
-			w.send(wh, role, hp.plan, nil, "role "+role.Name+": whole plan")
+			w.send(wh, role, hp.plan, hp.sources, nil, "role "+role.Name+": whole plan")
 		}
 	}
 	return w.loop()
-}
-
-// resolveHosts resolves every role's hosts before anything is contacted.
-func resolveHosts(pol *policy.Policy, inv *inventory.Inventory, lim Limit) ([][]*inventory.Host, error) {
-	out := make([][]*inventory.Host, len(pol.Roles))
-	for i, role := range pol.Roles {
-		hs, err := hostsOf(role, inv, lim)
-		if err != nil {
-			return nil, err
-		}
-		out[i] = hs
-	}
-	return out, nil
 }
 
 // loop is the watch's single owner of state: agents' messages, policy

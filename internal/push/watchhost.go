@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/herd-project/herd/internal/fileserver"
 	"sort"
 	"sync"
 	"time"
@@ -126,13 +127,13 @@ func (w *watchLoop) agentFor(wh *watchHost, role *policy.Role) (*agentConn, erro
 }
 
 // send gives the host role's plan p and runs the resources run (nil: all).
-func (w *watchLoop) send(wh *watchHost, role *policy.Role, p *plan.Plan, run []string, why string) {
+func (w *watchLoop) send(wh *watchHost, role *policy.Role, p *plan.Plan, src fileserver.Sources, run []string, why string) {
 	ac, err := w.agentFor(wh, role)
 	if err != nil {
 		w.lost(wh, err)
 		return
 	}
-	files, err := w.r.serveFiles(role, wh.h.Name, p, ac)
+	files, err := w.r.serveFiles(role, wh.h.Name, src, ac)
 	if err != nil {
 		w.emit(event.Event{Type: event.Failed, Host: wh.h.Name, Role: role.Name, Msg: err.Error()})
 		wh.failures[role.Name] = err.Error()
@@ -332,13 +333,13 @@ func (w *watchLoop) joined(wh *watchHost, ac *agentConn, err error) {
 		}
 	}
 	for _, role := range roles {
-		p, err := planFor(w.r.pol, role, wh)
+		p, src, err := planFor(w.r.pol, role, wh)
 		if err != nil {
 			w.emit(event.Event{Type: event.Failed, Host: name, Role: role.Name, Msg: err.Error()})
 			wh.failures[role.Name] = err.Error()
 			continue
 		}
-		w.send(wh, role, p, nil, "role "+role.Name+": whole plan")
+		w.send(wh, role, p, src, nil, "role "+role.Name+": whole plan")
 	}
 	w.settle(wh) // when no plan could be sent
 }

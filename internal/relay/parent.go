@@ -1,22 +1,18 @@
 package relay
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/klauspost/compress/gzip"
 	"golang.org/x/crypto/ssh"
 
+	"github.com/herd-project/herd/internal/bootstrap"
 	"github.com/herd-project/herd/internal/transport"
 	"github.com/herd-project/herd/internal/wire"
 )
@@ -43,13 +39,11 @@ const keepAlive = 5 * time.Second
 // controller named for that child. The parent sees the child's session in
 // clear text: that is why this mode is an opt-in.
 type Parent struct {
-	c    *wire.Conn
-	hash string
-	sem  chan struct{}
+	c   *wire.Conn
+	sem chan struct{}
 	// self is this agent's own executable, read when a child first needs
-	// a copy and checked against hash; selfGz its gzip form.
-	self   func() ([]byte, error)
-	selfGz func() ([]byte, error)
+	// a copy and checked against the hash it was started as.
+	self *bootstrap.Binary
 
 	mu       sync.Mutex
 	children map[uint64]*child
@@ -70,20 +64,7 @@ type child struct {
 // NewParent serves relay requests arriving on c; hash is the agent
 // binary's own (children run the same one).
 func NewParent(c *wire.Conn, hash string) *Parent {
-	h := &Parent{c: c, hash: hash, sem: make(chan struct{}, parallel), children: map[uint64]*child{}}
-	h.self = sync.OnceValues(func() ([]byte, error) { return readSelf(hash) })
-	h.selfGz = sync.OnceValues(func() ([]byte, error) {
-		raw, err := h.self()
-		if err != nil {
-			return nil, err
-		}
-		var buf bytes.Buffer
-		w, _ := gzip.NewWriterLevel(&buf, gzip.BestSpeed)
-		w.Write(raw)
-		w.Close()
-		return buf.Bytes(), nil
-	})
-	return h
+	return &Parent{c: c, self: bootstrap.Running(hash), sem: make(chan struct{}, parallel), children: map[uint64]*child{}}
 }
 
 // Handle consumes the relay messages and reports false for any other.
@@ -249,7 +230,7 @@ func (h *Parent) connect(ch *child, m *wire.RelayOpen) (*transport.Session, *ssh
 	}
 	defer func() { <-h.sem }()
 
-	hash, err := h.selfHash()
+	hash, err := h.self.Hash()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -291,13 +272,13 @@ func (h *Parent) connect(ch *child, m *wire.RelayOpen) (*transport.Session, *ssh
 	start := func(cmd string) (*transport.Session, error) {
 		if m.Broker {
 			var err error
-			if cmd, err = transport.BrokerCommand(cmd); err != nil {
+			if cmd, err = bootstrap.BrokerCommand(cmd); err != nil {
 				return nil, err
 			}
 		}
 		return startSSH(client, cmd)
 	}
-	sess, _, err := transport.Bootstrap(ctx, start, hash, h.payload, m.AgentDir)
+	sess, _, err := bootstrap.Start(ctx, start, hash, h.self.Payload, m.AgentDir)
 	if !stop() && err == nil {
 		err = ctx.Err()
 	}
@@ -334,48 +315,6 @@ func (h *Parent) checkHostKey(ch *child, key ssh.PublicKey) error {
 	return err
 }
 
-// selfHash names the binary children run: the one this agent was started
-// as (verified at start), else its own file's.
-func (h *Parent) selfHash() (string, error) {
-	if h.hash != "" {
-		return h.hash, nil
-	}
-	raw, err := h.self()
-	if err != nil {
-		return "", err
-	}
-	sum := sha256.Sum256(raw)
-	return hex.EncodeToString(sum[:]), nil
-}
-
-// payload is what Bootstrap sends a child without a cached copy; children
-// with one cost neither the read nor the compression.
-func (h *Parent) payload() (gz, raw []byte, err error) {
-	if gz, err = h.selfGz(); err != nil {
-		return nil, nil, err
-	}
-	raw, err = h.self()
-	return gz, raw, err
-}
-
-// readSelf reads this agent's own executable; when want is set it must
-// still have that hash, or children would be given other bytes than the
-// ones they are told to expect.
-func readSelf(want string) ([]byte, error) {
-	exe, err := os.Executable()
-	if err != nil {
-		return nil, fmt.Errorf("find own executable: %w", err)
-	}
-	raw, err := os.ReadFile(exe)
-	if err != nil {
-		return nil, fmt.Errorf("read own executable: %w", err)
-	}
-	if sum := sha256.Sum256(raw); want != "" && hex.EncodeToString(sum[:]) != want {
-		return nil, fmt.Errorf("own executable %s changed on disk since the agent started", exe)
-	}
-	return raw, nil
-}
-
 // remoteSigner signs with a key only the controller holds.
 type remoteSigner struct {
 	h   *Parent
@@ -401,7 +340,7 @@ func (s *remoteSigner) SignWithAlgorithm(_ io.Reader, data []byte, algorithm str
 	return sig, nil
 }
 
-// startSSH runs cmd on the child in the shape Bootstrap wants.
+// startSSH runs cmd on the child in the shape bootstrap.Start wants.
 func startSSH(c *ssh.Client, cmd string) (*transport.Session, error) {
 	s, err := c.NewSession()
 	if err != nil {

@@ -54,8 +54,8 @@ type copyTree struct {
 	files       map[string]copyFile // slash-separated relative path →
 	dirs        []string            // sorted, parents first
 	deleteExtra bool
-	fileMeta    meta
-	dirMeta     meta
+	fileAttrs   attrs
+	dirAttrs    attrs
 	blobs       map[string][]byte
 }
 
@@ -69,11 +69,11 @@ func newCopy(name string, p plan.Params, blobs map[string][]byte) (Resource, err
 	if c.deleteExtra, err = p.Bool("delete_extra", false); err != nil {
 		return fail(err)
 	}
-	if c.fileMeta, err = metaParams(p); err != nil {
+	if c.fileAttrs, err = attrParams(p); err != nil {
 		return fail(err)
 	}
-	c.dirMeta = c.fileMeta
-	if c.dirMeta.mode, err = modeParam(p, "dir_mode"); err != nil {
+	c.dirAttrs = c.fileAttrs
+	if c.dirAttrs.mode, err = modeParam(p, "dir_mode"); err != nil {
 		return fail(err)
 	}
 	manifest, err := p.Map("files")
@@ -176,7 +176,7 @@ func (c *copyTree) inspect() (copyDelta, error) {
 			d.writeBytes += want.size
 			continue
 		}
-		if m, err := c.fileMeta.diff(fi); err != nil {
+		if m, err := c.fileAttrs.diff(fi); err != nil {
 			return d, err
 		} else if len(m) > 0 {
 			d.fileMeta = append(d.fileMeta, rel)
@@ -193,7 +193,7 @@ func (c *copyTree) inspect() (copyDelta, error) {
 }
 
 func (c *copyTree) inspectDir(d *copyDelta, rel string, fi os.FileInfo) error {
-	m, err := c.dirMeta.diff(fi)
+	m, err := c.dirAttrs.diff(fi)
 	if err != nil {
 		return err
 	}
@@ -290,18 +290,18 @@ func (c *copyTree) Apply(ctx context.Context, env *Env) (Change, error) {
 	for _, rel := range d.mkdirs {
 		p := filepath.Join(c.dest, rel)
 		perm := fileMode(0o755)
-		if c.dirMeta.mode >= 0 {
-			perm = fileMode(c.dirMeta.mode)
+		if c.dirAttrs.mode >= 0 {
+			perm = fileMode(c.dirAttrs.mode)
 		}
 		if err := os.Mkdir(p, perm); err != nil && !errors.Is(err, os.ErrExist) {
 			return d.change, wrapCopy(c.dest, err)
 		}
-		if err := c.dirMeta.fix(p); err != nil {
+		if err := c.dirAttrs.fix(p); err != nil {
 			return d.change, wrapCopy(c.dest, err)
 		}
 	}
 	for _, rel := range d.dirMeta {
-		if err := c.dirMeta.fix(filepath.Join(c.dest, rel)); err != nil {
+		if err := c.dirAttrs.fix(filepath.Join(c.dest, rel)); err != nil {
 			return d.change, wrapCopy(c.dest, err)
 		}
 	}
@@ -309,7 +309,7 @@ func (c *copyTree) Apply(ctx context.Context, env *Env) (Change, error) {
 		return d.change, wrapCopy(c.dest, err)
 	}
 	for _, rel := range d.fileMeta {
-		if err := c.fileMeta.fix(filepath.Join(c.dest, rel)); err != nil {
+		if err := c.fileAttrs.fix(filepath.Join(c.dest, rel)); err != nil {
 			return d.change, wrapCopy(c.dest, err)
 		}
 	}
@@ -337,7 +337,7 @@ func wrapCopy(dest string, err error) error {
 // requests of many small files are in flight together instead of paying a
 // round trip each. The first error stops the others.
 func (c *copyTree) writeFiles(ctx context.Context, env *Env, d copyDelta) error {
-	uid, gid, err := c.fileMeta.ids()
+	uid, gid, err := c.fileAttrs.ids()
 	if err != nil {
 		return err
 	}
@@ -400,8 +400,8 @@ func (c *copyTree) writeOne(ctx context.Context, env *Env, d copyDelta, rel stri
 	p := filepath.Join(c.dest, rel)
 	perm := fileMode(defaultFileMode)
 	switch fi, ok := d.existing[rel]; {
-	case c.fileMeta.mode >= 0:
-		perm = fileMode(c.fileMeta.mode)
+	case c.fileAttrs.mode >= 0:
+		perm = fileMode(c.fileAttrs.mode)
 	case ok:
 		perm = fileMode(unixMode(fi.Mode()))
 	}

@@ -33,7 +33,7 @@ type directory struct {
 	path    string
 	present bool
 	force   bool
-	meta    meta
+	attrs   attrs
 }
 
 func newDirectory(name string, p plan.Params, blobs map[string][]byte) (Resource, error) {
@@ -48,7 +48,7 @@ func newDirectory(name string, p plan.Params, blobs map[string][]byte) (Resource
 	if d.force, err = p.Bool("force", false); err != nil {
 		return nil, fmt.Errorf("directory %s: %w", name, err)
 	}
-	if d.meta, err = metaParams(p); err != nil {
+	if d.attrs, err = attrParams(p); err != nil {
 		return nil, fmt.Errorf("directory %s: %w", name, err)
 	}
 	if !d.present {
@@ -88,12 +88,12 @@ func (d *directory) inspect() (c Change, exists bool, err error) {
 		return Change{}, exists, fmt.Errorf("directory %s: is not empty; set force=True to remove it with its content", d.path)
 	}
 	if !exists {
-		if _, _, err := d.meta.ids(); err != nil {
+		if _, _, err := d.attrs.ids(); err != nil {
 			return Change{}, exists, fmt.Errorf("directory %s: %w", d.path, err)
 		}
 		return Change{Changed: true, Summary: "create"}, exists, nil
 	}
-	parts, err := d.meta.diff(fi)
+	parts, err := d.attrs.diff(fi)
 	if err != nil {
 		return Change{}, exists, fmt.Errorf("directory %s: %w", d.path, err)
 	}
@@ -128,7 +128,7 @@ func (d *directory) Apply(ctx context.Context, env *Env) (Change, error) {
 		if err := os.Mkdir(d.path, 0o700); err != nil {
 			return c, fmt.Errorf("directory %s: %w", d.path, err)
 		}
-		m := d.meta
+		m := d.attrs
 		if m.mode < 0 {
 			m.mode = defaultDirMode
 		}
@@ -137,7 +137,7 @@ func (d *directory) Apply(ctx context.Context, env *Env) (Change, error) {
 		}
 		return c, safefile.SyncDir(filepath.Dir(d.path))
 	}
-	if err := d.meta.fix(d.path); err != nil {
+	if err := d.attrs.fix(d.path); err != nil {
 		return c, fmt.Errorf("directory %s: %w", d.path, err)
 	}
 	return c, nil

@@ -3,8 +3,6 @@ package resource
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/herd-project/herd/internal/plan"
 	"github.com/herd-project/herd/internal/safefile"
 )
 
@@ -131,11 +130,8 @@ func hashOf(path string) (string, error) {
 		return "", err
 	}
 	defer f.Close()
-	s := sha256.New()
-	if _, err := io.Copy(s, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(s.Sum(nil)), nil
+	h, _, err := plan.HashReader(f)
+	return h, err
 }
 
 // fetchInstall puts the controller's content h (size bytes) at path
@@ -195,7 +191,7 @@ func fetchInstall(ctx context.Context, env *Env, path, h string, size int64, per
 	if err := fetchInto(ctx, env, f, sum, h, off, size); err != nil {
 		return err
 	}
-	if got := hex.EncodeToString(sum.Sum(nil)); got != h && off > 0 {
+	if got := sum.Sum(); got != h && off > 0 {
 		// The kept prefix was bad (e.g. the machine crashed before it
 		// reached the disk): start over once.
 		if err := f.Truncate(0); err != nil {
@@ -204,12 +200,12 @@ func fetchInstall(ctx context.Context, env *Env, path, h string, size int64, per
 		if _, err := f.Seek(0, io.SeekStart); err != nil {
 			return err
 		}
-		sum = sha256.New()
+		sum = plan.NewHasher()
 		if err := fetchInto(ctx, env, f, sum, h, 0, size); err != nil {
 			return err
 		}
 	}
-	if got := hex.EncodeToString(sum.Sum(nil)); got != h {
+	if got := sum.Sum(); got != h {
 		bad = true
 		return fmt.Errorf("received content has sha256 %.12s, expected %.12s", got, h)
 	}
@@ -238,8 +234,8 @@ func fetchInstall(ctx context.Context, env *Env, path, h string, size int64, per
 
 // resumeFrom hashes what a partial file already holds and positions f after
 // it; a partial longer than the content is discarded.
-func resumeFrom(f *os.File, size int64) (sumState, int64, error) {
-	sum := sha256.New()
+func resumeFrom(f *os.File, size int64) (*plan.Hasher, int64, error) {
+	sum := plan.NewHasher()
 	fi, err := f.Stat()
 	if err != nil {
 		return nil, 0, err
@@ -260,12 +256,7 @@ func resumeFrom(f *os.File, size int64) (sumState, int64, error) {
 	return sum, off, nil
 }
 
-type sumState = interface {
-	io.Writer
-	Sum([]byte) []byte
-}
-
-func fetchInto(ctx context.Context, env *Env, f *os.File, sum sumState, h string, off, size int64) error {
+func fetchInto(ctx context.Context, env *Env, f *os.File, sum *plan.Hasher, h string, off, size int64) error {
 	pw := &progressWriter{w: io.MultiWriter(f, sum), done: off, size: size, log: env.Log, start: time.Now(), from: off}
 	if err := env.Fetch(ctx, h, off, pw); err != nil {
 		return err
@@ -283,7 +274,7 @@ func fetchBytes(ctx context.Context, env *Env, h string) ([]byte, error) {
 	if err := env.Fetch(ctx, h, 0, &buf); err != nil {
 		return nil, err
 	}
-	if got := sha256.Sum256(buf.Bytes()); hex.EncodeToString(got[:]) != h {
+	if plan.Hash(buf.Bytes()) != h {
 		return nil, errors.New("received content does not match its sha256")
 	}
 	return buf.Bytes(), nil

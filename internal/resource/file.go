@@ -48,7 +48,7 @@ type file struct {
 	// until the target is found to differ; size is its length.
 	remote string
 	size   int64
-	meta   meta
+	attrs  attrs
 }
 
 func newFile(name string, p plan.Params, blobs map[string][]byte) (Resource, error) {
@@ -60,7 +60,7 @@ func newFile(name string, p plan.Params, blobs map[string][]byte) (Resource, err
 	if f.present, err = stateParam(p); err != nil {
 		return nil, fmt.Errorf("file %s: %w", name, err)
 	}
-	if f.meta, err = metaParams(p); err != nil {
+	if f.attrs, err = attrParams(p); err != nil {
 		return nil, fmt.Errorf("file %s: %w", name, err)
 	}
 	content, err := p.Str("content", "")
@@ -157,7 +157,7 @@ func (f *file) inspect() (fileDelta, error) {
 		} else if f.content != nil {
 			d.change.Diff = contentDiff(f.path, nil, f.content, false, true)
 		}
-		if _, _, err := f.meta.ids(); err != nil {
+		if _, _, err := f.attrs.ids(); err != nil {
 			return d, fmt.Errorf("file %s: %w", f.path, err)
 		}
 		return d, nil
@@ -191,7 +191,7 @@ func (f *file) inspect() (fileDelta, error) {
 			}
 		}
 	}
-	d.metaChanges, err = f.meta.diff(fi)
+	d.metaChanges, err = f.attrs.diff(fi)
 	if err != nil {
 		return d, fmt.Errorf("file %s: %w", f.path, err)
 	}
@@ -221,7 +221,7 @@ func (f *file) Apply(ctx context.Context, env *Env) (Change, error) {
 		return d.change, safefile.SyncDir(filepath.Dir(f.path))
 	}
 	if !d.rewrite {
-		if err := f.meta.fix(f.path); err != nil {
+		if err := f.attrs.fix(f.path); err != nil {
 			return d.change, fmt.Errorf("file %s: %w", f.path, err)
 		}
 		return d.change, nil
@@ -231,14 +231,14 @@ func (f *file) Apply(ctx context.Context, env *Env) (Change, error) {
 			return d.change, fmt.Errorf("file %s: parent directory %s does not exist (declare directory(%q) before this file)", f.path, dir, dir)
 		}
 	}
-	uid, gid, err := f.meta.ids()
+	uid, gid, err := f.attrs.ids()
 	if err != nil {
 		return d.change, fmt.Errorf("file %s: %w", f.path, err)
 	}
 	perm := fileMode(defaultFileMode)
 	switch {
-	case f.meta.mode >= 0:
-		perm = fileMode(f.meta.mode)
+	case f.attrs.mode >= 0:
+		perm = fileMode(f.attrs.mode)
 	case d.exists:
 		perm = fileMode(unixMode(d.fi.Mode()))
 	}

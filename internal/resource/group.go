@@ -59,9 +59,9 @@ func newGroup(name string, p plan.Params, _ map[string][]byte) (Resource, error)
 	return g, nil
 }
 
-// plan compares the group file with the wanted state and returns the
+// reconcile compares the group file with the wanted state and returns the
 // commands that would reconcile them.
-func (g *group) plan() (Change, []tool, error) {
+func (g *group) reconcile() (Change, []tool, error) {
 	a, err := readAccounts(g.etc)
 	if err != nil {
 		return Change{}, nil, fmt.Errorf("group %s: %w", g.name, err)
@@ -101,12 +101,12 @@ func groupaddArgs(name string, gid int, system bool) []string {
 }
 
 func (g *group) Check(ctx context.Context, env *Env) (Change, error) {
-	c, _, err := g.plan()
+	c, _, err := g.reconcile()
 	return c, err
 }
 
 func (g *group) Apply(ctx context.Context, env *Env) (Change, error) {
-	c, tools, err := g.plan()
+	c, tools, err := g.reconcile()
 	if err != nil {
 		return c, err
 	}

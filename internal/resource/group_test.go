@@ -16,7 +16,7 @@ func groupPlan(t *testing.T, name string, p plan.Params) (Change, [][]string, er
 	t.Helper()
 	g := build(t, "group", name, p, nil).(*group)
 	g.etc = etcFiles(t, "root:x:0:0::/root:/bin/sh\n", testGroupFile, "")
-	c, tools, err := g.plan()
+	c, tools, err := g.reconcile()
 	if check, cerr := g.Check(context.Background(), nil); cerr == nil && check != c {
 		t.Errorf("Check = %+v, plan = %+v", check, c)
 	}

@@ -155,15 +155,15 @@ func groupName(gid int) string {
 	return strconv.Itoa(gid)
 }
 
-// meta is the mode and ownership a file-like resource manages; -1 (and an
+// attrs is the mode and ownership a file-like resource manages; -1 (and an
 // empty owner or group) means "leave as it is".
-type meta struct {
+type attrs struct {
 	mode         int64
 	owner, group string
 }
 
-func metaParams(p plan.Params) (meta, error) {
-	var m meta
+func attrParams(p plan.Params) (attrs, error) {
+	var m attrs
 	var err error
 	if m.mode, err = modeParam(p, "mode"); err != nil {
 		return m, err
@@ -178,7 +178,7 @@ func metaParams(p plan.Params) (meta, error) {
 }
 
 // ids resolves owner and group to numbers, -1 where not managed.
-func (m meta) ids() (uid, gid int, err error) {
+func (m attrs) ids() (uid, gid int, err error) {
 	uid, gid = -1, -1
 	if m.owner != "" {
 		if uid, err = lookupUID(m.owner); err != nil {
@@ -195,7 +195,7 @@ func (m meta) ids() (uid, gid int, err error) {
 
 // metaDiff compares fi with the wanted metadata and returns what differs,
 // e.g. ["mode 0644→0600", "owner root→nobody"].
-func (m meta) diff(fi os.FileInfo) ([]string, error) {
+func (m attrs) diff(fi os.FileInfo) ([]string, error) {
 	uid, gid, err := m.ids()
 	if err != nil {
 		return nil, err
@@ -221,7 +221,7 @@ func (m meta) diff(fi os.FileInfo) ([]string, error) {
 
 // fix changes only the metadata of an existing path (no rewrite). Ownership
 // goes first because chown clears setuid and setgid bits.
-func (m meta) fix(path string) error {
+func (m attrs) fix(path string) error {
 	uid, gid, err := m.ids()
 	if err != nil {
 		return err

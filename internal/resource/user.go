@@ -121,10 +121,10 @@ func newUser(name string, p plan.Params, _ map[string][]byte) (Resource, error) 
 	return u, nil
 }
 
-// plan compares the account files with the wanted state and returns the
+// reconcile compares the account files with the wanted state and returns the
 // commands that would reconcile them. The summary names what differs but
 // never a password hash.
-func (u *account) plan() (Change, []tool, error) {
+func (u *account) reconcile() (Change, []tool, error) {
 	a, err := readAccounts(u.etc)
 	if err != nil {
 		return Change{}, nil, fmt.Errorf("user %s: %w", u.name, err)
@@ -251,12 +251,12 @@ func (u *account) chpasswd() tool {
 }
 
 func (u *account) Check(ctx context.Context, env *Env) (Change, error) {
-	c, _, err := u.plan()
+	c, _, err := u.reconcile()
 	return c, err
 }
 
 func (u *account) Apply(ctx context.Context, env *Env) (Change, error) {
-	c, tools, err := u.plan()
+	c, tools, err := u.reconcile()
 	if err != nil {
 		return c, err
 	}

@@ -76,7 +76,7 @@ func TestUserPlan(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			u := build(t, "user", tt.user, tt.params, nil).(*account)
 			u.etc = etcFiles(t, testPasswd, testGroups, tt.shadow)
-			c, tools, err := u.plan()
+			c, tools, err := u.reconcile()
 			if tt.wantErr != "" {
 				wantErrContaining(t, err, tt.wantErr)
 				return

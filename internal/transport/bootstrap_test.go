@@ -1,4 +1,7 @@
-package transport
+// The tests of package bootstrap that need a real transport live here, as
+// an external test package, because the in-process sshd they run the
+// bootstrap over (startSSHD) is transport's test helper.
+package transport_test
 
 import (
 	"bytes"
@@ -16,6 +19,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/herd-project/herd/internal/bootstrap"
+	"github.com/herd-project/herd/internal/transport"
 )
 
 // fakeAgent behaves like the real agent where Bootstrap can tell: it checks
@@ -42,33 +48,23 @@ exec cat
 
 type starter struct {
 	name  string
-	start func(ctx context.Context, cmd string) (*Session, error)
+	start func(ctx context.Context, cmd string) (*transport.Session, error)
 }
 
 // starters are the transports Bootstrap must work over.
 func starters(t *testing.T) []starter {
-	local := starter{"local", func(ctx context.Context, cmd string) (*Session, error) {
-		return StartLocal(ctx, []string{"/bin/sh", "-c", cmd})
+	local := starter{"local", func(ctx context.Context, cmd string) (*transport.Session, error) {
+		return transport.StartLocal(ctx, []string{"/bin/sh", "-c", cmd})
 	}}
-	if os.Geteuid() != 0 {
-		return []starter{local}
+	if ssh := transport.SSHStarterForTests(t); ssh != nil {
+		return []starter{local, {"ssh", ssh}}
 	}
-	if _, err := os.Stat(sshdPath); err != nil {
-		return []starter{local}
-	}
-	sshd := startSSHD(t, sshdOptions{})
-	p := NewPool(testConfig())
-	t.Cleanup(func() { p.Close() })
-	c, err := p.Get(context.Background(), sshd.target("web1"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return []starter{local, {"ssh", c.Start}}
+	return []starter{local}
 }
 
 // talk checks the session carries the agent's stream intact: its first line,
 // then an echo of what we send.
-func talk(t *testing.T, s *Session) {
+func talk(t *testing.T, s *transport.Session) {
 	t.Helper()
 	go io.Copy(io.Discard, s.Stderr)
 	first := make([]byte, len("AGENT-READY\n"))
@@ -94,7 +90,7 @@ func TestBootstrapInstallsThenUsesTheCache(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			dir := filepath.Join(t.TempDir(), "agents")
-			start := func(cmd string) (*Session, error) { return st.start(ctx, cmd) }
+			start := func(cmd string) (*transport.Session, error) { return st.start(ctx, cmd) }
 			sends := 0
 			payload := func() ([]byte, []byte, error) { sends++; return gz, raw, nil }
 			cached := filepath.Join(dir, hash, "herd")
@@ -119,7 +115,7 @@ func TestBootstrapInstallsThenUsesTheCache(t *testing.T) {
 					step.before()
 				}
 				before := sends
-				s, installed, err := Bootstrap(ctx, start, hash, payload, dir)
+				s, installed, err := bootstrap.Start(ctx, start, hash, payload, dir)
 				if err != nil {
 					t.Fatalf("%s: %v", step.name, err)
 				}
@@ -159,12 +155,12 @@ func TestBootstrapWithoutGzip(t *testing.T) {
 	}
 	_, raw, hash := fakeAgent(t)
 	dir := t.TempDir()
-	start := func(cmd string) (*Session, error) {
-		return StartLocal(context.Background(), []string{"/usr/bin/env", "PATH=" + bin, "/bin/sh", "-c", cmd})
+	start := func(cmd string) (*transport.Session, error) {
+		return transport.StartLocal(context.Background(), []string{"/usr/bin/env", "PATH=" + bin, "/bin/sh", "-c", cmd})
 	}
 	// Corrupt gzip data would fail the install if the script asked for it.
 	notGzip := []byte("not gzip data")
-	s, installed, err := Bootstrap(context.Background(), start, hash, func() ([]byte, []byte, error) { return notGzip, raw, nil }, dir)
+	s, installed, err := bootstrap.Start(context.Background(), start, hash, func() ([]byte, []byte, error) { return notGzip, raw, nil }, dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,10 +173,10 @@ func TestBootstrapWithoutGzip(t *testing.T) {
 func TestBootstrapCompressesWhenOnlyRawIsGiven(t *testing.T) {
 	_, raw, hash := fakeAgent(t)
 	dir := t.TempDir()
-	start := func(cmd string) (*Session, error) {
-		return StartLocal(context.Background(), []string{"/bin/sh", "-c", cmd})
+	start := func(cmd string) (*transport.Session, error) {
+		return transport.StartLocal(context.Background(), []string{"/bin/sh", "-c", cmd})
 	}
-	s, installed, err := Bootstrap(context.Background(), start, hash, func() ([]byte, []byte, error) { return nil, raw, nil }, dir)
+	s, installed, err := bootstrap.Start(context.Background(), start, hash, func() ([]byte, []byte, error) { return nil, raw, nil }, dir)
 	if err != nil || !installed {
 		t.Fatalf("installed %v, err %v", installed, err)
 	}
@@ -193,8 +189,10 @@ func TestBootstrapReportsAPayloadErrorWithoutWaitingForTheTarget(t *testing.T) {
 	_, _, hash := fakeAgent(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	start := func(cmd string) (*Session, error) { return StartLocal(ctx, []string{"/bin/sh", "-c", cmd}) }
-	_, installed, err := Bootstrap(ctx, start, hash, func() ([]byte, []byte, error) {
+	start := func(cmd string) (*transport.Session, error) {
+		return transport.StartLocal(ctx, []string{"/bin/sh", "-c", cmd})
+	}
+	_, installed, err := bootstrap.Start(ctx, start, hash, func() ([]byte, []byte, error) {
 		return nil, nil, errors.New("agent binary changed on disk")
 	}, t.TempDir())
 	if err == nil || !strings.Contains(err.Error(), "agent binary changed on disk") || installed {
@@ -220,28 +218,28 @@ func TestBootstrapFailures(t *testing.T) {
 		wantInErr []string
 	}{
 		{name: "agent dir cannot be created", dir: filepath.Join(notADir, "agents"), raw: raw, hash: hash,
-			wantCode: ExitBootstrapFailed, wantInErr: []string{"installing the agent failed", "cannot create " + notADir}},
+			wantCode: bootstrap.ExitBootstrapFailed, wantInErr: []string{"installing the agent failed", "cannot create " + notADir}},
 		{name: "binary that never matches its hash is tried twice, then reported", dir: t.TempDir(), raw: otherRaw, hash: hash,
-			wantCode: ExitAgentCorrupt, wantInErr: []string{"self-check twice", "does not match --hash"}},
+			wantCode: bootstrap.ExitAgentCorrupt, wantInErr: []string{"self-check twice", "does not match --hash"}},
 		{name: "malformed hash is refused before running anything", dir: t.TempDir(), raw: raw, hash: "../../etc",
 			wantCode: -1, wantInErr: []string{`bad agent hash "../../etc"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			starts := 0
-			start := func(cmd string) (*Session, error) {
+			start := func(cmd string) (*transport.Session, error) {
 				starts++
-				return StartLocal(context.Background(), []string{"/bin/sh", "-c", cmd})
+				return transport.StartLocal(context.Background(), []string{"/bin/sh", "-c", cmd})
 			}
 			var gzArg []byte
 			if bytes.Equal(tt.raw, raw) {
 				gzArg = gz
 			}
-			_, _, err := Bootstrap(context.Background(), start, tt.hash, func() ([]byte, []byte, error) { return gzArg, tt.raw, nil }, tt.dir)
+			_, _, err := bootstrap.Start(context.Background(), start, tt.hash, func() ([]byte, []byte, error) { return gzArg, tt.raw, nil }, tt.dir)
 			if err == nil {
 				t.Fatal("Bootstrap succeeded")
 			}
-			var exit *ExitError
+			var exit *transport.ExitError
 			if tt.wantCode >= 0 && (!errors.As(err, &exit) || exit.Code != tt.wantCode) {
 				t.Errorf("err = %v, want exit code %d", err, tt.wantCode)
 			}
@@ -250,7 +248,7 @@ func TestBootstrapFailures(t *testing.T) {
 					t.Errorf("error %q lacks %q", err, s)
 				}
 			}
-			if tt.wantCode == ExitAgentCorrupt && starts != 2 {
+			if tt.wantCode == bootstrap.ExitAgentCorrupt && starts != 2 {
 				t.Errorf("started %d times, want 2 (one retry)", starts)
 			}
 		})
@@ -259,7 +257,7 @@ func TestBootstrapFailures(t *testing.T) {
 
 func TestBootstrapScriptIsOneShellLineSafeForAnyLoginShell(t *testing.T) {
 	for _, dir := range []string{"", "~/herd agents", "/var/lib/herd's"} {
-		s := BootstrapScript("abc123", dir)
+		s := bootstrap.Script("abc123", dir)
 		if strings.ContainsAny(s, "\n!") {
 			t.Errorf("script for %q has a newline or '!' (csh history): %s", dir, s)
 		}
@@ -271,8 +269,8 @@ func TestBootstrapScriptIsOneShellLineSafeForAnyLoginShell(t *testing.T) {
 
 func TestBrokerCommandStartsTheBrokerOnBothPaths(t *testing.T) {
 	hash := strings.Repeat("ab", 32)
-	cmd := "exec /bin/sh -c " + shellQuote(BootstrapScript(hash, ""))
-	got, err := BrokerCommand(cmd)
+	cmd := "exec /bin/sh -c " + transport.ShellQuote(bootstrap.Script(hash, ""))
+	got, err := bootstrap.BrokerCommand(cmd)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,7 +278,7 @@ func TestBrokerCommandStartsTheBrokerOnBothPaths(t *testing.T) {
 	if n := strings.Count(got, ` agent --become --hash "$h"`); n != 2 || !strings.Contains(got, "h="+hash+";") {
 		t.Errorf("broker starts = %d in %q, want 2", n, got)
 	}
-	if _, err := BrokerCommand("exec herd agent --hash " + hash); err == nil {
+	if _, err := bootstrap.BrokerCommand("exec herd agent --hash " + hash); err == nil {
 		t.Error("a command of another shape was rewritten; want an error")
 	}
 }
@@ -292,7 +290,7 @@ func TestBootstrapPicksTheBuildForTheTargetsArchitecture(t *testing.T) {
 	gzA, rawA, hashA := fakeAgent(t)
 	gzB, rawB, hashB := fakeAgent(t)
 	sent := map[string]int{}
-	builds := []AgentBuild{
+	builds := []bootstrap.AgentBuild{
 		{Arch: "amd64", Hash: hashA, Payload: func() ([]byte, []byte, error) { sent["amd64"]++; return gzA, rawA, nil }},
 		{Arch: "arm64", Hash: hashB, Payload: func() ([]byte, []byte, error) { sent["arm64"]++; return gzB, rawB, nil }},
 	}
@@ -315,11 +313,11 @@ func TestBootstrapPicksTheBuildForTheTargetsArchitecture(t *testing.T) {
 			t.Cleanup(func() { os.RemoveAll(dir) })
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		start := func(cmd string) (*Session, error) {
-			return StartLocal(ctx, []string{"env", "PATH=" + bin + ":" + os.Getenv("PATH"), "/bin/sh", "-c", cmd})
+		start := func(cmd string) (*transport.Session, error) {
+			return transport.StartLocal(ctx, []string{"env", "PATH=" + bin + ":" + os.Getenv("PATH"), "/bin/sh", "-c", cmd})
 		}
 		before := map[string]int{"amd64": sent["amd64"], "arm64": sent["arm64"]}
-		s, _, err := BootstrapBuilds(ctx, start, builds, dir)
+		s, _, err := bootstrap.StartBuilds(ctx, start, builds, dir)
 		if tc.wantErr != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), "no agent for this host's architecture") {
 				t.Errorf("%s: err = %v, want %q", tc.uname, err, tc.wantErr)

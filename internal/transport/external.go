@@ -3,7 +3,7 @@ package transport
 import "io"
 
 // NewSession wraps streams that are neither an SSH channel nor a local
-// process — an agent reached through a relay — so that Bootstrap and the
+// process — an agent reached through a relay — so that bootstrap.Start and the
 // agent protocol run over them unchanged. wait and close have the meaning
 // of Session.Wait and Session.Close.
 func NewSession(stdin io.WriteCloser, stdout, stderr io.Reader, wait, close func() error) *Session {

@@ -181,7 +181,10 @@ func keyName(k ssh.PublicKey) string {
 	return t + " " + ssh.FingerprintSHA256(k)
 }
 
-// shellQuote quotes s for /bin/sh.
+// ShellQuote quotes s for /bin/sh: the one quoting rule for every command
+// herd sends to a login shell (transport's own and the agent bootstrap's).
+func ShellQuote(s string) string { return shellQuote(s) }
+
 func shellQuote(s string) string {
 	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789@%+=:,./-_") == "" {
 		return s

@@ -1,10 +1,12 @@
-package transport
+package bootstrap
 
 import (
 	"context"
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/herd-project/herd/internal/transport"
 )
 
 // AgentBuild is one agent binary the controller can send: the Go
@@ -44,7 +46,7 @@ func archSelect(builds []AgentBuild) (string, error) {
 		if pat == "" {
 			return "", fmt.Errorf("agent for %q: unknown architecture (herd knows %s)", bd.Arch, strings.Join(KnownArchs(), ", "))
 		}
-		fmt.Fprintf(&b, "%s) h=%s;; ", pat, shellQuote(bd.Hash))
+		fmt.Fprintf(&b, "%s) h=%s;; ", pat, transport.ShellQuote(bd.Hash))
 		have = append(have, bd.Arch)
 	}
 	sort.Strings(have)
@@ -63,11 +65,11 @@ func KnownArchs() []string {
 	return out
 }
 
-// BootstrapBuilds is Bootstrap for a choice of builds: the target's
+// StartBuilds is Start for a choice of builds: the target's
 // `uname -m` picks the build (each cached under its own hash), and a
 // target whose architecture has none fails with a message naming it. The
 // caller checks the agent's hello against the hashes of builds.
-func BootstrapBuilds(ctx context.Context, start func(cmd string) (*Session, error), builds []AgentBuild, agentDir string) (*Session, bool, error) {
+func StartBuilds(ctx context.Context, start func(cmd string) (*transport.Session, error), builds []AgentBuild, agentDir string) (*transport.Session, bool, error) {
 	if len(builds) == 0 {
 		return nil, false, fmt.Errorf("agent bootstrap: no agent binaries")
 	}
@@ -82,19 +84,12 @@ func BootstrapBuilds(ctx context.Context, start func(cmd string) (*Session, erro
 	if err != nil {
 		return nil, false, fmt.Errorf("agent bootstrap: %w", err)
 	}
-	cmd := "exec /bin/sh -c " + shellQuote(bootstrapScript(sel, true, agentDir))
-	return bootstrap(ctx, start, cmd, func(hash string) (gz, raw []byte, err error) {
+	cmd := "exec /bin/sh -c " + transport.ShellQuote(script(sel, true, agentDir))
+	return run(ctx, start, cmd, func(hash string) (gz, raw []byte, err error) {
 		bd, ok := byHash[hash]
 		if !ok {
 			return nil, nil, fmt.Errorf("the target asked for agent %.16s, which is none of ours", hash)
 		}
 		return bd.Payload()
 	})
-}
-
-func checkHash(hash string) error {
-	if len(hash) < 16 || strings.Trim(hash, "0123456789abcdef") != "" {
-		return fmt.Errorf("agent bootstrap: bad agent hash %q (want lowercase hex)", hash)
-	}
-	return nil
 }

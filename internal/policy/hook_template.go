@@ -1,0 +1,50 @@
+package policy
+
+import (
+	"fmt"
+
+	"go.starlark.net/starlark"
+)
+
+// template("path", src=, vars=, engine=) renders a controller template and declares
+// a file resource whose content travels as a blob.
+func init() {
+	registerHook("template", &builtinHook{
+		args:      []string{"src", "vars", "engine"},
+		hidden:    []string{"content", "blob"},
+		hiddenWhy: "cannot be combined with src",
+		parse: func(what, key string, v starlark.Value) (any, error) {
+			switch key {
+			case "src":
+				return stringArg(what, key, v)
+			case "engine":
+				engine, err := stringArg(what, key, v)
+				if err == nil && engine != "go" && engine != "jinja2" {
+					err = fmt.Errorf("%s: engine must be \"go\" or \"jinja2\", got %q", what, engine)
+				}
+				return engine, err
+			}
+			d, ok := v.(*starlark.Dict)
+			if !ok {
+				return nil, fmt.Errorf("%s: vars must be a dict, got %s", what, v.Type())
+			}
+			return d, nil
+		},
+		finish: func(c *hookCall) error {
+			src := c.str("src")
+			if src == "" {
+				return errorAt(c.pos, "%s: missing required argument src (the template file, relative to the policy directory)", c.what)
+			}
+			if _, err := c.p.servable(c.b, src); err != nil {
+				return errorAt(c.pos, "%s: src: %v", c.what, err)
+			}
+			vars, _ := c.args["vars"].(*starlark.Dict)
+			out, err := c.p.render(src, c.str("engine"), vars, c.b)
+			if err != nil {
+				return c.fail(err)
+			}
+			c.res.Params["blob"] = c.b.plan.AddBlob(out)
+			return nil
+		},
+	})
+}
