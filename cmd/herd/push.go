@@ -58,7 +58,10 @@ func loadDefaults() (push.Defaults, string, error) {
 			return d, path, fmt.Errorf("%s: %v", path, err)
 		}
 		if und := md.Undecoded(); len(und) > 0 {
-			return d, path, fmt.Errorf("%s: unknown setting %q (known: ssh_user, ssh_key, sudo_user, sudo_password, max_conns, log_path, known_hosts, strict_host_key_checking, lock_wait)", path, und[0].String())
+			return d, path, fmt.Errorf("%s: unknown setting %q (known: ssh_user, ssh_key, sudo_user, sudo_password, max_conns, log_path, known_hosts, strict_host_key_checking, lock_wait, agent_dir_local)", path, und[0].String())
+		}
+		if d.AgentDirLocal != "" && !filepath.IsAbs(d.AgentDirLocal) {
+			d.AgentDirLocal = filepath.Join(filepath.Dir(path), d.AgentDirLocal)
 		}
 		if d.LockWait != nil && *d.LockWait < 0 {
 			return d, path, fmt.Errorf("%s: lock_wait must not be negative", path)
@@ -86,6 +89,28 @@ func settingLine(path, key string) string {
 		}
 	}
 	return path
+}
+
+// agentBuilds finds the agent builds a run ships (see herd agents): the
+// lean herd-agent beside herd or herd itself, and the builds of dir
+// (--agent-dir-local, else agent_dir_local in defaults.toml).
+func agentBuilds(dir string, d push.Defaults) (*push.Binary, []*push.Binary, error) {
+	self, err := push.DefaultAgent()
+	if err != nil {
+		return nil, nil, err
+	}
+	flag := "--agent-dir-local"
+	if dir == "" {
+		dir, flag = d.AgentDirLocal, "agent_dir_local"
+	}
+	if dir == "" {
+		return self, nil, nil
+	}
+	more, err := push.LoadAgentDir(dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %v", flag, err)
+	}
+	return self, more, nil
 }
 
 func transportConfig(pf pushFlags, maxConns int) transport.Config {
@@ -122,7 +147,9 @@ type pushSetup struct {
 	limit    push.Limit
 	defaults push.Defaults
 	maxConns int
-	// moreAgents are the --agent-dir-local builds.
+	// agent is what targets of the controller's architecture get
+	// (push.DefaultAgent); moreAgents are the --agent-dir-local builds.
+	agent      *push.Binary
 	moreAgents []*push.Binary
 }
 
@@ -182,18 +209,16 @@ func setupPush(in *interrupts, file string, f policyFlags, pf pushFlags, stdout,
 			return nil, exitUsage
 		}
 	}
-	var moreAgents []*push.Binary
-	if pf.agentDir != "" {
-		if moreAgents, err = push.LoadAgentDir(pf.agentDir); err != nil {
-			fmt.Fprintf(stderr, "herd: --agent-dir-local: %v\n", err)
-			return nil, exitUsage
-		}
+	agent, moreAgents, err := agentBuilds(pf.agentDir, defaults)
+	if err != nil {
+		fmt.Fprintf(stderr, "herd: %v\n", err)
+		return nil, exitUsage
 	}
 	maxConns := pf.maxConns
 	if maxConns == 0 {
 		maxConns = defaults.MaxConns
 	}
-	return &pushSetup{pol: pol, inv: inv, limit: limit, defaults: defaults, maxConns: maxConns, moreAgents: moreAgents}, exitOK
+	return &pushSetup{pol: pol, inv: inv, limit: limit, defaults: defaults, maxConns: maxConns, agent: agent, moreAgents: moreAgents}, exitOK
 }
 
 func runPush(in *interrupts, file string, check bool, f policyFlags, pf pushFlags, stdout, stderr io.Writer) int {
@@ -229,6 +254,7 @@ func runPush(in *interrupts, file string, check bool, f policyFlags, pf pushFlag
 		Transport:     transportConfig(pf, maxConns),
 		AskBecomePass: askBecomePass(pf),
 		Stop:          in.stop,
+		Agent:         ps.agent,
 		MoreAgents:    ps.moreAgents,
 	})
 	if code, failed := runFailed(err, stderr); failed {

@@ -108,6 +108,7 @@ func runWatch(in *interrupts, args []string, stdout, stderr io.Writer) int {
 			Transport:     transportConfig(pf, ps.maxConns),
 			AskBecomePass: askBecomePass(pf),
 			Stop:          in.stop,
+			Agent:         ps.agent,
 			MoreAgents:    ps.moreAgents,
 		},
 		Reload:           reload,

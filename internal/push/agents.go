@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/herd-project/herd/internal/bootstrap"
+	"github.com/herd-project/herd/internal/build"
 )
 
 // An agent directory (--agent-dir-local) holds agent builds for the
@@ -22,9 +23,11 @@ import (
 // The controller's own binary serves its own architecture unless the
 // directory has a build for it (a stripped release build, say).
 //
-// Make one with the release build commands in the README:
+// Every build must come from this herd's source (checkAgent): a lean
+// herd-agent (the default to build) or a whole herd. Make one with the
+// release build commands in the README:
 //
-//	GOOS=linux GOARCH=arm64 go build -trimpath -ldflags "-s -w" -o agents/herd-linux-arm64 ./cmd/herd
+//	GOOS=linux GOARCH=arm64 go build -trimpath -ldflags "-s -w" -o agents/herd-linux-arm64 ./cmd/herd-agent
 //	(cd agents && sha256sum herd-linux-* > SHA256SUMS)
 
 // AgentSumsFile lists the sha256 of every build in an agent directory.
@@ -68,6 +71,9 @@ func LoadAgentDir(dir string) ([]*Binary, error) {
 		if got != sum {
 			return nil, fmt.Errorf("%s: %s has sha256 %s, not the %s listed: refusing to ship it", where, name, got, sum)
 		}
+		if err := checkAgent(b.Path, arch, build.AgentMain, build.HerdMain); err != nil {
+			return nil, fmt.Errorf("%s: %s: %v; refusing to ship it", where, b.Path, err)
+		}
 		out = append(out, b)
 	}
 	if err := sc.Err(); err != nil {
@@ -79,8 +85,9 @@ func LoadAgentDir(dir string) ([]*Binary, error) {
 	return out, nil
 }
 
-// AgentSet is every build a run can send: the controller's own binary for
-// its architecture, and the agent directory's builds, which win.
+// AgentSet is every build a run can send: self (DefaultAgent: the lean
+// agent beside herd, or herd itself) for the controller's architecture, and
+// the agent directory's builds, which win.
 func AgentSet(self *Binary, more []*Binary) []*Binary {
 	if self.Arch == "" {
 		self.Arch = runtime.GOARCH

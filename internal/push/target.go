@@ -28,6 +28,10 @@ type Defaults struct {
 	// LockWait is how long a run waits for another run's lock on a host
 	// before failing that host (nil: wire.DefaultLockWait).
 	LockWait *time.Duration `toml:"lock_wait"`
+	// AgentDirLocal is --agent-dir-local's default: a directory of agent
+	// builds for other architectures (LoadAgentDir); relative to the
+	// defaults file.
+	AgentDirLocal string `toml:"agent_dir_local"`
 }
 
 // target turns an inventory host into a transport target. Precedence for
