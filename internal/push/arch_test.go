@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -13,21 +14,37 @@ import (
 	"github.com/herd-project/herd/internal/push"
 )
 
-// agentDir writes an agent directory holding the test binary as the build
-// for arch, with its SHA256SUMS.
-func agentDir(t *testing.T, arch string) (dir, hash string) {
-	dir = t.TempDir()
-	exe, _ := os.Executable()
-	raw, err := os.ReadFile(exe)
+// buildAgent builds cmd/herd-agent for goarch into out, without VCS
+// stamping: the test binary that plays the controller has none either, and
+// the identity check compares them. Not stripped: the test then reuses the
+// packages go test compiled.
+func buildAgent(t *testing.T, goarch, out string) []byte {
+	t.Helper()
+	cmd := exec.Command("go", "build", "-buildvcs=false", "-o", out, "github.com/herd-project/herd/cmd/herd-agent")
+	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+goarch)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build herd-agent for %s: %v\n%s", goarch, err, b)
+	}
+	raw, err := os.ReadFile(out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A distinct binary (one byte more at the end, which ELF ignores), so
-	// its hash and cache differ from the controller's own.
-	raw = append(raw, 0)
+	return raw
+}
+
+// agentDir writes an agent directory holding a herd-agent build as the
+// build for arch, with its SHA256SUMS. The build is for buildArch: a test
+// without an emulator passes the controller's own, with one byte more at
+// the end (which ELF ignores) so its hash and cache differ.
+func agentDir(t *testing.T, arch, buildArch string) (dir, hash string) {
+	dir = t.TempDir()
 	name := "herd-linux-" + arch
-	if err := os.WriteFile(filepath.Join(dir, name), raw, 0o755); err != nil {
-		t.Fatal(err)
+	raw := buildAgent(t, buildArch, filepath.Join(dir, name))
+	if arch != buildArch {
+		raw = append(raw, 0)
+		if err := os.WriteFile(filepath.Join(dir, name), raw, 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	sum := sha256.Sum256(raw)
 	hash = hex.EncodeToString(sum[:])
@@ -38,15 +55,15 @@ func agentDir(t *testing.T, arch string) (dir, hash string) {
 // A host whose uname -m says aarch64 gets the arm64 build from the agent
 // directory, cached under that build's hash; a host of an architecture
 // nothing is built for fails by itself, naming its architecture, while
-// the others run. uname is faked on the hosts' PATH: this kernel has no
-// binfmt_misc for qemu-user, so the "arm64" build is the test binary
-// itself with a distinct hash.
+// the others run. uname is faked on the hosts' PATH, so the "arm64" build
+// is a herd-agent for this machine with a distinct hash (the emulated
+// arm64 host is TestEmulatedArm64HostRunsTheArm64Agent).
 func TestTargetArchitecturePicksTheAgentBuild(t *testing.T) {
 	if runtime.GOARCH != "amd64" {
 		t.Skip("the fake arm64 build is the amd64 test binary")
 	}
 	l := flatLab(t)
-	dir, armHash := agentDir(t, "arm64")
+	dir, armHash := agentDir(t, "arm64", runtime.GOARCH)
 	more, err := push.LoadAgentDir(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -94,13 +111,24 @@ role("r", hosts = inv.hosts, main = main, max_fail = 1)
 }
 
 func TestLoadAgentDirRefusesABinaryThatDoesNotMatchItsSum(t *testing.T) {
-	dir, _ := agentDir(t, "arm64")
+	dir, _ := agentDir(t, "arm64", runtime.GOARCH)
 	f, _ := os.OpenFile(filepath.Join(dir, "herd-linux-arm64"), os.O_APPEND|os.O_WRONLY, 0)
 	f.WriteString("tampered")
 	f.Close()
 	_, err := push.LoadAgentDir(dir)
 	if err == nil || !strings.Contains(err.Error(), "SHA256SUMS:1") || !strings.Contains(err.Error(), "refusing to ship it") {
 		t.Fatalf("err = %v, want a refusal naming SHA256SUMS:1", err)
+	}
+	// A binary that matches its sum but is not a herd agent of this
+	// build (here: this test binary) is refused too.
+	exe, _ := os.Executable()
+	raw, _ := os.ReadFile(exe)
+	os.WriteFile(filepath.Join(dir, "herd-linux-arm64"), raw, 0o755)
+	sum := sha256.Sum256(raw)
+	os.WriteFile(filepath.Join(dir, push.AgentSumsFile), []byte(hex.EncodeToString(sum[:])+"  herd-linux-arm64\n"), 0o644)
+	_, err = push.LoadAgentDir(dir)
+	if err == nil || !strings.Contains(err.Error(), "belongs to another herd build") || !strings.Contains(err.Error(), "not a herd agent build") {
+		t.Fatalf("a foreign binary: err = %v, want a refusal", err)
 	}
 	os.WriteFile(filepath.Join(dir, push.AgentSumsFile), []byte(strings.Repeat("0", 64)+"  herd-linux-vax\n"), 0o644)
 	if _, err := push.LoadAgentDir(dir); err == nil || !strings.Contains(err.Error(), "herd-linux-vax") {
