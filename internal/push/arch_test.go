@@ -135,3 +135,74 @@ func TestLoadAgentDirRefusesABinaryThatDoesNotMatchItsSum(t *testing.T) {
 		t.Fatalf("unknown arch: err = %v", err)
 	}
 }
+
+// binfmtArm64 says whether this kernel runs arm64 ELF binaries through
+// qemu-user (binfmt_misc), with the F flag that lets lab hosts in their
+// own mount namespaces use it; else why not.
+func binfmtArm64() (bool, string) {
+	b, err := os.ReadFile("/proc/sys/fs/binfmt_misc/qemu-aarch64")
+	if err != nil {
+		return false, "no qemu-aarch64 binfmt_misc handler (apt-get install qemu-user-static, then register /usr/lib/binfmt.d/qemu-aarch64.conf in /proc/sys/fs/binfmt_misc/register)"
+	}
+	s := string(b)
+	if !strings.HasPrefix(s, "enabled") {
+		return false, "the qemu-aarch64 binfmt_misc handler is disabled"
+	}
+	for _, ln := range strings.Split(s, "\n") {
+		if flags, ok := strings.CutPrefix(ln, "flags: "); ok && strings.Contains(flags, "F") {
+			return true, ""
+		}
+	}
+	return false, "the qemu-aarch64 binfmt_misc handler lacks the F flag, so lab hosts cannot reach the emulator"
+}
+
+// An amd64 controller configures an arm64 host: the host (its uname -m
+// says aarch64; its tools stay this machine's) gets a real arm64
+// herd-agent from the agent directory, which runs under qemu-user and
+// reports arm64 in its facts, while an x86_64 host of the same run gets
+// the controller's build.
+func TestEmulatedArm64HostRunsTheArm64Agent(t *testing.T) {
+	if runtime.GOARCH != "amd64" {
+		t.Skip("the test emulates arm64 on amd64")
+	}
+	if ok, why := binfmtArm64(); !ok {
+		t.Skip(why)
+	}
+	l := flatLab(t)
+	dir, armHash := agentDir(t, "arm64", "arm64")
+	more, err := push.LoadAgentDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := l.Host("host4")
+	uname := h.Path("/usr/local/bin/uname")
+	if err := os.WriteFile(uname, []byte("#!/bin/sh\necho aarch64\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.Remove(uname) })
+	proj := project(t, map[string]string{
+		"inventory.toml": tomlInventory(l, map[string][]string{"all": {"host3", "host4"}}),
+		"site.star": `
+inv = inventory("inventory.toml")
+def main(host):
+    file("/srv/herd-arch", content = host.facts.arch + "\n")
+    exec("arch-ran", command = "true")
+role("r", hosts = inv.hosts, main = main)
+`,
+	})
+	rec := &recorder{}
+	o := options(t, l, rec)
+	o.MoreAgents = more
+	res := run(t, load(t, proj), o)
+	for name, want := range map[string]string{"host3": "amd64\n", "host4": "arm64\n"} {
+		if hr := res.Hosts[name]; hr.Failed || hr.Unreachable {
+			t.Fatalf("%s failed: %s\n%s", name, hr.Err, rec.dump())
+		}
+		if got, _ := l.Host(name).ReadFile("/srv/herd-arch"); string(got) != want {
+			t.Errorf("%s: the agent reports arch %q, want %q", name, got, want)
+		}
+	}
+	if _, err := os.Stat(h.Path("/root/.cache/herd/" + armHash + "/herd")); err != nil {
+		t.Errorf("host4 does not have the arm64 build cached: %v", err)
+	}
+}
