@@ -49,6 +49,9 @@ type Options struct {
 	// (including sending the binary when the host has no cached copy) and
 	// the hello. 0 means DefaultAgentStartTimeout.
 	AgentStartTimeout time.Duration
+	// AgentUploads is how many hosts are sent the agent at once
+	// (uploadGate); 0 means DefaultAgentUploads.
+	AgentUploads int
 }
 
 // DefaultAgentStartTimeout is Options.AgentStartTimeout when not set.
@@ -115,7 +118,8 @@ type runner struct {
 	o    Options
 	pool *transport.Pool
 	// builds are the agent binaries a target may get, by its uname -m.
-	builds []bootstrap.AgentBuild
+	builds  []bootstrap.AgentBuild
+	uploads uploadGate
 
 	mu      sync.Mutex
 	agents  map[string]*agentConn // by host name, and by becomeKey for privileged agents
@@ -149,7 +153,7 @@ func prepare(pol *policy.Policy, o Options) (*runner, [][]*inventory.Host, error
 	if err != nil {
 		return nil, nil, err
 	}
-	r := &runner{pol: pol, o: o, builds: agentBuilds, agents: map[string]*agentConn{}, results: map[string]*HostResult{}}
+	r := &runner{pol: pol, o: o, builds: agentBuilds, uploads: newUploadGate(o.AgentUploads), agents: map[string]*agentConn{}, results: map[string]*HostResult{}}
 	tc := o.Transport
 	if tc.OnDialRetry == nil {
 		// A retried connection set-up is news, not a failure: say so in
