@@ -137,20 +137,23 @@ func startAgent(ctx context.Context, name string, start func(string) (*transport
 	for i, b := range builds {
 		payload := b.Payload
 		b.Payload = func() (gz, raw []byte, err error) {
-			if !held {
-				// Waiting for a turn is not this host being slow:
-				// the clock stops, and restarts with the upload.
-				if !clock.Stop() {
-					return nil, nil, context.Cause(bctx)
-				}
-				if err := uploads.acquire(ctx); err != nil {
-					return nil, nil, err
-				}
-				held = true
-				deadline = time.Now().Add(timeout)
-				clock.Reset(timeout)
+			if held {
+				return payload()
 			}
-			return payload()
+			// Waiting for a turn, and compressing the agent (once per
+			// run, for every host), is not this host being slow: the
+			// clock stops, and restarts with the upload.
+			if !clock.Stop() {
+				return nil, nil, context.Cause(bctx)
+			}
+			if err := uploads.acquire(ctx); err != nil {
+				return nil, nil, err
+			}
+			held = true
+			gz, raw, err = payload()
+			deadline = time.Now().Add(timeout)
+			clock.Reset(timeout)
+			return gz, raw, err
 		}
 		gated[i] = b
 	}
