@@ -4,6 +4,7 @@
 //
 //	sudo go run ./cmd/herd-bench                      # everything, 3 runs each
 //	sudo go run ./cmd/herd-bench -quick -scenarios lan1,lan20 -tools herd,ansible
+//	sudo go run ./cmd/herd-bench -watch               # herd watch on 20 hosts: edits, bytes, idle agents
 //
 // It needs what package lab needs (root, sshd, namespaces); Ansible comes
 // from apt-get install ansible-core ansible-mitogen, and a missing one
@@ -63,6 +64,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.herd, "herd", "", "herd binary to measure (default: build ./cmd/herd with CGO_ENABLED=0)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the work directory (policies, inventories, playbooks)")
 	fs.BoolVar(&o.bashrc, "keep-bashrc", false, "leave the lab hosts' /root/.bashrc (Debian's /etc/skel copy) as it is")
+	watch := fs.Bool("watch", false, "measure herd watch instead: save to converged, bytes per edit, idle agent CPU and RSS")
+	watchHosts := fs.Int("watch-hosts", 20, "hosts for -watch")
+	idle := fs.Duration("idle", 20*time.Second, "how long -watch samples the idle agents")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -88,6 +92,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *watch {
+		if *watchHosts < 1 || *idle <= 0 {
+			fmt.Fprintf(stderr, "herd-bench: -watch-hosts and -idle must be positive\n")
+			return 2
+		}
+		if err := measureWatch(ctx, o, *watchHosts, *idle, stdout, stderr); err != nil {
+			fmt.Fprintf(stderr, "herd-bench: %v\n", err)
+			return 1
+		}
+		return 0
+	}
 	if err := measureAll(ctx, o, stdout, stderr); err != nil {
 		fmt.Fprintf(stderr, "herd-bench: %v\n", err)
 		return 1

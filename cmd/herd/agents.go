@@ -1,39 +1,39 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
+
+	"github.com/spf13/cobra"
 
 	"github.com/herd-project/herd/internal/bootstrap"
 	"github.com/herd-project/herd/internal/push"
 )
 
-// runAgents lists what a run ships to targets, one line per architecture:
-// the uname -m answers that select it, the build's kind (the lean
-// herd-agent, or a whole herd), its sha256, size and gzip size as sent,
-// and the file. The builds are found and checked exactly as apply does
-// (agentBuilds), so a herd-agent of another build fails here too.
-func runAgents(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("herd agents", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	dir := fs.String("agent-dir-local", "", "directory of herd-linux-<arch> builds and their SHA256SUMS (default: agent_dir_local in defaults.toml)")
-	if err := fs.Parse(args); err != nil {
-		if err == flag.ErrHelp {
-			return exitOK
-		}
-		return exitUsage
+// newAgentsCmd is `herd agents`: what a run ships to targets, one line
+// per architecture: the uname -m answers that select it, the build's kind
+// (the lean herd-agent, or a whole herd), its sha256, size and gzip size
+// as sent, and the file. The builds are found and checked exactly as apply
+// does (agentBuilds), so a herd-agent of another build fails here too.
+func newAgentsCmd(a *app) *cobra.Command {
+	var dir string
+	cmd := &cobra.Command{
+		Use:   "agents [--agent-dir-local DIR]",
+		Short: "list the agent builds a run ships, by target architecture",
+		Args:  noArgs,
+		Run:   func(cmd *cobra.Command, args []string) { a.code = runAgents(dir, a.stdout, a.stderr) },
 	}
-	if fs.NArg() != 0 {
-		fmt.Fprintf(stderr, "herd agents: unexpected argument %q\n", fs.Arg(0))
-		return exitUsage
-	}
+	cmd.Flags().StringVar(&dir, "agent-dir-local", "", "directory of herd-linux-<arch> builds and their SHA256SUMS (default: agent_dir_local in defaults.toml)")
+	return cmd
+}
+
+func runAgents(dir string, stdout, stderr io.Writer) int {
 	defaults, _, err := loadDefaults()
 	if err != nil {
 		fmt.Fprintf(stderr, "herd agents: defaults: %v\n", err)
 		return exitUsage
 	}
-	self, more, err := agentBuilds(*dir, defaults)
+	self, more, err := agentBuilds(dir, defaults)
 	if err != nil {
 		fmt.Fprintf(stderr, "herd agents: %v\n", err)
 		return exitUsage

@@ -7,17 +7,37 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/spf13/cobra"
+
 	"github.com/herd-project/herd/internal/examples"
 )
+
+// newDemoCmd is `herd demo [DIR]`.
+func newDemoCmd(a *app) *cobra.Command {
+	return &cobra.Command{
+		Use:   "demo [DIR]",
+		Short: "apply the embedded demo policy twice under DIR (default: a new temp dir)",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) > 1 {
+				return fmt.Errorf("at most one directory")
+			}
+			return nil
+		},
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+			return nil, cobra.ShellCompDirectiveFilterDirs
+		},
+		Run: func(cmd *cobra.Command, args []string) {
+			in, end := watchInterrupts(a.stderr)
+			defer end()
+			a.code = runDemo(in, args, a.stdout, a.stderr)
+		},
+	}
+}
 
 // runDemo unpacks the embedded demo policy and applies it twice in local
 // mode under one directory, so a new user sees a first run that changes
 // things and a second that changes nothing, without touching anything else.
 func runDemo(in *interrupts, args []string, stdout, stderr io.Writer) int {
-	if len(args) > 1 {
-		fmt.Fprintln(stderr, "herd demo: at most one directory")
-		return exitUsage
-	}
 	dir := ""
 	if len(args) == 1 {
 		dir = args[0]

@@ -1,22 +1,23 @@
 package main
 
 import (
-	"flag"
+	"errors"
 	"fmt"
 	"os"
+	"strings"
+
+	"github.com/spf13/pflag"
 )
 
 // validateFlags refuses values the flag package accepts but herd cannot
 // honour, which used to be replaced by defaults or misread silently
 // (--parallel 0 ran nothing in parallel, --connect-timeout -1s meant 10s).
 // It returns one line naming the flag.
-func validateFlags(fs *flag.FlagSet, f policyFlags, pf pushFlags) error {
-	set := map[string]bool{}
-	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+func validateFlags(fs *pflag.FlagSet, f policyFlags, pf pushFlags) error {
 	if f.parallel < 1 {
 		return fmt.Errorf("--parallel %d: want at least 1 resource at once", f.parallel)
 	}
-	if set["max-conns"] && pf.maxConns < 1 {
+	if fs.Changed("max-conns") && pf.maxConns < 1 {
 		return fmt.Errorf("--max-conns %d: want at least 1 connection set-up at once", pf.maxConns)
 	}
 	if pf.timeout <= 0 {
@@ -40,4 +41,18 @@ func pathErr(err error) error {
 		return pe.Err
 	}
 	return err
+}
+
+// varsFlag collects -e key=value pairs.
+type varsFlag map[string]any
+
+func (v varsFlag) String() string { return "" }
+func (v varsFlag) Type() string   { return "key=value" }
+func (v varsFlag) Set(s string) error {
+	k, val, ok := strings.Cut(s, "=")
+	if !ok || k == "" {
+		return errors.New("want key=value")
+	}
+	v[k] = val
+	return nil
 }

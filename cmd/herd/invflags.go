@@ -2,11 +2,12 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/spf13/pflag"
 
 	"github.com/herd-project/herd/internal/inventory"
 )
@@ -16,6 +17,7 @@ import (
 type sourcesFlag []string
 
 func (s *sourcesFlag) String() string { return strings.Join(*s, " ") }
+func (s *sourcesFlag) Type() string   { return "path" }
 func (s *sourcesFlag) Set(v string) error {
 	if v == "" {
 		return fmt.Errorf("empty inventory path")
@@ -31,7 +33,7 @@ type vaultFlags struct {
 	ask   bool
 }
 
-func (v *vaultFlags) register(fs *flag.FlagSet) {
+func (v *vaultFlags) register(fs *pflag.FlagSet) {
 	fs.Var(&v.files, "vault-password-file", "file holding an Ansible Vault password (repeatable; default $HERD_VAULT_PASSWORD_FILE)")
 	fs.BoolVar(&v.ask, "ask-vault-pass", false, "ask once for the Ansible Vault password")
 }

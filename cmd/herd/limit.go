@@ -1,11 +1,12 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"strings"
+
+	"github.com/spf13/cobra"
 
 	"github.com/herd-project/herd/internal/inventory"
 	"github.com/herd-project/herd/internal/policy"
@@ -19,10 +20,11 @@ type limitFlags struct {
 	listHosts bool
 }
 
-func (l *limitFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&l.pattern, "limit", "", "only hosts matching this Ansible host pattern (web:db, web:&prod, !db1, web*, ~regex, @file, @failed, @unreachable, @changed)")
-	fs.StringVar(&l.pattern, "l", "", "same as --limit")
+func (l *limitFlags) register(cmd *cobra.Command, sources *sourcesFlag) {
+	fs := cmd.Flags()
+	fs.StringVarP(&l.pattern, "limit", "l", "", "only hosts matching this Ansible host pattern (web:db, web:&prod, !db1, web*, ~regex, @file, @failed, @unreachable, @changed)")
 	fs.BoolVar(&l.listHosts, "list-hosts", false, "print the hosts each role would run on, and exit")
+	cmd.RegisterFlagCompletionFunc("limit", completeHostsAndGroups(sources, true))
 }
 
 // apply parses --limit into lim. @failed, @unreachable and @changed are

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -81,8 +82,13 @@ func TestScripts(t *testing.T) {
 			return os.MkdirAll(env.WorkDir+"/home", 0o755)
 		},
 		Condition: func(cond string) (bool, error) {
-			if cond == "lab" {
+			switch cond {
+			case "lab":
 				return labOK, nil
+			case "bashcompletion":
+				_, errBash := exec.LookPath("bash")
+				_, errBC := os.Stat("/usr/share/bash-completion/bash_completion")
+				return errBash == nil && errBC == nil, nil
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},

@@ -1,14 +1,15 @@
 package main
 
 import (
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/user"
 	"path/filepath"
 	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/herd-project/herd/internal/agent"
 	"github.com/herd-project/herd/internal/engine"
@@ -36,16 +37,36 @@ type policyFlags struct {
 	vault *inventory.Vault
 }
 
-func (f *policyFlags) register(fs *flag.FlagSet) {
+func (f *policyFlags) register(fs *pflag.FlagSet) {
 	f.vars = varsFlag{}
 	fs.BoolVar(&f.local, "local", false, "apply to this machine instead of the inventory's hosts")
 	fs.BoolVar(&f.diff, "diff", false, "show unified diffs of file changes")
 	fs.BoolVar(&f.json, "json", false, "print one JSON event per line")
-	fs.BoolVar(&f.verbose, "v", false, "print every event")
+	fs.BoolVarP(&f.verbose, "verbose", "v", false, "print every event")
 	fs.IntVar(&f.parallel, "parallel", 4, "resources run at once on a host")
 	fs.StringVar(&f.stateDir, "state-dir", "", "herd state in --local mode (default ~/.herd/state; agents always use ~/.herd/state)")
-	fs.Var(f.vars, "e", "extra var key=value (repeatable), overrides inventory vars")
+	fs.VarP(f.vars, "extra-vars", "e", "extra var key=value (repeatable), overrides inventory vars")
 	fs.Uint64Var(&f.maxSteps, "max-steps", policy.DefaultMaxSteps, "Starlark steps one evaluation may take (top level, a role for a host, a hook) before it fails as a runaway")
+}
+
+// newPolicyCmd is `herd check` and `herd apply`: one command, two modes.
+func newPolicyCmd(a *app, mode, short string) *cobra.Command {
+	var f policyFlags
+	var pf pushFlags
+	cmd := &cobra.Command{
+		Use:               mode + " POLICY",
+		Short:             short,
+		Args:              exactlyOnePolicy,
+		ValidArgsFunction: completePolicyFile,
+		Run: func(cmd *cobra.Command, args []string) {
+			in, end := watchInterrupts(a.stderr)
+			defer end()
+			a.code = runPolicy(in, cmd, args[0], f, pf, a.stdout, a.stderr)
+		},
+	}
+	f.register(cmd.Flags())
+	pf.register(cmd)
+	return cmd
 }
 
 // loadOptions are the policy options every mode shares.
@@ -63,46 +84,18 @@ func policyError(in *interrupts, err error, stderr io.Writer) int {
 	return exitUsage
 }
 
-func runPolicy(in *interrupts, mode string, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("herd "+mode, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var f policyFlags
-	f.register(fs)
-	var pf pushFlags
-	lockWait := pf.register(fs)
-	pos, err := parseInterleaved(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
+// runPolicy checks the flags cobra could not and runs check or apply.
+func runPolicy(in *interrupts, cmd *cobra.Command, file string, f policyFlags, pf pushFlags, stdout, stderr io.Writer) int {
+	name := cmd.CommandPath()
+	if err := pf.finish(cmd.Flags(), &f); err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return exitUsage
 	}
-	fs.Visit(func(f *flag.Flag) {
-		if f.Name == "lock-wait" {
-			pf.lockWait = lockWait
-		}
-	})
-	if *lockWait < 0 {
-		fmt.Fprintf(stderr, "herd %s: --lock-wait must not be negative, got %s\n", mode, *lockWait)
-		return exitUsage
-	}
-	f.lockWait = *lockWait
-	if len(pos) != 1 {
-		fmt.Fprintf(stderr, "herd %s: want exactly one policy file, got %d\n", mode, len(pos))
-		return exitUsage
-	}
-	if err := validateFlags(fs, f, pf); err != nil {
-		fmt.Fprintf(stderr, "herd %s: %v\n", mode, err)
-		return exitUsage
-	}
-	if f.vault, err = pf.vault.vault(); err != nil {
-		fmt.Fprintf(stderr, "herd %s: %v\n", mode, err)
-		return exitUsage
-	}
+	check := cmd.Name() == "check"
 	if !f.local {
-		return runPush(in, pos[0], mode == "check", f, pf, stdout, stderr)
+		return runPush(in, file, check, f, pf, stdout, stderr)
 	}
-	return runLocal(in, pos[0], mode == "check", f, stdout, stderr)
+	return runLocal(in, file, check, f, stdout, stderr)
 }
 
 // runLocal evaluates every role for this machine and runs the plans in
@@ -188,22 +181,40 @@ func localLock(wait time.Duration) *wire.RunLock {
 	return &wire.RunLock{Wait: wait, User: name, Host: host, Pid: os.Getpid()}
 }
 
-// register adds the flags of push mode (check, apply, watch) to fs and
-// returns --lock-wait's value.
-func (pf *pushFlags) register(fs *flag.FlagSet) *time.Duration {
-	fs.Var(&pf.inventory, "i", "inventory file or directory for roles that name no hosts (TOML, Ansible INI/YAML, or an executable); repeatable")
+// register adds the flags of push mode (check, apply, watch) to cmd.
+func (pf *pushFlags) register(cmd *cobra.Command) {
+	fs := cmd.Flags()
+	fs.VarP(&pf.inventory, "inventory", "i", "inventory file or directory for roles that name no hosts (TOML, Ansible INI/YAML, or an executable); repeatable")
 	pf.vault.register(fs)
-	pf.limit.register(fs)
+	pf.limit.register(cmd, &pf.inventory)
 	fs.StringVar(&pf.limitGroups, "limit-groups", "", "only hosts in groups matching these patterns (comma-separated fnmatch)")
 	fs.StringVar(&pf.limitHosts, "limit-hosts", "", "only hosts matching these patterns (comma-separated fnmatch)")
 	fs.IntVar(&pf.maxConns, "max-conns", 0, "connection set-ups at once (default 16)")
 	fs.StringVar(&pf.sshConfig, "ssh-config", "", `ssh config file (default ~/.ssh/config, "none" to ignore)`)
 	fs.StringVar(&pf.knownHosts, "known-hosts", "", "known_hosts files, comma-separated (default ~/.ssh/known_hosts)")
 	fs.StringVar(&pf.strictKeys, "strict-host-keys", "", `unknown host keys: "yes" refuses them, "accept-new" records them in the first known_hosts file; a changed key is always refused (default: defaults.toml, ssh_config StrictHostKeyChecking, else yes)`)
-	fs.BoolVar(&pf.askPass, "k", false, "ask once for an SSH password, used where key auth fails")
-	fs.BoolVar(&pf.askBecomePass, "K", false, "ask once for the sudo/su/doas password, used where one is needed and none is set")
-	fs.BoolVar(&pf.askBecomePass, "ask-become-pass", false, "same as -K")
+	fs.BoolVarP(&pf.askPass, "ask-pass", "k", false, "ask once for an SSH password, used where key auth fails")
+	fs.BoolVarP(&pf.askBecomePass, "ask-become-pass", "K", false, "ask once for the sudo/su/doas password, used where one is needed and none is set")
 	fs.StringVar(&pf.agentDir, "agent-dir-local", "", "directory of agent builds for other architectures: herd-linux-<arch> files and their SHA256SUMS (see herd agents)")
 	fs.DurationVar(&pf.timeout, "connect-timeout", 10*time.Second, "SSH connect timeout per host")
-	return fs.Duration("lock-wait", wire.DefaultLockWait, "how long to wait for another run's lock on a host before failing it (or lock_wait in defaults.toml)")
+	fs.DurationVar(&pf.lockWaitFlag, "lock-wait", wire.DefaultLockWait, "how long to wait for another run's lock on a host before failing it (or lock_wait in defaults.toml)")
+	cmd.RegisterFlagCompletionFunc("strict-host-keys", cobra.FixedCompletions([]string{"yes", "accept-new"}, cobra.ShellCompDirectiveNoFileComp))
+}
+
+// finish checks the values pflag accepts but herd cannot honour and reads
+// the vault passwords; the error is one line naming the flag.
+func (pf *pushFlags) finish(fs *pflag.FlagSet, f *policyFlags) error {
+	if fs.Changed("lock-wait") {
+		pf.lockWait = &pf.lockWaitFlag
+	}
+	if pf.lockWaitFlag < 0 {
+		return fmt.Errorf("--lock-wait must not be negative, got %s", pf.lockWaitFlag)
+	}
+	f.lockWait = pf.lockWaitFlag
+	if err := validateFlags(fs, *f, *pf); err != nil {
+		return err
+	}
+	var err error
+	f.vault, err = pf.vault.vault()
+	return err
 }

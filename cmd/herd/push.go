@@ -35,7 +35,8 @@ type pushFlags struct {
 	// askBecomePass: -K, --ask-become-pass
 	askBecomePass bool
 	// lockWait is --lock-wait; nil when not given.
-	lockWait *time.Duration
+	lockWait     *time.Duration
+	lockWaitFlag time.Duration
 	// agentDir is --agent-dir-local: builds for other architectures.
 	agentDir string
 }

@@ -1,71 +1,76 @@
 package main
 
 import (
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"sync"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/herd-project/herd/internal/event"
+	"github.com/herd-project/herd/internal/filewatch"
 	"github.com/herd-project/herd/internal/inventory"
 	"github.com/herd-project/herd/internal/policy"
 	"github.com/herd-project/herd/internal/push"
 	"github.com/herd-project/herd/internal/ui"
 )
 
-// runWatch is `herd watch POLICY [push flags] [--converged-timeout D]
+// newWatchCmd is `herd watch POLICY [push flags] [--converged-timeout D]
 // [--poll D]`: apply, then keep every host converged (package push,
 // watch.go) until Ctrl-C or, with --converged-timeout, until the whole
 // cluster has been converged and quiet for that long.
-func runWatch(in *interrupts, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("herd watch", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+func newWatchCmd(a *app) *cobra.Command {
 	var f policyFlags
-	f.register(fs)
 	var pf pushFlags
-	lockWait := pf.register(fs)
-	convTimeout := fs.Duration("converged-timeout", 0, "exit 0 once every host has been converged, with no event anywhere, this long (0: run until Ctrl-C)")
-	poll := fs.Duration("poll", 10*time.Second, "how often agents re-check packages, services, users and groups for drift (0: never; files are watched with inotify)")
-	pos, err := parseInterleaved(fs, args)
-	if err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	var w watchFlags
+	cmd := &cobra.Command{
+		Use:               "watch POLICY",
+		Short:             "make it so and keep it so: re-apply edits, repair drift",
+		Args:              exactlyOnePolicy,
+		ValidArgsFunction: completePolicyFile,
+		Run: func(cmd *cobra.Command, args []string) {
+			in, end := watchInterrupts(a.stderr)
+			defer end()
+			a.code = runWatch(in, cmd, args[0], f, pf, w, a.stdout, a.stderr)
+		},
 	}
-	fs.Visit(func(fl *flag.Flag) {
-		if fl.Name == "lock-wait" {
-			pf.lockWait = lockWait
-		}
-	})
+	f.register(cmd.Flags())
+	pf.register(cmd)
+	cmd.Flags().DurationVar(&w.convTimeout, "converged-timeout", 0, "exit 0 once every host has been converged, with no event anywhere, this long (0: run until Ctrl-C)")
+	cmd.Flags().DurationVar(&w.poll, "poll", 10*time.Second, "how often agents re-check packages, services, users and groups for drift (0: never; files are watched with inotify)")
+	return cmd
+}
+
+// watchFlags are the flags only watch has.
+type watchFlags struct{ convTimeout, poll time.Duration }
+
+func runWatch(in *interrupts, cmd *cobra.Command, file string, f policyFlags, pf pushFlags, w watchFlags, stdout, stderr io.Writer) int {
 	switch {
-	case len(pos) != 1:
-		fmt.Fprintf(stderr, "herd watch: want exactly one policy file, got %d\n", len(pos))
-		return exitUsage
 	case f.local:
 		fmt.Fprintln(stderr, "herd watch: --local is not supported; watch pushes to the inventory's hosts")
 		return exitUsage
-	case *convTimeout < 0 || *poll < 0 || *lockWait < 0:
+	case w.convTimeout < 0 || w.poll < 0 || pf.lockWaitFlag < 0:
 		fmt.Fprintln(stderr, "herd watch: --converged-timeout, --poll and --lock-wait must not be negative")
 		return exitUsage
 	}
-	if err := validateFlags(fs, f, pf); err != nil {
+	if err := pf.finish(cmd.Flags(), &f); err != nil {
 		fmt.Fprintf(stderr, "herd watch: %v\n", err)
 		return exitUsage
 	}
-	file := pos[0]
 	ps, code := setupPush(in, file, f, pf, stdout, stderr)
 	if ps == nil {
 		return code
 	}
-	files, err := newFileWatch(ps.pol.Dir, inventoryFiles(ps.pol, ps.inv))
+	// Every input of the plans is watched, wherever it lives: what the
+	// policy read so far, what planning reads later, the -i inventory.
+	files, err := filewatch.New(ps.pol.Dir, invInputs(ps.inv))
 	if err != nil {
 		fmt.Fprintf(stderr, "herd watch: %v\n", err)
 		return exitUsage
 	}
 	defer files.Close()
+	ps.pol.OnInput(func(p string) { files.Add(p) })
 	out := ui.New(stdout, ui.Options{JSON: f.json, Diff: f.diff, Verbose: f.verbose})
 	out.MultiHost(true)
 	var mu sync.Mutex // status lines and events share stdout
@@ -77,14 +82,12 @@ func runWatch(in *interrupts, args []string, stdout, stderr io.Writer) int {
 			out.Handle(event.Event{Time: s.Since, Type: "host_state", Host: s.Host, Msg: fmt.Sprintf("%s %s (%s)", s.State, s.Msg, t)})
 			return
 		}
-		msg := ""
-		if s.Msg != "" {
-			msg = ": " + s.Msg
-		}
-		fmt.Fprintf(stdout, "%s  %s %s since %s%s  [%s]\n", s.Since.Format("15:04:05"), s.Host, s.State, s.Since.Format("15:04:05.000"), msg, t)
+		fmt.Fprintln(stdout, statusLine(s, t))
 	}
 	reload := func() (*policy.Policy, *inventory.Inventory, error) {
-		pol, err := policy.Load(file, f.loadOptions(in, stderr))
+		opts := f.loadOptions(in, stderr)
+		opts.OnInput = func(p string) { files.Add(p) } // also what a failing load read
+		pol, err := policy.Load(file, opts)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -93,8 +96,8 @@ func runWatch(in *interrupts, args []string, stdout, stderr io.Writer) int {
 			if inv, err = loadSources(pf.inventory, file, f.vault); err != nil {
 				return nil, nil, err
 			}
+			files.Add(inv.Inputs...)
 		}
-		files.setFiles(inventoryFiles(pol, inv))
 		return pol, inv, nil
 	}
 	start := time.Now()
@@ -112,15 +115,26 @@ func runWatch(in *interrupts, args []string, stdout, stderr io.Writer) int {
 			MoreAgents:    ps.moreAgents,
 		},
 		Reload:           reload,
-		Changes:          files.out,
-		ConvergedTimeout: *convTimeout,
-		Poll:             *poll,
+		Changes:          files.Changes(),
+		ConvergedTimeout: w.convTimeout,
+		Poll:             w.poll,
 		Status:           status,
 	})
 	if code, failed := runFailed(err, stderr); failed {
 		return code
 	}
 	return watchExit(res, time.Since(start), stdout, in.stopped())
+}
+
+// statusLine is the live display's line for a host's new state: when,
+// the host, its state since when and why, and the running count of hosts
+// in each state ("[2 converged, 1 converging, 0 failed, 0 lost]").
+func statusLine(s push.HostStatus, t push.Tally) string {
+	msg := ""
+	if s.Msg != "" {
+		msg = ": " + s.Msg
+	}
+	return fmt.Sprintf("%s  %s %s since %s%s  [%s]", s.Since.Format("15:04:05"), s.Host, s.State, s.Since.Format("15:04:05.000"), msg, t)
 }
 
 // watchExit prints each host's last state and picks the exit status: 0
@@ -152,16 +166,10 @@ func watchExit(res *push.WatchResult, took time.Duration, stdout io.Writer, stop
 	return exitOK
 }
 
-// inventoryFiles are the inventory files a policy (and -i) read.
-func inventoryFiles(pol *policy.Policy, inv *inventory.Inventory) []string {
-	var out []string
-	if inv != nil && inv.Source != "" {
-		out = append(out, inv.Source)
+// invInputs are the paths the -i inventory read (none without -i).
+func invInputs(inv *inventory.Inventory) []string {
+	if inv == nil {
+		return nil
 	}
-	for _, i := range policy.Inventories(pol) {
-		if i.Source != "" {
-			out = append(out, i.Source)
-		}
-	}
-	return out
+	return inv.Inputs
 }

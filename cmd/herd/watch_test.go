@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -112,8 +113,18 @@ role("w", hosts = inv.hosts, main = main)
 	if took < 2800*time.Millisecond || took > 4500*time.Millisecond {
 		t.Errorf("exited %v after the last change, want about 3s:\n%s", took, out.String())
 	}
-	if !strings.Contains(out.String(), "host1 converged") || !strings.Contains(out.String(), "watch ended (converged timeout)") {
-		t.Errorf("output lacks the host's state or the reason:\n%s", out.String())
+	// The live display: the host's states since when, why, and the
+	// running count; then the last states and why the watch ended.
+	for _, re := range []string{
+		`(?m)^\d\d:\d\d:\d\d  host1 converging since \d\d:\d\d:\d\d\.\d{3}: role w: whole plan \(\d+ bytes sent\)  \[0 converged, 1 converging, 0 failed, 0 lost\]$`,
+		`(?m)^\d\d:\d\d:\d\d  host1 converged since \d\d:\d\d:\d\d\.\d{3}  \[1 converged, 0 converging, 0 failed, 0 lost\]$`,
+		`(?m)^\d\d:\d\d:\d\d  host1 converging since \d\d:\d\d:\d\d\.\d{3}: role w: new plan after app.conf.tmpl changed: 1 to run, 0 removed \(\d+ bytes sent\)  \[0 converged, 1 converging, 0 failed, 0 lost\]$`,
+		`(?m)^host1 +converged +since \d\d:\d\d:\d\d`,
+		`(?m)^watch ended \(converged timeout\) after `,
+	} {
+		if !regexp.MustCompile(re).MatchString(out.String()) {
+			t.Errorf("output lacks %s:\n%s", re, out.String())
+		}
 	}
 	for wait := time.Now().Add(10 * time.Second); len(agentsOn(t, h)) > 0; time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(wait) {

@@ -2,7 +2,6 @@ package bootstrap
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -133,11 +132,7 @@ func sendBinary(w io.Writer, kind string, gz, raw []byte) error {
 	if kind == "gzip" {
 		payload = gz
 		if payload == nil {
-			var buf bytes.Buffer
-			zw := gzip.NewWriter(&buf)
-			zw.Write(raw)
-			zw.Close()
-			payload = buf.Bytes()
+			payload = compress(raw)
 		}
 	}
 	if _, err := io.WriteString(w, strconv.Itoa(len(payload))+"\n"); err != nil {

@@ -32,9 +32,9 @@ type Options struct {
 	// StateDir holds herd's state on this machine (pending notifications,
 	// generated passwords). Default ~/.herd/state. Created 0700 in apply mode.
 	StateDir string
-	// Sink receives every event. Run calls it from one goroutine at a time,
-	// so it need not be safe for concurrent use; it should not block long,
-	// since resources wait for it. Nil discards events.
+	// Sink receives every event, one call at a time (the event.Sink
+	// contract); it should not block long, since resources wait for it.
+	// Nil discards events.
 	Sink event.Sink
 	// Host and Role are copied into every event.
 	Host, Role string

@@ -3,7 +3,10 @@
 // the engine masks no_log resources before an event is built.
 package event
 
-import "time"
+import (
+	"sync"
+	"time"
+)
 
 // Type says what happened.
 type Type string
@@ -91,9 +94,20 @@ func (c *Counts) Merge(o Counts) {
 	c.NotRun += o.NotRun
 }
 
-// Sink receives events. Whether it is called concurrently is the caller's
-// promise, stated where it takes one: engine.Run calls its Sink from one
-// goroutine at a time; push.Run calls its Sink from every host's goroutine
-// at once, so a Sink given to push must be safe for concurrent use. A Sink
-// should not block long: the run waits for it.
+// Sink receives events. One contract for every Sink: it is never called
+// concurrently, so it need not lock. A caller that emits from several
+// goroutines serialises its calls (engine.Run with a mutex, push.Run and
+// Watch through Serial). A Sink should not block long: the run waits for it,
+// and it must not emit into the run that calls it.
 type Sink func(Event)
+
+// Serial returns a Sink that calls s from one goroutine at a time, for
+// callers that emit from several.
+func Serial(s Sink) Sink {
+	var mu sync.Mutex
+	return func(e Event) {
+		mu.Lock()
+		defer mu.Unlock()
+		s(e)
+	}
+}

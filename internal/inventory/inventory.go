@@ -21,6 +21,11 @@ const DefaultScriptTimeout = 60 * time.Second
 type Inventory struct {
 	// Source is the path the inventory was loaded from.
 	Source string
+	// Inputs are the paths the inventory depends on: its sources (files or
+	// directories) and the group_vars/ and host_vars/ directories it read
+	// or would read, existing or not (vault-encrypted vars files live
+	// there). herd watch re-reads the inventory when one changes.
+	Inputs []string
 	hosts  []*Host
 	byName map[string]*Host
 	groups []*Group

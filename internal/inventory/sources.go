@@ -69,6 +69,7 @@ func LoadSources(ctx context.Context, paths []string, o Options) (*Inventory, er
 		return nil, fmt.Errorf("inventory %s: %w", src, err)
 	}
 	inv.Source = src
+	inv.Inputs = inputs(paths, varsDirs, o.PlaybookDir)
 	inv.vault = o.Vault
 	inv.warnings = varWarnings(src, inv.hosts)
 	return inv, nil
@@ -104,4 +105,22 @@ func (b *builder) parseDir(ctx context.Context, dir string) (n int, err error) {
 		}
 	}
 	return n, nil
+}
+
+// inputs lists the paths an inventory read: its sources and each vars
+// directory (Inventory.Inputs).
+func inputs(sources, varsDirs []string, playbookDir string) []string {
+	out := append([]string(nil), sources...)
+	if playbookDir != "" {
+		varsDirs = append(varsDirs, playbookDir)
+	}
+	for _, d := range varsDirs {
+		out = append(out, filepath.Join(d, "group_vars"), filepath.Join(d, "host_vars"))
+	}
+	for i, p := range out {
+		if abs, err := filepath.Abs(p); err == nil {
+			out[i] = abs
+		}
+	}
+	return out
 }

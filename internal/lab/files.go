@@ -60,7 +60,7 @@ func (l *Lab) writeClientFiles() error {
 		}
 	}
 	fmt.Fprintf(&cfg, "\nHost *\n  User root\n  IdentityFile %s\n  IdentitiesOnly yes\n  UserKnownHostsFile %s\n"+
-		"  GlobalKnownHostsFile /dev/null\n  StrictHostKeyChecking yes\n  BatchMode yes\n  ConnectTimeout 5\n  LogLevel ERROR\n",
+		"  GlobalKnownHostsFile /dev/null\n  StrictHostKeyChecking yes\n  BatchMode yes\n  ConnectTimeout 30\n  LogLevel ERROR\n",
 		l.KeyFile, l.KnownHosts)
 	if err := writeFileAtomic(l.KnownHosts, []byte(kh.String()), 0o644); err != nil {
 		return err

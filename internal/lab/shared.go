@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"sync"
-	"testing"
 	"time"
 )
 
@@ -22,11 +21,19 @@ var shared struct {
 	err error
 }
 
+// TB is the part of testing.TB that Shared uses. lab is linked into the
+// herd-lab command, so it does not import package testing itself.
+type TB interface {
+	Helper()
+	Skip(args ...any)
+	Fatalf(format string, args ...any)
+}
+
 // Shared returns the test binary's lab, bringing it up on first use, or
 // skips the test (one line saying why) when the machine cannot host one.
 // Packages using it should call RunTests from TestMain so the lab goes down
 // when the tests end; if the binary dies, the next Up cleans up.
-func Shared(tb testing.TB) *Lab {
+func Shared(tb TB) *Lab {
 	tb.Helper()
 	if ok, why := Available(); !ok {
 		tb.Skip("lab: " + why)
@@ -46,7 +53,7 @@ func Shared(tb testing.TB) *Lab {
 
 // RunTests runs the tests and then takes the shared lab down, if one was
 // brought up. Use it as: func TestMain(m *testing.M) { os.Exit(lab.RunTests(m)) }
-func RunTests(m *testing.M) int {
+func RunTests(m interface{ Run() int }) int {
 	code := m.Run()
 	shared.Lock()
 	defer shared.Unlock()

@@ -13,7 +13,7 @@ const module = "github.com/herd-project/herd/internal/"
 var targetSide = []string{"agent", "engine", "resource", "become", "facts", "build"}
 
 // controllerSide runs only where herd is invoked.
-var controllerSide = []string{"push", "policy", "inventory", "fileserver", "ui"}
+var controllerSide = []string{"push", "policy", "inventory", "fileserver", "ui", "filewatch"}
 
 // TestTargetSideDoesNotImportControllerSide fails when any package of the
 // target side depends, even indirectly, on a controller package.

@@ -2,6 +2,7 @@ package policy
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -9,6 +10,7 @@ import (
 
 	"github.com/herd-project/herd/internal/facts"
 	"github.com/herd-project/herd/internal/fileserver"
+	"github.com/herd-project/herd/internal/graph"
 	"github.com/herd-project/herd/internal/plan"
 	"github.com/herd-project/herd/internal/resource"
 )
@@ -73,88 +75,19 @@ type edgeWhy struct {
 	binding bool
 }
 
-// graph is "resource index → indices it runs after".
-type graph struct {
-	n    int
-	deps []map[int][]edgeWhy
+// deps is the plan's graph (package graph) plus why each edge exists, by
+// [i, j]: resource i runs after resource j.
+type deps struct {
+	g   *graph.Graph
+	ids []string
+	why map[[2]int][]edgeWhy
 }
 
-func (g *graph) add(from, to int, why edgeWhy) {
-	if g.deps[from] == nil {
-		g.deps[from] = map[int][]edgeWhy{}
-	}
-	g.deps[from][to] = append(g.deps[from][to], why)
-}
-
-func (g *graph) sortedDeps(i int) []int {
-	out := make([]int, 0, len(g.deps[i]))
-	for j := range g.deps[i] {
-		out = append(out, j)
-	}
-	sort.Ints(out)
-	return out
-}
-
-// reaches reports whether from depends, transitively, on to.
-func (g *graph) reaches(from, to int) bool {
-	seen := make([]bool, g.n)
-	stack := []int{from}
-	for len(stack) > 0 {
-		i := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		if i == to {
-			return true
-		}
-		if seen[i] {
-			continue
-		}
-		seen[i] = true
-		for j := range g.deps[i] {
-			stack = append(stack, j)
-		}
-	}
-	return false
-}
-
-// cycle returns one cycle as a list of indices (first == last), or nil.
-func (g *graph) cycle() []int {
-	const (
-		white = iota
-		grey
-		black
-	)
-	color := make([]int, g.n)
-	var path []int
-	var found []int
-	var visit func(i int) bool
-	visit = func(i int) bool {
-		color[i] = grey
-		path = append(path, i)
-		for _, j := range g.sortedDeps(i) {
-			switch color[j] {
-			case grey:
-				for k, p := range path {
-					if p == j {
-						found = append(append([]int{}, path[k:]...), j)
-						return true
-					}
-				}
-			case white:
-				if visit(j) {
-					return true
-				}
-			}
-		}
-		path = path[:len(path)-1]
-		color[i] = black
-		return false
-	}
-	for i := 0; i < g.n; i++ {
-		if color[i] == white && visit(i) {
-			return found
-		}
-	}
-	return nil
+// after records that resource i runs after resource j.
+func (d *deps) after(i, j int, why edgeWhy) {
+	// Both are nodes of the graph, so Add cannot fail.
+	_ = d.g.Add(graph.Edge{From: d.ids[j], To: d.ids[i]})
+	d.why[[2]int{i, j}] = append(d.why[[2]int{i, j}], why)
 }
 
 func (b *builder) resolve(t target, from *declaration, kwarg string) (int, error) {
@@ -195,7 +128,15 @@ func (b *builder) resolve(t target, from *declaration, kwarg string) (int, error
 // edges that contradict each other are a cycle error.
 func (b *builder) finish() (*plan.Plan, error) {
 	res := b.plan.Resources
-	g := &graph{n: len(res), deps: make([]map[int][]edgeWhy, len(res))}
+	ids := make([]string, len(res))
+	for i := range res {
+		ids[i] = res[i].ID
+	}
+	g, err := graph.New(ids, nil)
+	if err != nil {
+		return nil, errorAt(b.role.Pos, "role %s: internal error in plan for host %s: %v", b.role.Name, b.plan.Host, err)
+	}
+	dg := &deps{g: g, ids: ids, why: map[[2]int][]edgeWhy{}}
 	explicitlyNeeded := make([]bool, len(res)) // someone explicitly runs after it
 	for i, d := range b.decls {
 		for _, t := range d.after {
@@ -203,7 +144,7 @@ func (b *builder) finish() (*plan.Plan, error) {
 			if err != nil {
 				return nil, err
 			}
-			g.add(i, j, edgeWhy{reason: "after=", pos: d.pos})
+			dg.after(i, j, edgeWhy{reason: "after=", pos: d.pos})
 			explicitlyNeeded[j] = true
 		}
 		for _, t := range d.before {
@@ -211,7 +152,7 @@ func (b *builder) finish() (*plan.Plan, error) {
 			if err != nil {
 				return nil, err
 			}
-			g.add(j, i, edgeWhy{reason: "before=", pos: d.pos})
+			dg.after(j, i, edgeWhy{reason: "before=", pos: d.pos})
 			explicitlyNeeded[i] = true
 		}
 		for _, t := range d.notify {
@@ -224,21 +165,21 @@ func (b *builder) finish() (*plan.Plan, error) {
 			if id := res[j].ID; !contains(res[i].Notify, id) {
 				res[i].Notify = append(res[i].Notify, id)
 			}
-			g.add(j, i, edgeWhy{reason: "notify=", pos: d.pos})
+			dg.after(j, i, edgeWhy{reason: "notify=", pos: d.pos})
 			explicitlyNeeded[i] = true
 		}
 		for _, bd := range res[i].Bind {
 			for _, p := range bd.Parts {
 				if p.IsRef() {
 					j := b.byID[p.From].index
-					g.add(i, j, edgeWhy{"value reference in " + bd.Param + "=", d.pos, true})
+					dg.after(i, j, edgeWhy{"value reference in " + bd.Param + "=", d.pos, true})
 					explicitlyNeeded[j] = true
 				}
 			}
 		}
 	}
-	if c := g.cycle(); c != nil {
-		return nil, b.cycleError(g, c)
+	if err := g.Cycle(); err != nil {
+		return nil, b.cycleError(dg, err.(*graph.CycleError))
 	}
 	if !b.role.Parallel {
 		for i := 1; i < len(res); i++ {
@@ -247,16 +188,17 @@ func (b *builder) finish() (*plan.Plan, error) {
 			}
 			// Only an explicit edge into i can make i-1 depend on i, so the
 			// reachability walk is needed only then.
-			if explicitlyNeeded[i] && g.reaches(i-1, i) {
+			if explicitlyNeeded[i] && g.Reaches(ids[i], ids[i-1]) {
 				continue
 			}
-			g.add(i, i-1, edgeWhy{reason: "declaration order", pos: b.decls[i].pos})
+			dg.after(i, i-1, edgeWhy{reason: "declaration order", pos: b.decls[i].pos})
 		}
 	}
 	for i := range res {
 		res[i].After = nil
-		for _, j := range g.sortedDeps(i) {
-			for _, why := range g.deps[i][j] {
+		for _, id := range g.Waits(ids[i]) {
+			j := b.byID[id].index
+			for _, why := range dg.why[[2]int{i, j}] {
 				// Bindings are dependencies already (Resource.Deps); After
 				// stays the list of ordering edges.
 				if !why.binding {
@@ -272,26 +214,19 @@ func (b *builder) finish() (*plan.Plan, error) {
 	return b.plan, nil
 }
 
-func (b *builder) cycleError(g *graph, c []int) *Error {
-	// Report at the declaration that appears first in the file.
-	first := c[0]
-	for _, i := range c {
-		if i < first {
-			first = i
-		}
-	}
-	res := b.plan.Resources
-	ids := make([]string, len(c))
-	for k, i := range c {
-		ids[k] = res[i].ID
-	}
+// cycleError names the cycle in "runs after" order, starting and ending at
+// its earliest declared resource, with the argument behind each step.
+func (b *builder) cycleError(dg *deps, ce *graph.CycleError) *Error {
+	// The graph's path runs "before → after"; the user reads "a runs after b".
+	ids := slices.Clone(ce.Path)
+	slices.Reverse(ids)
 	var why []string
-	for k := 0; k+1 < len(c); k++ {
-		i, j := c[k], c[k+1]
-		w := g.deps[i][j][0]
-		why = append(why, fmt.Sprintf("%s runs after %s (%s at %s)", res[i].ID, res[j].ID, w.reason, w.pos))
+	for k := 0; k+1 < len(ids); k++ {
+		i, j := b.byID[ids[k]].index, b.byID[ids[k+1]].index
+		w := dg.why[[2]int{i, j}][0]
+		why = append(why, fmt.Sprintf("%s runs after %s (%s at %s)", ids[k], ids[k+1], w.reason, w.pos))
 	}
-	return errorAt(b.decls[first].pos, "dependency cycle %s: %s", strings.Join(ids, " → "), strings.Join(why, "; "))
+	return errorAt(b.decls[b.byID[ids[0]].index].pos, "dependency cycle %s: %s", strings.Join(ids, " → "), strings.Join(why, "; "))
 }
 
 func contains(l []string, s string) bool {

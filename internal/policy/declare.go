@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -112,7 +113,14 @@ func declareResource(thread *starlark.Thread, p *Policy, s *resource.Schema, bui
 						names = append(names, p.Name)
 					}
 				}
-				err = fmt.Errorf("unknown argument %q for %s%s", key, builtin, suggest(key, names))
+				hint := suggest(key, names)
+				if hint == "" {
+					// No near miss: list them all, as herd doc would.
+					own := append(append([]string{}, names[len(hook.argNames())+len(metaParams):]...), hook.argNames()...)
+					hint = fmt.Sprintf(" (valid: %s, and the meta arguments %s; see herd doc %s)",
+						strings.Join(own, ", "), strings.Join(metaParams, ", "), builtin)
+				}
+				err = fmt.Errorf("unknown argument %q for %s%s", key, builtin, hint)
 				break
 			}
 			err = setParam(&res, what, ps, v)
@@ -136,8 +144,8 @@ func declareResource(thread *starlark.Thread, p *Policy, s *resource.Schema, bui
 	// placeholders, as the engine does before it runs anything.
 	if _, err := resource.Check(res, b.plan.Blobs); err != nil {
 		msg := err.Error()
-		for _, prefix := range []string{s.Kind + ": ", s.Kind + " " + name + ": "} {
-			msg = strings.TrimPrefix(msg, prefix)
+		if ie, ok := errors.AsType[*resource.InvalidError](err); ok {
+			msg = ie.Problem
 		}
 		return nil, errorAt(pos, "%s: %s", what, msg)
 	}

@@ -122,7 +122,11 @@ func (p *Policy) servable(b *builder, rel string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	p.inputs.add(p.path(rel))
 	resolved, err := rules.Check(p.path(rel))
+	if err == nil {
+		p.inputs.add(resolved)
+	}
 	var pe *os.PathError
 	if errors.As(err, &pe) {
 		return "", fmt.Errorf("%s: %v", rel, pe.Err)
@@ -240,6 +244,7 @@ func (p *Policy) copyManifest(b *builder, rel string) (map[string]string, error)
 			if real, err = rules.Check(path); err != nil {
 				return err
 			}
+			p.inputs.add(real) // a link out of the tree: watch where it leads
 		} else if !d.Type().IsRegular() {
 			return fmt.Errorf("%s is %s, not a regular file or directory", path, d.Type())
 		}

@@ -5,7 +5,9 @@ package policy
 // becomes servable to this plan's agent only.
 func init() {
 	registerHook("file", &builtinHook{
-		args:  []string{"source"},
+		args: []string{"source"},
+		argDocs: map[string]ArgDoc{"source": {Type: "string", Default: "none",
+			Doc: "a controller file, relative to the policy directory, sent as the content (exclusive with content)"}},
 		parse: stringHookArg,
 		finish: func(c *hookCall) error {
 			source := c.str("source")
@@ -24,7 +26,9 @@ func init() {
 		},
 	})
 	registerHook("copy", &builtinHook{
-		args:  []string{"source"},
+		args: []string{"source"},
+		argDocs: map[string]ArgDoc{"source": {Type: "string", Required: true,
+			Doc: "the controller directory to copy, relative to the policy directory"}},
 		parse: stringHookArg,
 		finish: func(c *hookCall) error {
 			source := c.str("source")

@@ -10,7 +10,12 @@ import (
 // a file resource whose content travels as a blob.
 func init() {
 	registerHook("template", &builtinHook{
-		args:      []string{"src", "vars", "engine"},
+		args: []string{"src", "vars", "engine"},
+		argDocs: map[string]ArgDoc{
+			"src":    {Type: "string", Required: true, Doc: "the template file, relative to the policy directory"},
+			"vars":   {Type: "dict", Default: "{}", Doc: "extra values for the template, beside host, vars and facts"},
+			"engine": {Type: "string", Default: `"jinja2" for a .j2 src, else "go"`, Doc: `"go" (text/template) or "jinja2" (Ansible templates)`},
+		},
 		hidden:    []string{"content", "blob"},
 		hiddenWhy: "cannot be combined with src",
 		parse: func(what, key string, v starlark.Value) (any, error) {

@@ -13,6 +13,8 @@ import (
 // controller-side arguments touches one file here.
 type builtinHook struct {
 	args []string // keyword arguments the hook takes instead of the kind
+	// argDocs document args for herd doc (TestBuiltinArgsAreDocumented).
+	argDocs map[string]ArgDoc
 	// hidden are kind params the builtin does not offer, refused with
 	// "<key> <hiddenWhy>".
 	hidden    []string

@@ -57,6 +57,7 @@ func inventoryBuiltin(p *Policy) *starlark.Builtin {
 		}
 		// As Ansible reads a playbook directory's group_vars/ and
 		// host_vars/, the policy file's directory's apply on top.
+		p.inputs.add(path)
 		inv, err := inventory.LoadWith(path, inventory.Options{PlaybookDir: p.Dir, Vault: p.vault})
 		if err != nil {
 			return nil, errorAt(pos, "inventory: %s", oneLine(err.Error()))
@@ -65,6 +66,7 @@ func inventoryBuiltin(p *Policy) *starlark.Builtin {
 			p.invs.byPath = map[string]*inventory.Inventory{}
 		}
 		p.invs.byPath[path] = inv
+		p.inputs.add(inv.Inputs...)
 		p.invs.list = append(p.invs.list, inv)
 		return &inventoryValue{inv: inv, path: path}, nil
 	})

@@ -58,6 +58,14 @@ func TestOrderingEdges(t *testing.T) {
     noop("conf", notify = ["noop:svc"])
     noop("after-conf")`, "",
 			map[string][]string{"noop:svc": {"noop:conf"}, "noop:after-conf": {"noop:conf"}}, map[string][]string{"noop:conf": {"noop:svc"}}},
+		{"an implicit edge added earlier counts when later ones are weighed", `
+    noop("a")
+    noop("b", before = ["noop:c"])
+    noop("c")
+    noop("d", before = ["noop:a"])`, "",
+			// d → a comes from before=; a → b is declaration order; then
+			// d after c would close d → a → b → c → d, so it is dropped.
+			map[string][]string{"noop:a": {"noop:d"}, "noop:b": {"noop:a"}, "noop:c": {"noop:b"}}, nil},
 		{"resource values and ids mix in one list", `
     a = noop("a")
     noop("b", label = "bee")

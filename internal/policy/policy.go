@@ -44,6 +44,10 @@ type LoadOptions struct {
 	Stop <-chan struct{}
 	// Vault decrypts Ansible Vault values in inventories the policy loads.
 	Vault *inventory.Vault
+	// OnInput hears every path the policy reads, while loading and
+	// planning, also when loading fails (herd watch watches them): see
+	// Policy.Inputs.
+	OnInput func(path string)
 }
 
 // Policy is a loaded policy file. It is immutable after Load, so Plan can
@@ -68,6 +72,8 @@ type Policy struct {
 	stop     <-chan struct{}
 
 	files *fileServing // fileserving() patterns and hash cache; see fileserving.go
+
+	inputs inputs // every path read, for herd watch; see inputs.go
 }
 
 // Role is one role() declaration: what planning uses, and in RolePush
@@ -97,7 +103,20 @@ type RolePush struct {
 	CheckHostKeys bool
 	MaxFail       int
 
-	BeforeConnect, AfterConnect, ShouldContact starlark.Callable
+	BeforeConnect, AfterConnect, ShouldContact *Hook
+}
+
+// Hook is a role's connection hook (before_connect, after_connect,
+// should_contact) bound to its policy, so push calls it per host without
+// going back to the policy.
+type Hook struct {
+	fn  starlark.Callable
+	pol *Policy
+}
+
+// Call runs the hook with the host as its argument.
+func (h *Hook) Call(host Host) (starlark.Value, error) {
+	return h.pol.call(h.fn, host)
 }
 
 // Role returns the role with the given name, or nil.
@@ -132,6 +151,7 @@ func Load(path string, opts LoadOptions) (*Policy, error) {
 		maxSteps:  opts.MaxSteps,
 		stop:      opts.Stop,
 		vault:     opts.Vault,
+		inputs:    inputs{notify: opts.OnInput},
 	}
 	if p.maxSteps == 0 {
 		p.maxSteps = DefaultMaxSteps
@@ -190,6 +210,7 @@ func (l *loader) exec(filename, loadPos string) (starlark.StringDict, error) {
 		m.loading = false
 	}()
 
+	l.p.inputs.add(filename)
 	src, err := os.ReadFile(filename)
 	if err != nil {
 		if loadPos == "" {
@@ -298,8 +319,8 @@ func (p *Policy) PlanWithSources(r *Role, h Host) (*plan.Plan, fileserver.Source
 	return pl, b.sources, nil
 }
 
-// Call runs a hook (before_connect, …) with the host as its argument.
-func (p *Policy) Call(fn starlark.Callable, h Host) (starlark.Value, error) {
+// call runs a hook (before_connect, …) with the host as its argument.
+func (p *Policy) call(fn starlark.Callable, h Host) (starlark.Value, error) {
 	thread := p.newThread("call " + fn.Name() + " " + h.Name)
 	defer p.limit(thread)()
 	hv, err := newHostValue(h, p.hostVars(h))
@@ -355,7 +376,7 @@ func (p *Policy) roleBuiltin(thread *starlark.Thread, fn *starlark.Builtin, args
 	for _, h := range []struct {
 		name string
 		v    starlark.Value
-		dst  *starlark.Callable
+		dst  **Hook
 	}{{"before_connect", before, &r.BeforeConnect}, {"after_connect", after, &r.AfterConnect}, {"should_contact", should, &r.ShouldContact}} {
 		if h.v == starlark.None {
 			continue
@@ -364,7 +385,7 @@ func (p *Policy) roleBuiltin(thread *starlark.Thread, fn *starlark.Builtin, args
 		if !ok {
 			return nil, errorAt(pos, "role %q: %s must be a function, got %s", r.Name, h.name, h.v.Type())
 		}
-		*h.dst = c
+		*h.dst = &Hook{fn: c, pol: p}
 	}
 	if paths != nil {
 		l, err := stringList(fmt.Sprintf("role %q", r.Name), "fileserving_paths", paths)

@@ -38,11 +38,11 @@ role("db", main = db)
 	if d.Serial != 80 || !d.CheckHostKeys || d.Hosts != nil || d.BeforeConnect != nil || d.Parallel {
 		t.Errorf("db defaults = %+v", d)
 	}
-	v, err := p.Call(w.BeforeConnect, web1)
+	v, err := w.BeforeConnect.Call(web1)
 	if err != nil || v != starlark.String("drain web1") {
 		t.Errorf("before_connect = %v, %v", v, err)
 	}
-	v, err = p.Call(w.ShouldContact, web1)
+	v, err = w.ShouldContact.Call(web1)
 	if err != nil || v != starlark.True {
 		t.Errorf("should_contact = %v, %v", v, err)
 	}
@@ -62,11 +62,11 @@ def declare(h):
     noop("x")
 role("web", main = web, before_connect = check, after_connect = declare)
 `, LoadOptions{})
-	_, err := p.Call(p.Roles[0].BeforeConnect, web1)
+	_, err := p.Roles[0].BeforeConnect.Call(web1)
 	if err == nil || err.Error() != "site.star:4:9: fail: host web1 is drained" {
 		t.Errorf("err = %v", err)
 	}
-	_, err = p.Call(p.Roles[0].AfterConnect, web1)
+	_, err = p.Roles[0].AfterConnect.Call(web1)
 	if err == nil || !strings.HasPrefix(err.Error(), "site.star:6:9: noop() can only be called inside a role's main function") {
 		t.Errorf("err = %v", err)
 	}

@@ -79,6 +79,7 @@ func (p *Policy) parseTemplate(src string) (*template.Template, error) {
 		return pt.t, pt.err
 	}
 	pt := &parsedTemplate{}
+	p.inputs.add(p.path(src))
 	text, err := os.ReadFile(p.path(src))
 	if err != nil {
 		pt.err = fmt.Errorf("template %s", pathError(err))
@@ -119,6 +120,7 @@ func (p *Policy) render(src, engine string, extra *starlark.Dict, b *builder) ([
 		"host":  map[string]any{"name": b.plan.Host},
 	}
 	if t == nil {
+		p.inputs.add(p.path(src))
 		text, err := os.ReadFile(p.path(src))
 		if err != nil {
 			return nil, fmt.Errorf("template %s", pathError(err))

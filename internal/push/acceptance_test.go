@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/herd-project/herd/internal/event"
+	"github.com/herd-project/herd/internal/push"
 )
 
 func singleHostPolicy(t *testing.T, extra map[string]string, body string) string {
@@ -223,7 +224,7 @@ role("r", hosts = inv.hosts, main = main)
 	rec := &recorder{}
 	start := time.Now()
 	o := options(t, l, rec)
-	o.AgentStartTimeout = 2 * time.Second
+	push.SetAgentStartTimeout(&o, 2*time.Second)
 	res := run(t, load(t, dir), o)
 	if took := time.Since(start); took > 20*time.Second {
 		t.Fatalf("run took %v: the stuck host was not bounded", took)

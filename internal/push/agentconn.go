@@ -116,7 +116,7 @@ func (r *runner) starter(ctx context.Context, role *policy.Role, h *inventory.Ho
 // startAgent bootstraps the agent over start and completes the handshake,
 // checking that the agent runs one of the builds offered (the one for the
 // target's architecture). timeout bounds the bootstrap and the hello
-// (Options.AgentStartTimeout); for a host that needs the agent sent, it
+// (agentStartTimeout); for a host that needs the agent sent, it
 // counts from the moment its upload may start (uploads).
 func startAgent(ctx context.Context, name string, start func(string) (*transport.Session, error), builds []bootstrap.AgentBuild, uploads uploadGate, agentDir string, timeout time.Duration, logf func(host, msg string)) (*agentConn, error) {
 	// A login shell that hangs (a stuck .bashrc, a full disk, a blocked
@@ -256,15 +256,11 @@ var errAgentStartTimeout = errors.New("agent start timed out")
 // crowd.
 type uploadGate chan struct{}
 
-// DefaultAgentUploads is Options.AgentUploads when not set.
-const DefaultAgentUploads = 8
+// agentUploads is how many hosts are sent the agent at once: enough to
+// fill a LAN link, few enough that each upload runs near full speed.
+const agentUploads = 8
 
-func newUploadGate(n int) uploadGate {
-	if n <= 0 {
-		n = DefaultAgentUploads
-	}
-	return make(uploadGate, n)
-}
+func newUploadGate(n int) uploadGate { return make(uploadGate, n) }
 
 // acquire waits for a turn; the wait is bounded by the other uploads'
 // own timeouts, and by ctx (Ctrl-C).

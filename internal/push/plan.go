@@ -31,8 +31,9 @@ type hostPlan struct {
 	unreac error      // the host could not be reached; nothing was planned
 	ac     *agentConn // the host's plain agent (facts came from its hello)
 	plan   *plan.Plan
-	// sources is where this controller finds the files plan references.
-	sources fileserver.Sources
+	// files is what this controller serves for plan: the sources it
+	// references, re-checked against the role's serving rules.
+	files *fileserver.Index
 }
 
 // PolicyErrors are the errors planning found, each once however many hosts
@@ -122,7 +123,7 @@ func (r *runner) planAll(ctx context.Context, roleHosts [][]*inventory.Host) ([]
 			hp := &hostPlan{}
 			plans[i][h.Name] = hp
 			if role.ShouldContact != nil {
-				v, err := r.pol.Call(role.ShouldContact, policy.Host{Name: h.Name, Vars: h.Vars})
+				v, err := role.ShouldContact.Call(policy.Host{Name: h.Name, Vars: h.Vars})
 				if err != nil {
 					errs.add(h.Name, fmt.Errorf("should_contact of role %s: %w", role.Name, err))
 					continue
@@ -180,10 +181,7 @@ func (r *runner) planAll(ctx context.Context, roleHosts [][]*inventory.Host) ([]
 			go func() {
 				defer func() { <-sem; wg.Done() }()
 				phost := policy.Host{Name: h.Name, Vars: h.Vars, Facts: hp.ac.hello.Facts}
-				p, sources, err := r.pol.PlanWithSources(role, phost)
-				if err == nil && len(sources) > 0 {
-					_, err = r.pol.ServingRules(role)
-				}
+				p, files, err := planHost(r.pol, role, phost)
 				if err == nil {
 					err = checkPlanSize(h.Name, role.Name, &wire.RunPlan{Plan: p, Check: r.o.Check, Parallel: r.o.Parallel})
 				}
@@ -191,7 +189,7 @@ func (r *runner) planAll(ctx context.Context, roleHosts [][]*inventory.Host) ([]
 					errs.add(h.Name, err)
 					return
 				}
-				hp.plan, hp.sources = p, sources
+				hp.plan, hp.files = p, files
 			}()
 		}
 	}
@@ -200,6 +198,23 @@ func (r *runner) planAll(ctx context.Context, roleHosts [][]*inventory.Host) ([]
 		return nil, err
 	}
 	return plans, ctx.Err()
+}
+
+// planHost plans role for a host and returns, beside the plan, the files
+// the controller serves for it: push needs nothing more from the policy to
+// run the plan.
+func planHost(pol *policy.Policy, role *policy.Role, h policy.Host) (*plan.Plan, *fileserver.Index, error) {
+	p, src, err := pol.PlanWithSources(role, h)
+	if err != nil {
+		return nil, nil, err
+	}
+	var rules *fileserver.Rules
+	if len(src) > 0 {
+		if rules, err = pol.ServingRules(role); err != nil {
+			return nil, nil, err
+		}
+	}
+	return p, fileserver.NewIndex(src, rules), nil
 }
 
 // firstRoleOf is the first role that contacts host name.

@@ -2,20 +2,20 @@ package push
 
 import (
 	"fmt"
-	"github.com/herd-project/herd/internal/fileserver"
 	"strings"
 
 	"github.com/herd-project/herd/internal/event"
+	"github.com/herd-project/herd/internal/fileserver"
 	"github.com/herd-project/herd/internal/plan"
 	"github.com/herd-project/herd/internal/policy"
 )
 
 // planned is one role's new plan for one host.
 type planned struct {
-	wh   *watchHost
-	role *policy.Role
-	p    *plan.Plan
-	src  fileserver.Sources
+	wh    *watchHost
+	role  *policy.Role
+	p     *plan.Plan
+	files *fileserver.Index
 }
 
 // replan evaluates the changed policy for every connected host and sends
@@ -53,12 +53,12 @@ func (w *watchLoop) replan(what string) {
 			if wh.state == HostLost || !wh.known {
 				continue // planned when it (re)joins
 			}
-			p, src, err := planFor(pol, role, wh)
+			p, files, err := planFor(pol, role, wh)
 			if err != nil {
 				errs.add(h.Name, err)
 				continue
 			}
-			todo = append(todo, planned{wh, role, p, src})
+			todo = append(todo, planned{wh, role, p, files})
 		}
 	}
 	if err := errs.result(); err != nil {
@@ -78,7 +78,7 @@ func (w *watchLoop) replan(what string) {
 		}
 		msg := fmt.Sprintf("role %s: new plan after %s changed: %d to run, %d removed", t.role.Name, what, len(changed), len(removed))
 		w.emit(event.Event{Type: event.Log, Host: t.wh.h.Name, Role: t.role.Name, Msg: msg})
-		w.send(t.wh, t.role, t.p, t.src, changed, msg)
+		w.send(t.wh, t.role, t.p, t.files, changed, msg)
 	}
 	// Roles a host no longer runs are forgotten on the agent (an empty
 	// plan): nothing is deleted, their resources are no longer watched.
@@ -100,10 +100,6 @@ func (w *watchLoop) replan(what string) {
 }
 
 // planFor plans role for a connected host with the facts of its hello.
-func planFor(pol *policy.Policy, role *policy.Role, wh *watchHost) (*plan.Plan, fileserver.Sources, error) {
-	p, src, err := pol.PlanWithSources(role, policy.Host{Name: wh.h.Name, Vars: wh.h.Vars, Facts: wh.facts})
-	if err == nil && len(src) > 0 {
-		_, err = pol.ServingRules(role)
-	}
-	return p, src, err
+func planFor(pol *policy.Policy, role *policy.Role, wh *watchHost) (*plan.Plan, *fileserver.Index, error) {
+	return planHost(pol, role, policy.Host{Name: wh.h.Name, Vars: wh.h.Vars, Facts: wh.facts})
 }

@@ -13,8 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"go.starlark.net/starlark"
-
 	"github.com/herd-project/herd/internal/bootstrap"
 	"github.com/herd-project/herd/internal/event"
 	"github.com/herd-project/herd/internal/inventory"
@@ -30,8 +28,8 @@ type Options struct {
 	Limit    Limit
 	// Inventory serves roles that name no hosts (from -i on the command line).
 	Inventory *inventory.Inventory
-	// Sink is called concurrently, from every host's goroutine: it must be
-	// safe for concurrent use (see event.Sink).
+	// Sink receives every host's events, one call at a time (the event.Sink
+	// contract: push serialises the hosts' goroutines).
 	Sink  event.Sink
 	Agent *Binary
 	// MoreAgents are builds for other architectures (LoadAgentDir); a
@@ -45,23 +43,21 @@ type Options struct {
 	// Stop, when closed, stops the run softly (see stop.go): nothing new
 	// starts, plans in flight finish their running resources and report.
 	Stop <-chan struct{}
-	// AgentStartTimeout bounds an agent's start on one host: the bootstrap
-	// (including sending the binary when the host has no cached copy) and
-	// the hello. 0 means DefaultAgentStartTimeout.
-	AgentStartTimeout time.Duration
-	// AgentUploads is how many hosts are sent the agent at once
-	// (uploadGate); 0 means DefaultAgentUploads.
-	AgentUploads int
+
+	// agentStart shortens agentStartTimeout for tests (export_test.go).
+	agentStart time.Duration
 }
 
-// DefaultAgentStartTimeout is Options.AgentStartTimeout when not set.
-const DefaultAgentStartTimeout = 60 * time.Second
+// agentStartTimeout bounds an agent's start on one host: the bootstrap
+// (including sending the binary when the host has no cached copy) and the
+// hello.
+const agentStartTimeout = 60 * time.Second
 
 func (o *Options) agentStartTimeout() time.Duration {
-	if o.AgentStartTimeout > 0 {
-		return o.AgentStartTimeout
+	if o.agentStart > 0 {
+		return o.agentStart
 	}
-	return DefaultAgentStartTimeout
+	return agentStartTimeout
 }
 
 // Limit narrows every role's hosts (--limit-groups, --limit-hosts).
@@ -138,6 +134,7 @@ func prepare(pol *policy.Policy, o Options) (*runner, [][]*inventory.Host, error
 	if o.Sink == nil {
 		o.Sink = func(event.Event) {}
 	}
+	o.Sink = event.Serial(o.Sink)
 	if o.Agent == nil {
 		b, err := SelfBinary()
 		if err != nil {
@@ -153,7 +150,7 @@ func prepare(pol *policy.Policy, o Options) (*runner, [][]*inventory.Host, error
 	if err != nil {
 		return nil, nil, err
 	}
-	r := &runner{pol: pol, o: o, builds: agentBuilds, uploads: newUploadGate(o.AgentUploads), agents: map[string]*agentConn{}, results: map[string]*HostResult{}}
+	r := &runner{pol: pol, o: o, builds: agentBuilds, uploads: newUploadGate(agentUploads), agents: map[string]*agentConn{}, results: map[string]*HostResult{}}
 	tc := o.Transport
 	if tc.OnDialRetry == nil {
 		// A retried connection set-up is news, not a failure: say so in
@@ -342,12 +339,12 @@ func (r *runner) runHost(ctx context.Context, role *policy.Role, h *inventory.Ho
 	phost := policy.Host{Name: h.Name, Vars: h.Vars, Facts: hp.ac.hello.Facts}
 	for _, hook := range []struct {
 		name string
-		fn   starlark.Callable
+		fn   *policy.Hook
 	}{{"before_connect", role.BeforeConnect}, {"after_connect", role.AfterConnect}} {
 		if hook.fn == nil || r.o.Check {
 			continue
 		}
-		if _, err := r.pol.Call(hook.fn, phost); err != nil {
+		if _, err := hook.fn.Call(phost); err != nil {
 			return fail(event.Failed, fmt.Errorf("%s: %w", hook.name, err))
 		}
 	}
@@ -364,10 +361,7 @@ func (r *runner) runHost(ctx context.Context, role *policy.Role, h *inventory.Ho
 	}
 	r.emit(event.Event{Type: event.HostStart, Host: h.Name, Role: role.Name, Msg: fmt.Sprintf("%d resources", len(p.Resources))})
 	start := time.Now()
-	files, err := r.serveFiles(role, h.Name, hp.sources, ac)
-	if err != nil {
-		return fail(event.Failed, err)
-	}
+	files := r.serveFiles(role.Name, h.Name, hp.files, ac)
 	sent0 := r.bytesSent(h.Name)
 	done, err := ac.run(ctx, r.o.Stop, &wire.RunPlan{Plan: p, Check: r.o.Check, Parallel: r.o.Parallel, Lock: r.lockRequest()}, files, func(e event.Event) {
 		// The agent is not trusted to speak for other hosts or roles.

@@ -11,7 +11,6 @@ import (
 
 	"github.com/herd-project/herd/internal/event"
 	"github.com/herd-project/herd/internal/fileserver"
-	"github.com/herd-project/herd/internal/policy"
 	"github.com/herd-project/herd/internal/transport"
 	"github.com/herd-project/herd/internal/wire"
 )
@@ -160,17 +159,14 @@ func (s *fileServer) refuse(req *wire.FileRequest, why string) {
 }
 
 // serveFiles starts the file server of one plan: it serves exactly the
-// files the plan references, re-checked against the role's serving rules.
-func (r *runner) serveFiles(role *policy.Role, host string, sources fileserver.Sources, ac *agentConn) (*fileServer, error) {
-	var rules *fileserver.Rules
-	if len(sources) > 0 {
-		var err error
-		if rules, err = r.pol.ServingRules(role); err != nil {
-			return nil, err
-		}
+// files the plan references (files, made when the plan was), re-checked
+// against the role's serving rules; nil serves nothing.
+func (r *runner) serveFiles(role, host string, files *fileserver.Index, ac *agentConn) *fileServer {
+	if files == nil {
+		files = fileserver.NewIndex(nil, nil)
 	}
 	emit := func(e event.Event) { r.emit(e) }
-	return newFileServer(host, role.Name, fileserver.NewIndex(sources, rules), ac.wc, emit), nil
+	return newFileServer(host, role, files, ac.wc, emit)
 }
 
 // bytesSent is what the host's SSH connection has carried so far.

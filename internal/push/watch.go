@@ -119,7 +119,7 @@ func Watch(ctx context.Context, pol *policy.Policy, o WatchOptions) (*WatchResul
 				continue
 			}
 			wh.facts, wh.known = hp.ac.hello.Facts, true
-			w.send(wh, role, hp.plan, hp.sources, nil, "role "+role.Name+": whole plan")
+			w.send(wh, role, hp.plan, hp.files, nil, "role "+role.Name+": whole plan")
 		}
 	}
 	return w.loop()

@@ -40,6 +40,18 @@ func startWatch(t *testing.T, dir string, wo push.WatchOptions) *watchRun {
 
 func startWatchWith(t *testing.T, dir string, wo push.WatchOptions, tune func(*push.Options)) *watchRun {
 	t.Helper()
+	wo.Reload = func() (*policy.Policy, *inventory.Inventory, error) { p, err := loadErr(dir); return p, nil, err }
+	return startWatchOn(t, load(t, dir), wo, tune)
+}
+
+// startWatchPolicy watches pol with the caller's Reload and Changes.
+func startWatchPolicy(t *testing.T, pol *policy.Policy, wo push.WatchOptions) *watchRun {
+	t.Helper()
+	return startWatchOn(t, pol, wo, nil)
+}
+
+func startWatchOn(t *testing.T, pol *policy.Policy, wo push.WatchOptions, tune func(*push.Options)) *watchRun {
+	t.Helper()
 	l := flatLab(t)
 	w := &watchRun{rec: &recorder{}, changes: make(chan string, 1), stop: make(chan struct{}), done: make(chan struct{}), states: map[string]push.HostStatus{}}
 	wo.Options = options(t, l, w.rec)
@@ -47,15 +59,15 @@ func startWatchWith(t *testing.T, dir string, wo push.WatchOptions, tune func(*p
 		tune(&wo.Options)
 	}
 	wo.Stop = w.stop
-	wo.Changes = w.changes
-	wo.Reload = func() (*policy.Policy, *inventory.Inventory, error) { p, err := loadErr(dir); return p, nil, err }
+	if wo.Changes == nil {
+		wo.Changes = w.changes
+	}
 	wo.Status = func(s push.HostStatus, _ push.Tally) {
 		w.mu.Lock()
 		w.states[s.Host] = s
 		w.log = append(w.log, s)
 		w.mu.Unlock()
 	}
-	pol := load(t, dir)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	go func() {
 		defer cancel()
@@ -244,25 +256,43 @@ func TestWatchTemplateEditAndDrift(t *testing.T) {
 }
 
 // With a converged timeout the watch ends once every host has been
-// converged and quiet for that long, measured from the last change on
-// the last host; an edit before then restarts the clock.
+// converged and quiet for that long, measured cluster-wide from the last
+// change on the last host: not when the first host converges (host9 takes
+// a second longer than the others), and an edit that reaches only host7
+// restarts the clock for everyone.
 func TestWatchConvergedTimeout(t *testing.T) {
 	l := flatLab(t)
 	names := []string{"host7", "host8", "host9"}
 	dir := project(t, map[string]string{
 		"inventory.toml": tomlInventory(l, map[string][]string{"g": names}),
-		"site.star":      watchPolicy,
-		"app.conf.tmpl":  "v=1 {{ .host.name }}\n",
+		"site.star": watchPolicy + `
+def slow(host):
+    if host.name == "host9":
+        exec("slow", command = "sleep 1")
+role("slow", hosts = inv.hosts, main = slow)
+`,
+		"app.conf.tmpl": "v=1 {{ .host.name }}\n",
 	})
 	const timeout = 2 * time.Second
 	w := startWatch(t, dir, push.WatchOptions{ConvergedTimeout: timeout})
-	first := w.waitConverged(t, names...)
-	time.Sleep(timeout / 2)
-	os.WriteFile(filepath.Join(dir, "app.conf.tmpl"), []byte("v=2 {{ .host.name }}\n"), 0o644)
+	lastInitial := w.waitConverged(t, names...)
+	w.mu.Lock()
+	first := map[string]time.Time{}
+	for _, s := range w.log {
+		if s.State == push.Converged && first[s.Host].IsZero() {
+			first[s.Host] = s.Since
+		}
+	}
+	w.mu.Unlock()
+	if d := first["host9"].Sub(first["host7"]); d < 800*time.Millisecond {
+		t.Fatalf("host9 converged %v after host7, want its sleep 1 to hold it back", d)
+	}
+	time.Sleep(time.Until(lastInitial.Add(timeout / 2)))
+	os.WriteFile(filepath.Join(dir, "app.conf.tmpl"), []byte("v=1 {{ .host.name }}\n{{ if eq .host.name \"host7\" }}v=2\n{{ end }}"), 0o644)
 	w.changes <- "app.conf.tmpl"
 	select {
 	case <-w.done:
-		t.Fatalf("watch ended %v after the first convergence, before the edit was applied", w.ended.Sub(first))
+		t.Fatalf("watch ended %v after the first convergence, before the edit was applied", w.ended.Sub(lastInitial))
 	case <-time.After(100 * time.Millisecond):
 	}
 	<-w.done
@@ -278,18 +308,21 @@ func TestWatchConvergedTimeout(t *testing.T) {
 	}
 	w.mu.Unlock()
 	quiet := w.ended.Sub(last)
-	t.Logf("ended %v after the last host converged (timeout %v), %v after the first convergence", quiet.Round(time.Millisecond), timeout, w.ended.Sub(first).Round(time.Millisecond))
+	t.Logf("ended %v after the last change (host7's re-plan; timeout %v), %v after the first host converged, %v after host9, the last, first converged",
+		quiet.Round(time.Millisecond), timeout, w.ended.Sub(first["host7"]).Round(time.Millisecond), w.ended.Sub(lastInitial).Round(time.Millisecond))
 	if quiet < timeout || quiet > timeout+time.Second {
 		t.Errorf("ended %v after the last change, want about %v", quiet, timeout)
+	}
+	if w.ended.Sub(lastInitial) < timeout*3/2 {
+		t.Errorf("ended %v after the first convergence of all: host7's edit did not restart the clock", w.ended.Sub(lastInitial))
 	}
 	for _, n := range names {
 		if s := w.res.Hosts[n]; s.State != push.Converged {
 			t.Errorf("%s ended %s", n, s.State)
 		}
-		b, _ := l.Host(n).ReadFile("/root/watchtest/app.conf")
-		if string(b) != "v=2 "+n+"\n" {
-			t.Errorf("%s app.conf = %q", n, b)
-		}
+	}
+	if b, _ := l.Host("host7").ReadFile("/root/watchtest/app.conf"); string(b) != "v=1 host7\nv=2\n" {
+		t.Errorf("host7 app.conf = %q", b)
 	}
 }
 
@@ -339,11 +372,34 @@ func TestWatchHostRejoins(t *testing.T) {
 			t.Errorf("%s did not go on while host9 was out: %q", n, b)
 		}
 	}
+	mark := w.mark()
+	w.mu.Lock()
+	logMark := len(w.log)
+	w.mu.Unlock()
 	if err := h9.RestoreLink(); err != nil {
 		t.Fatal(err)
 	}
 	back := time.Now()
 	w.waitConverged(t, names...)
+	// The rejoin concerns host9 alone: nothing sent to or heard from the
+	// others, whose state never changed.
+	for _, e := range w.since(mark) {
+		if e.Host == "host7" || e.Host == "host8" {
+			t.Errorf("host9's rejoin reached %s: %s %s %s", e.Host, e.Type, e.Resource, e.Msg)
+		}
+	}
+	w.mu.Lock()
+	for _, s := range w.log {
+		if s.Host != "host9" && s.State != push.Converged && s.State != push.Converging {
+			t.Errorf("%s was %s while host9 was out", s.Host, s.State)
+		}
+	}
+	for _, s := range w.log[logMark:] {
+		if s.Host != "host9" {
+			t.Errorf("%s changed state (%s) when host9 rejoined", s.Host, s.State)
+		}
+	}
+	w.mu.Unlock()
 	t.Logf("host9 converged %v after its link came back", time.Since(back).Round(time.Millisecond))
 	if b, _ := h9.ReadFile("/root/watchtest/app.conf"); string(b) != "r=2 host9\n" {
 		t.Errorf("host9 after rejoining: %q", b)

@@ -127,22 +127,16 @@ func (w *watchLoop) agentFor(wh *watchHost, role *policy.Role) (*agentConn, erro
 }
 
 // send gives the host role's plan p and runs the resources run (nil: all).
-func (w *watchLoop) send(wh *watchHost, role *policy.Role, p *plan.Plan, src fileserver.Sources, run []string, why string) {
+func (w *watchLoop) send(wh *watchHost, role *policy.Role, p *plan.Plan, files *fileserver.Index, run []string, why string) {
 	ac, err := w.agentFor(wh, role)
 	if err != nil {
 		w.lost(wh, err)
 		return
 	}
-	files, err := w.r.serveFiles(role, wh.h.Name, src, ac)
-	if err != nil {
-		w.emit(event.Event{Type: event.Failed, Host: wh.h.Name, Role: role.Name, Msg: err.Error()})
-		wh.failures[role.Name] = err.Error()
-		w.settle(wh)
-		return
-	}
+	server := w.r.serveFiles(role.Name, wh.h.Name, files, ac)
 	wh.mu.Lock()
 	old := wh.files[role.Name]
-	wh.files[role.Name] = files
+	wh.files[role.Name] = server
 	wh.mu.Unlock()
 	if old != nil {
 		go old.stop()
@@ -333,13 +327,13 @@ func (w *watchLoop) joined(wh *watchHost, ac *agentConn, err error) {
 		}
 	}
 	for _, role := range roles {
-		p, src, err := planFor(w.r.pol, role, wh)
+		p, files, err := planFor(w.r.pol, role, wh)
 		if err != nil {
 			w.emit(event.Event{Type: event.Failed, Host: name, Role: role.Name, Msg: err.Error()})
 			wh.failures[role.Name] = err.Error()
 			continue
 		}
-		w.send(wh, role, p, src, nil, "role "+role.Name+": whole plan")
+		w.send(wh, role, p, files, nil, "role "+role.Name+": whole plan")
 	}
 	w.settle(wh) // when no plan could be sent
 }

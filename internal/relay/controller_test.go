@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -213,11 +214,19 @@ func TestRelayStreamFailsWhenTheParentOverrunsItsBuffer(t *testing.T) {
 
 // What the controller writes to a child's stdin waits for the parent's
 // credit, so a child that does not read cannot make its parent buffer it.
+//
+// It runs in a synctest bubble: synctest.Wait returns once every goroutine
+// is blocked, so "nothing more was sent" is proven without sleeping.
 func TestRelayWriterWaitsForTheParentsCredit(t *testing.T) {
+	login := testLogin(t, "rack3", "root", ed25519.NewKeyFromSeed(make([]byte, 32)), newSigner(t).PublicKey())
+	synctest.Test(t, func(t *testing.T) { relayWriterWaitsForCredit(t, login) })
+}
+
+func relayWriterWaitsForCredit(t *testing.T, login *transport.Login) {
 	r, w := io.Pipe()
 	defer r.Close()
 	h := NewController("racktop", wire.NewConn(nil, w, wire.Options{}), nil)
-	st := h.newStream(3, Child{Login: testLogin(t, "rack3", "root", ed25519.NewKeyFromSeed(make([]byte, 32)), newSigner(t).PublicKey())})
+	st := h.newStream(3, Child{Login: login})
 	h.children[3] = st
 	var sent atomic.Int64
 	go func() {
@@ -249,7 +258,7 @@ func TestRelayWriterWaitsForTheParentsCredit(t *testing.T) {
 		}
 	}
 	waitFor(wire.RelayWindow)
-	time.Sleep(200 * time.Millisecond)
+	synctest.Wait() // the writer is blocked on credit, the reader on the pipe
 	if got := sent.Load(); got != wire.RelayWindow {
 		t.Fatalf("%d bytes sent without an acknowledgement, want the window of %d", got, wire.RelayWindow)
 	}
@@ -266,7 +275,7 @@ func TestRelayWriterWaitsForTheParentsCredit(t *testing.T) {
 		_, err := (&writer{c: h, st: st}).Write(make([]byte, 2*wire.RelayWindow))
 		wrote <- err
 	}()
-	time.Sleep(50 * time.Millisecond)
+	synctest.Wait() // the writer is waiting for credit
 	st.finish(errors.New("rack3 went away"))
 	select {
 	case err := <-wrote:

@@ -102,9 +102,9 @@ func newCopy(name string, p plan.Params, blobs map[string][]byte) (Resource, err
 // copyDelta is what inspect found.
 type copyDelta struct {
 	mkdirs     []string // relative; "." is dest itself
-	dirMeta    []string // existing directories whose metadata differs
+	dirAttrs   []string // existing directories whose metadata differs
 	write      []string // files to (re)write
-	fileMeta   []string // files whose metadata alone differs
+	fileAttrs  []string // files whose metadata alone differs
 	remove     []string // extras, when delete_extra
 	existing   map[string]os.FileInfo
 	change     Change
@@ -179,7 +179,7 @@ func (c *copyTree) inspect() (copyDelta, error) {
 		if m, err := c.fileAttrs.diff(fi); err != nil {
 			return d, err
 		} else if len(m) > 0 {
-			d.fileMeta = append(d.fileMeta, rel)
+			d.fileAttrs = append(d.fileAttrs, rel)
 		}
 	}
 	destMissing := len(d.mkdirs) > 0 && d.mkdirs[0] == "."
@@ -198,7 +198,7 @@ func (c *copyTree) inspectDir(d *copyDelta, rel string, fi os.FileInfo) error {
 		return err
 	}
 	if len(m) > 0 {
-		d.dirMeta = append(d.dirMeta, rel)
+		d.dirAttrs = append(d.dirAttrs, rel)
 	}
 	return nil
 }
@@ -252,7 +252,7 @@ func (c *copyTree) summarize(d copyDelta) Change {
 	}
 	add(len(d.mkdirs), "directory to create", "directories to create")
 	add(len(d.write), fmt.Sprintf("file to write (%d bytes)", d.writeBytes), fmt.Sprintf("files to write (%d bytes)", d.writeBytes))
-	add(len(d.fileMeta)+len(d.dirMeta), "metadata change", "metadata changes")
+	add(len(d.fileAttrs)+len(d.dirAttrs), "metadata change", "metadata changes")
 	add(len(d.remove), "extra entry to remove", "extra entries to remove")
 	ch := Change{Changed: len(parts) > 0, Summary: joinSummary(parts)}
 	var diff strings.Builder
@@ -300,7 +300,7 @@ func (c *copyTree) Apply(ctx context.Context, env *Env) (Change, error) {
 			return d.change, wrapCopy(c.dest, err)
 		}
 	}
-	for _, rel := range d.dirMeta {
+	for _, rel := range d.dirAttrs {
 		if err := c.dirAttrs.fix(filepath.Join(c.dest, rel)); err != nil {
 			return d.change, wrapCopy(c.dest, err)
 		}
@@ -308,7 +308,7 @@ func (c *copyTree) Apply(ctx context.Context, env *Env) (Change, error) {
 	if err := c.writeFiles(ctx, env, d); err != nil {
 		return d.change, wrapCopy(c.dest, err)
 	}
-	for _, rel := range d.fileMeta {
+	for _, rel := range d.fileAttrs {
 		if err := c.fileAttrs.fix(filepath.Join(c.dest, rel)); err != nil {
 			return d.change, wrapCopy(c.dest, err)
 		}

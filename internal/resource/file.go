@@ -120,7 +120,7 @@ type fileDelta struct {
 	exists      bool
 	fi          os.FileInfo
 	rewrite     bool     // content must be (re)written
-	metaChanges []string // metadata that differs on an existing file
+	attrChanges []string // metadata that differs on an existing file
 	change      Change
 }
 
@@ -191,11 +191,11 @@ func (f *file) inspect() (fileDelta, error) {
 			}
 		}
 	}
-	d.metaChanges, err = f.attrs.diff(fi)
+	d.attrChanges, err = f.attrs.diff(fi)
 	if err != nil {
 		return d, fmt.Errorf("file %s: %w", f.path, err)
 	}
-	parts = append(parts, d.metaChanges...)
+	parts = append(parts, d.attrChanges...)
 	d.change.Changed = len(parts) > 0
 	d.change.Summary = joinSummary(parts)
 	return d, nil

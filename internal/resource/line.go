@@ -2,9 +2,7 @@ package resource
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -29,28 +27,24 @@ func init() {
 	})
 }
 
-// maxLineFileSize bounds the files line edits in memory: it is meant for
-// configuration files, not logs.
-const maxLineFileSize = 64 << 20
-
 type lineInFile struct {
-	path    string
 	line    string
 	re      *regexp.Regexp
 	present bool
-	create  bool
+	text    textEdit
 }
 
 func newLine(name string, p plan.Params, blobs map[string][]byte) (Resource, error) {
 	if err := checkAbs("line", name); err != nil {
 		return nil, err
 	}
-	l := &lineInFile{path: name}
+	l := &lineInFile{}
 	var err error
 	if l.present, err = stateParam(p); err != nil {
 		return nil, fmt.Errorf("line %s: %w", name, err)
 	}
-	if l.create, err = p.Bool("create", false); err != nil {
+	create, err := p.Bool("create", false)
+	if err != nil {
 		return nil, fmt.Errorf("line %s: %w", name, err)
 	}
 	if l.line, err = p.Str("line", ""); err != nil {
@@ -74,18 +68,15 @@ func newLine(name string, p plan.Params, blobs map[string][]byte) (Resource, err
 	case !l.present && !p.Has("line") && l.re == nil:
 		return nil, fmt.Errorf("line %s: give line or regexp to select the lines to remove", name)
 	}
+	l.text = textEdit{kind: "line", path: name, create: create, createdSummary: "create",
+		perm: fileMode(defaultFileMode), uid: safefile.Keep, gid: safefile.Keep, edit: l.edit}
 	return l, nil
 }
 
 // edit returns the wanted content and what was done; old is returned
 // unchanged (byte for byte) when nothing needs doing.
 func (l *lineInFile) edit(old []byte) ([]byte, string) {
-	text := string(old)
-	trailingNL := text == "" || strings.HasSuffix(text, "\n")
-	var lines []string
-	if text != "" {
-		lines = strings.Split(strings.TrimSuffix(text, "\n"), "\n")
-	}
+	lines, trailingNL := textLines(string(old))
 	var summary string
 	if l.present {
 		last := -1
@@ -126,75 +117,16 @@ func (l *lineInFile) edit(old []byte) ([]byte, string) {
 		}
 		lines = kept
 	}
-	out := strings.Join(lines, "\n")
-	if len(lines) > 0 && trailingNL {
-		out += "\n"
-	}
-	return []byte(out), summary
-}
-
-type lineDelta struct {
-	change  Change
-	exists  bool
-	perm    os.FileMode
-	content []byte
-}
-
-func (l *lineInFile) inspect() (lineDelta, error) {
-	var d lineDelta
-	fi, err := os.Lstat(l.path)
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		if !l.present {
-			return d, nil
-		}
-		if !l.create {
-			return d, fmt.Errorf("line %s: file does not exist; set create=True to create it", l.path)
-		}
-	case err != nil:
-		return d, fmt.Errorf("line %s: %w", l.path, err)
-	case !fi.Mode().IsRegular():
-		return d, fmt.Errorf("line %s: exists and is %s, not a regular file", l.path, describeType(fi))
-	case fi.Size() > maxLineFileSize:
-		return d, fmt.Errorf("line %s: file is larger than %d MiB; line edits only small text files", l.path, maxLineFileSize>>20)
-	default:
-		d.exists = true
-		d.perm = fileMode(unixMode(fi.Mode()))
-	}
-	var old []byte
-	if d.exists {
-		if old, err = os.ReadFile(l.path); err != nil {
-			return d, fmt.Errorf("line %s: %w", l.path, err)
-		}
-	} else {
-		d.perm = fileMode(defaultFileMode)
-	}
-	new, summary := l.edit(old)
-	if summary == "" && d.exists {
-		return d, nil
-	}
-	if !d.exists {
-		summary = "create, " + summary
-	}
-	d.content = new
-	d.change = Change{Changed: true, Summary: summary, Diff: contentDiff(l.path, old, new, d.exists, true)}
-	return d, nil
+	return joinLines(lines, trailingNL), summary
 }
 
 func (l *lineInFile) Check(ctx context.Context, env *Env) (Change, error) {
-	d, err := l.inspect()
-	return d.change, err
+	c, err := l.text.run(false)
+	return c, wrapErr("line", err)
 }
 
 // Apply rewrites the file atomically, keeping its mode and ownership.
 func (l *lineInFile) Apply(ctx context.Context, env *Env) (Change, error) {
-	d, err := l.inspect()
-	if err != nil || !d.change.Changed {
-		return d.change, err
-	}
-	safefile.CleanStale(l.path, staleTempAge)
-	if err := safefile.WriteBytes(l.path, d.content, d.perm, safefile.Keep, safefile.Keep); err != nil {
-		return d.change, fmt.Errorf("line %s: %w", l.path, err)
-	}
-	return d.change, nil
+	c, err := l.text.run(true)
+	return c, wrapErr("line", err)
 }

@@ -170,8 +170,8 @@ func (m *mount) mounted() (bool, error) {
 	return false, sc.Err()
 }
 
-// plan returns what is to be done: the fstab delta and the mount actions.
-func (m *mount) plan() (textDelta, bool, []string, error) {
+// reconcile returns what is to be done: the fstab delta and the mount actions.
+func (m *mount) reconcile() (textDelta, bool, []string, error) {
 	d, err := m.fstab.inspect()
 	if err != nil {
 		return d, false, nil, fmt.Errorf("mount %s: %w", m.path, err)
@@ -204,7 +204,7 @@ func (m *mount) plan() (textDelta, bool, []string, error) {
 func (m *mount) Check(ctx context.Context, env *Env) (Change, error) {
 	unlock := lockPath(m.fstab.path)
 	defer unlock()
-	d, _, _, err := m.plan()
+	d, _, _, err := m.reconcile()
 	return d.change, err
 }
 
@@ -213,7 +213,7 @@ func (m *mount) Check(ctx context.Context, env *Env) (Change, error) {
 func (m *mount) Apply(ctx context.Context, env *Env) (Change, error) {
 	unlock := lockPath(m.fstab.path)
 	defer unlock()
-	d, fstabChanged, acts, err := m.plan()
+	d, fstabChanged, acts, err := m.reconcile()
 	if err != nil || !d.change.Changed {
 		return d.change, err
 	}

@@ -193,7 +193,7 @@ func (m attrs) ids() (uid, gid int, err error) {
 	return
 }
 
-// metaDiff compares fi with the wanted metadata and returns what differs,
+// diff compares fi with the wanted metadata and returns what differs,
 // e.g. ["mode 0644→0600", "owner root→nobody"].
 func (m attrs) diff(fi os.FileInfo) ([]string, error) {
 	uid, gid, err := m.ids()

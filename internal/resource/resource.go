@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 
 	"github.com/herd-project/herd/internal/plan"
 )
@@ -152,13 +153,40 @@ func New(r plan.Resource, blobs map[string][]byte) (Resource, error) {
 	}
 	for k := range r.Params {
 		if _, ok := s.Param(k); !ok {
-			return nil, fmt.Errorf("%s: unknown argument %q", r.Kind, k)
+			return nil, invalid(r, fmt.Errorf("%s: unknown argument %q", r.Kind, k))
 		}
 	}
 	for _, p := range s.Params {
 		if p.Required && !r.Params.Has(p.Name) {
-			return nil, fmt.Errorf("%s: missing required argument %q", r.Kind, p.Name)
+			return nil, invalid(r, fmt.Errorf("%s: missing required argument %q", r.Kind, p.Name))
 		}
 	}
-	return s.Factory(r.Name, r.Params, blobs)
+	res, err := s.Factory(r.Name, r.Params, blobs)
+	if err != nil {
+		return nil, invalid(r, err)
+	}
+	return res, nil
+}
+
+// InvalidError is a resource its kind refused to build. Its message is the
+// kind's own ("line /etc/x: regexp: ..."); Problem is the same without the
+// "kind name: " or "kind: " the kinds start with, for callers that name the
+// resource already (the policy's file:line messages).
+type InvalidError struct {
+	Kind, Name string
+	Problem    string
+	err        error
+}
+
+func (e *InvalidError) Error() string { return e.err.Error() }
+func (e *InvalidError) Unwrap() error { return e.err }
+
+// invalid wraps a kind's refusal; the prefix convention of the factories
+// is known here, beside them, and nowhere else.
+func invalid(r plan.Resource, err error) *InvalidError {
+	msg := err.Error()
+	for _, prefix := range []string{r.Kind + ": ", r.Kind + " " + r.Name + ": "} {
+		msg = strings.TrimPrefix(msg, prefix)
+	}
+	return &InvalidError{Kind: r.Kind, Name: r.Name, Problem: msg, err: err}
 }

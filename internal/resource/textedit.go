@@ -13,8 +13,9 @@ import (
 	"github.com/herd-project/herd/internal/safefile"
 )
 
-// textEdit is the read-modify-write of a small text file that block, cron,
-// sysctl and authorized_key share: the check is an exact diff of the whole
+// textEdit is the read-modify-write of a small text file that every kind
+// editing one shares (line, block, cron, sysctl, mount's fstab,
+// apt_repository, authorized_key): the check is an exact diff of the whole
 // file, the write is atomic (safefile) and keeps the file's mode and owner,
 // and a missing file is created with perm, uid and gid.
 type textEdit struct {
@@ -25,9 +26,16 @@ type textEdit struct {
 	// removeEmpty deletes the file when the edit leaves it empty (a cron.d
 	// file whose last entry went).
 	removeEmpty bool
+	// createdSummary starts the summary when the file is created; "" means
+	// "create <path>" (kinds whose name is not the path say which file).
+	createdSummary string
 	// edit returns the wanted content and a summary, "" when old is right.
 	edit func(old []byte) ([]byte, string)
 }
+
+// maxTextFileSize bounds the files text edits hold in memory: they are
+// meant for configuration files, not logs.
+const maxTextFileSize = 64 << 20
 
 // editLocks serialises read-modify-write of one path inside the agent, so
 // resources of a parallel role that edit the same file (two sysctl keys in
@@ -59,8 +67,8 @@ func (t *textEdit) inspect() (textDelta, error) {
 		return d, fmt.Errorf("%s: %w", t.path, err)
 	case !fi.Mode().IsRegular():
 		return d, fmt.Errorf("%s exists and is %s, not a regular file", t.path, describeType(fi))
-	case fi.Size() > maxLineFileSize:
-		return d, fmt.Errorf("%s is larger than %d MiB; %s edits only small text files", t.path, maxLineFileSize>>20, t.kind)
+	case fi.Size() > maxTextFileSize:
+		return d, fmt.Errorf("%s is larger than %d MiB; %s edits only small text files", t.path, maxTextFileSize>>20, t.kind)
 	default:
 		d.exists = true
 		d.perm = fileMode(unixMode(fi.Mode()))
@@ -80,7 +88,11 @@ func (t *textEdit) inspect() (textDelta, error) {
 			return d, fmt.Errorf("%s does not exist; set create=True to create it", t.path)
 		}
 		d.perm = t.perm
-		summary = "create " + t.path + ", " + summary
+		created := t.createdSummary
+		if created == "" {
+			created = "create " + t.path
+		}
+		summary = created + ", " + summary
 	}
 	d.content = new
 	gone := t.removeEmpty && len(new) == 0
@@ -148,8 +160,8 @@ func readNoFollow(path string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !fi.Mode().IsRegular() || fi.Size() > maxLineFileSize {
+	if !fi.Mode().IsRegular() || fi.Size() > maxTextFileSize {
 		return nil, fmt.Errorf("changed under us into %s", describeType(fi))
 	}
-	return io.ReadAll(io.LimitReader(f, maxLineFileSize+1))
+	return io.ReadAll(io.LimitReader(f, maxTextFileSize+1))
 }
