@@ -47,17 +47,20 @@ type options struct {
 	bashrc    bool
 	steps     int
 	maxConns  int
+	scale     scaleOptions
+	s4, rtt   bool
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("herd-bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	scen := fs.String("scenarios", "all", "comma-separated scenarios: lan1,lan20,wan1,wan20")
+	scen := fs.String("scenarios", "all", "comma-separated scenarios: lan1,lan20,wan1,wan20 (all), s4 (scale, -hosts), rtt (round trip breakdown)")
 	tools := fs.String("tools", "all", "comma-separated tools: herd,ansible,mitogen")
 	var o options
 	fs.IntVar(&o.reps, "reps", 3, "timed runs per tool and scenario (the median counts)")
 	fs.IntVar(&o.steps, "steps", bench.Steps, "exec steps per run (1 shows what the step count costs behind latency)")
 	fs.IntVar(&o.maxConns, "max-conns", 0, "herd's --max-conns; 0: herd's default, -1: the scenario's host count (as Ansible's forks)")
+	o.scale.flags(fs)
 	quick := fs.Bool("quick", false, "one timed run per tool and scenario")
 	fs.BoolVar(&o.json, "json", false, "print JSON instead of a table")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Minute, "bound on one run of one tool")
@@ -71,8 +74,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	var err error
-	if o.scenarios, err = bench.ParseScenarios(*scen); err != nil {
-		fmt.Fprintf(stderr, "herd-bench: -scenarios: %v\n", err)
+	rest, s4, rtt := splitS4(*scen)
+	o.s4, o.rtt = s4, rtt
+	if !(s4 || rtt) || strings.TrimSpace(rest) != "" {
+		if o.scenarios, err = bench.ParseScenarios(rest); err != nil {
+			fmt.Fprintf(stderr, "herd-bench: -scenarios: %v\n", err)
+			return 2
+		}
+	}
+	if s4 && (o.scale.hosts < 1 || o.scale.hosts > lab.MaxHosts) {
+		fmt.Fprintf(stderr, "herd-bench: -hosts must be 1 to %d\n", lab.MaxHosts)
+		return 2
+	}
+	if _, err := parseCounts(o.scale.subsets); err != nil {
+		fmt.Fprintf(stderr, "herd-bench: -subsets: %v\n", err)
 		return 2
 	}
 	if o.tools, err = bench.ParseTools(*tools); err != nil {
@@ -142,6 +157,22 @@ func measureAll(ctx context.Context, o options, stdout, stderr io.Writer) error 
 		}
 	}
 
+	if o.rtt {
+		if err := measureRTT(ctx, o, r, work, stdout, logf); err != nil {
+			return fmt.Errorf("rtt: %w", err)
+		}
+		if len(o.scenarios) == 0 && !o.s4 {
+			return nil
+		}
+	}
+	if o.s4 {
+		if err := measureScale(ctx, o, r, work, stdout, logf); err != nil {
+			return fmt.Errorf("s4: %w", err)
+		}
+		if len(o.scenarios) == 0 {
+			return nil
+		}
+	}
 	hosts := 0
 	for _, s := range o.scenarios {
 		hosts = max(hosts, s.Hosts)

@@ -16,6 +16,8 @@ func TestBadFlagsAreUsageErrors(t *testing.T) {
 		{[]string{"-scenarios", "lan3"}, `-scenarios: unknown scenario "lan3" (known: lan1, lan20, wan1, wan20)`},
 		{[]string{"-tools", "puppet"}, `-tools: unknown tool "puppet" (known: herd, ansible, mitogen)`},
 		{[]string{"-steps", "0"}, "-steps must be at least 1"},
+		{[]string{"-scenarios", "s4", "-hosts", "0"}, "-hosts must be 1 to 4000"},
+		{[]string{"-scenarios", "s4", "-subsets", "x"}, `-subsets: "x" is not a host count`},
 		{[]string{"-nope"}, "flag provided but not defined: -nope"},
 	} {
 		var out, errOut bytes.Buffer

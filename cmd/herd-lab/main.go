@@ -58,9 +58,11 @@ func run(args []string, out io.Writer) error {
 		if *bastion || *racktop {
 			spec.Bastion = &lab.BastionSpec{RackTop: *racktop, RackHosts: *rack}
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		// A second per host on top: a 1,000-host lab takes minutes on 2 CPUs.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute+time.Duration(*flat+*rack)*time.Second)
 		defer cancel()
 		start := time.Now()
+		spec.Log = func(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args...) }
 		l, err := lab.Up(ctx, spec)
 		if err != nil {
 			return err

@@ -53,8 +53,10 @@ func (l *limitFlags) apply(lim *push.Limit, policyFile string, pol *policy.Polic
 	if err != nil {
 		return fmt.Errorf("--limit: %v", err)
 	}
+	invs := append([]*inventory.Inventory{inv}, policy.Inventories(pol)...)
+	p.Bind(invs...) // web[0] indexes these inventories' hosts
 	lim.Pattern = p
-	lim.IsGroup = push.IsGroupIn(append([]*inventory.Inventory{inv}, policy.Inventories(pol)...)...)
+	lim.IsGroup = push.IsGroupIn(invs...)
 	return nil
 }
 

@@ -84,6 +84,7 @@ or over SSH on an inventory's hosts. Exit status: 0 ok, 1 a resource failed,
 		newInventoryCmd(a),
 		newAgentsCmd(a),
 		newDocCmd(a),
+		newInitCmd(a),
 		newVersionCmd(a),
 		newAgentCmd(a),
 	)

@@ -46,6 +46,8 @@ type Runner struct {
 	// ("" when ansible-mitogen is not installed).
 	MitogenStrategies string
 	Log               func(format string, args ...any)
+
+	runs int // herd runs so far, to name their saved output
 }
 
 func (r *Runner) logf(format string, args ...any) {
@@ -96,6 +98,15 @@ func wantCount(out []byte, needle string, n int, what string) error {
 // defaults plus pipelining (what its docs advise for speed); each run
 // starts without a live ControlMaster, as herd starts without connections.
 func (r *Runner) MeasureAnsible(ctx context.Context, p *Project, mitogen bool) Measurement {
+	// Each run must report every step changed on every host.
+	return r.measureAnsibleChecked(ctx, p, mitogen, func(out []byte) error {
+		return wantCount(out, fmt.Sprintf("changed=%d ", p.Steps), p.Hosts, "hosts with all steps changed in the recap")
+	})
+}
+
+// measureAnsibleChecked is MeasureAnsible with the check of each run's
+// output given.
+func (r *Runner) measureAnsibleChecked(ctx context.Context, p *Project, mitogen bool, check func([]byte) error) Measurement {
 	bin, err := exec.LookPath("ansible-playbook")
 	if err != nil {
 		return Measurement{NA: "ansible-playbook not installed (apt-get install ansible-core)"}
@@ -110,41 +121,47 @@ func (r *Runner) MeasureAnsible(ctx context.Context, p *Project, mitogen bool) M
 	rep := 0
 	cmd := func() *exec.Cmd {
 		rep++
-		cp := filepath.Join(p.Dir, fmt.Sprintf("cp-%s-%d", name, rep))
-		os.MkdirAll(cp, 0o700)
-		forks := r.Forks
-		if forks < 1 {
-			forks = 20
-		}
-		env := []string{
-			"ANSIBLE_HOST_KEY_CHECKING=True",
-			"ANSIBLE_PRIVATE_KEY_FILE=" + p.KeyFile,
-			"ANSIBLE_PIPELINING=True",
-			"ANSIBLE_FORKS=" + fmt.Sprint(forks),
-			"ANSIBLE_SSH_CONTROL_PATH_DIR=" + cp,
-			// Ansible's default ssh_args plus the project's known_hosts,
-			// so keys are checked against the hosts' real keys.
-			"ANSIBLE_SSH_ARGS=-C -o ControlMaster=auto -o ControlPersist=60s -o UserKnownHostsFile=" + p.KnownHosts +
-				" -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes",
-			"ANSIBLE_RETRY_FILES_ENABLED=False",
-			"ANSIBLE_NOCOLOR=1",
-			"ANSIBLE_LOCAL_TEMP=" + filepath.Join(p.Home, ".ansible", "tmp"),
-		}
-		if mitogen {
-			env = append(env, "ANSIBLE_STRATEGY_PLUGINS="+r.MitogenStrategies, "ANSIBLE_STRATEGY=mitogen_linear")
-		}
-		c := exec.Command(bin, "-i", p.INI, p.Playbook)
-		c.Env = r.env(p, env)
-		c.Dir = p.Dir
-		return c
+		return r.ansibleCmd(bin, p, name, rep, mitogen)
 	}
 	// A run's ControlMasters would speed up the next one; herd has nothing
 	// that outlives its process, so neither may Ansible.
-	// Each run must report every step changed on every host.
-	check := func(out []byte) error {
-		return wantCount(out, fmt.Sprintf("changed=%d ", p.Steps), p.Hosts, "hosts with all steps changed in the recap")
-	}
 	return r.repeat(ctx, name, cmd, check, func() { stopMasters(p.Dir) })
+}
+
+// ansibleCmd is one ansible-playbook run of p (rep numbers its
+// ControlMaster directory).
+func (r *Runner) ansibleCmd(bin string, p *Project, name string, rep int, mitogen bool) *exec.Cmd {
+	cp := filepath.Join(p.Dir, fmt.Sprintf("cp-%s-%d", name, rep))
+	os.MkdirAll(cp, 0o700)
+	forks := r.Forks
+	if forks < 1 {
+		forks = 20
+	}
+	env := []string{
+		"ANSIBLE_HOST_KEY_CHECKING=True",
+		"ANSIBLE_PRIVATE_KEY_FILE=" + p.KeyFile,
+		"ANSIBLE_PIPELINING=True",
+		"ANSIBLE_FORKS=" + fmt.Sprint(forks),
+		"ANSIBLE_SSH_CONTROL_PATH_DIR=" + cp,
+		// Ansible's default ssh_args plus the project's known_hosts,
+		// so keys are checked against the hosts' real keys.
+		"ANSIBLE_SSH_ARGS=-C -o ControlMaster=auto -o ControlPersist=60s -o UserKnownHostsFile=" + p.KnownHosts +
+			" -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes",
+		"ANSIBLE_RETRY_FILES_ENABLED=False",
+		// herd waits up to a minute for an agent to start; give Ansible's
+		// connections as long (default 10 s), or a loaded lab machine
+		// measures timeouts instead of Ansible.
+		"ANSIBLE_TIMEOUT=60",
+		"ANSIBLE_NOCOLOR=1",
+		"ANSIBLE_LOCAL_TEMP=" + filepath.Join(p.Home, ".ansible", "tmp"),
+	}
+	if mitogen {
+		env = append(env, "ANSIBLE_STRATEGY_PLUGINS="+r.MitogenStrategies, "ANSIBLE_STRATEGY=mitogen_linear")
+	}
+	c := exec.Command(bin, "-i", p.INI, p.Playbook)
+	c.Env = r.env(p, env)
+	c.Dir = p.Dir
+	return c
 }
 
 // repeat times Reps runs of cmd, checking each run's output with check and
@@ -173,6 +190,13 @@ func (r *Runner) repeat(ctx context.Context, name string, cmd func() *exec.Cmd, 
 // and output. A failure is reported with the most telling line of its
 // output.
 func (r *Runner) timed(ctx context.Context, c *exec.Cmd) (time.Duration, []byte, error) {
+	d, out, _, err := r.timedState(ctx, c)
+	return d, out, err
+}
+
+// timedState is timed that also returns the process state, whose rusage
+// holds the peak RSS.
+func (r *Runner) timedState(ctx context.Context, c *exec.Cmd) (time.Duration, []byte, *os.ProcessState, error) {
 	timeout := r.Timeout
 	if timeout <= 0 {
 		timeout = 10 * time.Minute
@@ -191,12 +215,12 @@ func (r *Runner) timed(ctx context.Context, c *exec.Cmd) (time.Duration, []byte,
 	err := run.Run()
 	d := time.Since(start)
 	if ctx.Err() == context.DeadlineExceeded {
-		return d, out.Bytes(), fmt.Errorf("timed out after %v", timeout)
+		return d, out.Bytes(), run.ProcessState, fmt.Errorf("timed out after %v", timeout)
 	}
 	if err != nil {
-		return d, out.Bytes(), fmt.Errorf("%s: %v: %s", filepath.Base(c.Path), err, tellingLine(out.Bytes()))
+		return d, out.Bytes(), run.ProcessState, fmt.Errorf("%s: %v: %s", filepath.Base(c.Path), err, tellingLine(out.Bytes()))
 	}
-	return d, out.Bytes(), nil
+	return d, out.Bytes(), run.ProcessState, nil
 }
 
 // tellingLine picks the line of a failed run's output that says why: an

@@ -43,7 +43,7 @@ func TestProjectForHerd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	inv, err := inventory.Load(p.Inventory)
+	inv, err := inventory.LoadWith(p.Inventory, inventory.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +112,7 @@ func TestProjectForAnsible(t *testing.T) {
 		t.Fatal(err)
 	}
 	// herd reads Ansible INI too: a convenient, independent parser.
-	inv, err := inventory.Load(p.INI)
+	inv, err := inventory.LoadWith(p.INI, inventory.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -54,7 +54,7 @@ func BenchmarkHundredExecs(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	inv, err := inventory.Load(p.Inventory)
+	inv, err := inventory.LoadWith(p.Inventory, inventory.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -146,3 +146,17 @@ func TestTellingLine(t *testing.T) {
 		}
 	}
 }
+
+// Mitogen at scale is timed per host it got through: a recap line counts
+// only when nothing on it was unreachable or failed.
+func TestRecapReachedCountsCleanHosts(t *testing.T) {
+	out := []byte(`PLAY RECAP *********
+host1 : ok=10 changed=10 unreachable=0 failed=0 skipped=0 rescued=0 ignored=0
+host2 : ok=0 changed=0 unreachable=1 failed=0 skipped=0 rescued=0 ignored=0
+host3 : ok=4 changed=4 unreachable=0 failed=1 skipped=0 rescued=0 ignored=0
+host4 : ok=10 changed=5 unreachable=0 failed=0 skipped=0 rescued=0 ignored=0
+`)
+	if got := recapReached(out); got != 2 {
+		t.Errorf("recapReached = %d, want 2 (host1, host4)", got)
+	}
+}

@@ -120,10 +120,11 @@ func (r *runner) checkAndApply(ctx context.Context, i int, inst resource.Resourc
 	if err != nil {
 		return found, fmt.Errorf("check: %w", err)
 	}
-	if !found.Changed {
+	if !found.Changed && !found.Run {
 		return found, nil
 	}
-	if res := r.p.Resources[i]; len(res.Notify) > 0 {
+	res := r.p.Resources[i]
+	if found.Changed && len(res.Notify) > 0 {
 		if err := r.pending.add(res.Notify, res.ID); err != nil {
 			return found, fmt.Errorf("not applied: the refresh it owes %s could not be recorded in the state directory %s: %w",
 				strings.Join(res.Notify, ", "), r.o.StateDir, err)
@@ -136,7 +137,16 @@ func (r *runner) checkAndApply(ctx context.Context, i int, inst resource.Resourc
 	if err != nil {
 		return did, fmt.Errorf("apply: %w", err)
 	}
-	did.Changed = true
+	if !found.Run {
+		did.Changed = true
+	} else if found.Changed && !did.Changed && len(res.Notify) > 0 {
+		// Apply's verdict: nothing changed, so nothing is owed.
+		for _, t := range res.Notify {
+			if err := r.pending.clear(t, []string{res.ID}); err != nil {
+				return did, fmt.Errorf("the refresh recorded for %s could not be cleared in %s: %w", t, r.o.StateDir, err)
+			}
+		}
+	}
 	if did.Summary == "" {
 		did.Summary = found.Summary
 	}

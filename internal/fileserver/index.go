@@ -21,6 +21,10 @@ type Index struct {
 type entry struct {
 	path string
 	size int64
+	// cached marks a file of herd's own download cache: outside every
+	// fileserving root by design, so rules do not apply; the hash check
+	// at the end of every stream still does.
+	cached bool
 }
 
 // Sources maps the hash of every file one plan's agent may fetch (those in
@@ -32,11 +36,20 @@ type Sources map[string]Source
 type Source struct {
 	Path string
 	Size int64
+	// Cached is set for downloads the controller verified and keeps in
+	// its cache (download(), archive(url=)): served without the
+	// fileserving rules, which are about the policy's own files.
+	Cached bool
 }
 
 // Add records a controller file servable by its content hash.
 func (s Sources) Add(hash, path string, size int64) {
 	s[hash] = Source{Path: path, Size: size}
+}
+
+// AddCached records a verified download from the controller's cache.
+func (s Sources) AddCached(hash, path string, size int64) {
+	s[hash] = Source{Path: path, Size: size, Cached: true}
 }
 
 // NewIndex indexes the files of one plan by hash. rules re-checks each path
@@ -45,7 +58,7 @@ func (s Sources) Add(hash, path string, size int64) {
 func NewIndex(sources Sources, rules *Rules) *Index {
 	ix := &Index{rules: rules, files: map[string]entry{}}
 	for h, src := range sources {
-		ix.files[h] = entry{path: src.Path, size: src.Size}
+		ix.files[h] = entry{path: src.Path, size: src.Size, cached: src.Cached}
 	}
 	return ix
 }
@@ -68,7 +81,7 @@ func (ix *Index) Open(h string, offset int64) (*Stream, error) {
 		return nil, &RefusedError{Path: h, Why: fmt.Sprintf("offset %d is outside the file (%d bytes)", offset, e.size)}
 	}
 	path := e.path
-	if ix.rules != nil {
+	if ix.rules != nil && !e.cached {
 		resolved, err := ix.rules.Check(path)
 		if err != nil {
 			return nil, fmt.Errorf("no longer servable: %w", err)

@@ -12,7 +12,7 @@
 // group_vars/ and host_vars/ above the inventory's (Ansible's playbook
 // vars).
 //
-// Load picks the format from the path: *.toml is herd's TOML layout
+// LoadWith picks the format from the path: *.toml is herd's TOML layout
 // (OpsMop's, plus children = [...] for nesting and [hosts."name"] tables); an
 // executable file is a dynamic inventory run with --list (Ansible's JSON,
 // long or short form, _meta.hostvars or --host per host); *.yml, *.yaml and

@@ -64,29 +64,20 @@ type Group struct {
 	Depth int
 }
 
-// Load reads an inventory file. The format is chosen from the path: *.toml is
-// herd's TOML layout; an executable file is a dynamic inventory run with
-// --list (it must start with #! or be an ELF binary); *.yml, *.yaml and *.json are Ansible YAML inventories; anything
-// else is an Ansible INI inventory (unless its first line is plainly YAML).
-// group_vars/ and host_vars/ directories beside the file are read for every
-// format.
-func Load(path string) (*Inventory, error) {
-	return LoadContext(context.Background(), path)
-}
-
-// LoadWith is Load with Options (policy directory vars, vault).
+// LoadWith reads an inventory file with Options (policy directory vars,
+// vault). The format is chosen from the path: *.toml is herd's TOML layout;
+// an executable file is a dynamic inventory run with --list (it must start
+// with #! or be an ELF binary); *.yml, *.yaml and *.json are Ansible YAML
+// inventories; anything else is an Ansible INI inventory (unless its first
+// line is plainly YAML). group_vars/ and host_vars/ directories beside the
+// file are read for every format. LoadSources takes a context bounding
+// dynamic inventory scripts (without a deadline, DefaultScriptTimeout).
 func LoadWith(path string, o Options) (*Inventory, error) {
 	return LoadSources(context.Background(), []string{path}, o)
 }
 
-// LoadContext is Load with a context bounding dynamic inventory scripts;
-// without a deadline, scripts get DefaultScriptTimeout.
-func LoadContext(ctx context.Context, path string) (*Inventory, error) {
-	return LoadSources(ctx, []string{path}, Options{})
-}
-
 // parseFile reads one inventory source file into b, choosing the format
-// from the path (see Load).
+// from the path (see LoadWith).
 func (b *builder) parseFile(ctx context.Context, path string, st os.FileInfo) error {
 	var err error
 	ext := strings.ToLower(filepath.Ext(path))

@@ -12,7 +12,8 @@ import (
 // intersects, "!term" excludes, "all" and "*" select everything. As in
 // Ansible the order of terms does not matter: the union of the plain terms
 // (all hosts when there is none), narrowed by every & term, minus every !
-// term.
+// term. A term may end in a subscript (web[0], web[1:3], web[-1]; see
+// subscript.go), which Bind resolves against the inventories.
 type Pattern struct {
 	Source string
 	terms  []patternTerm
@@ -25,6 +26,10 @@ type patternTerm struct {
 	// special is true for wildcards and regexes: Ansible then matches host
 	// names even when a group matched too.
 	special bool
+	// sub is a subscript (web[0]); bound, set by Bind, holds the hosts it
+	// selects.
+	sub   *subscript
+	bound map[string]bool
 }
 
 // hostPatternSplit is Ansible's split_host_pattern for patterns without
@@ -88,6 +93,7 @@ func parseTerm(w string) (patternTerm, error) {
 	if w[0] == '&' || w[0] == '!' {
 		t.op, w = w[0], w[1:]
 	}
+	w, t.sub = splitSubscript(w)
 	if w == "" {
 		return t, fmt.Errorf("%q alone selects nothing; put a name after it", string(t.op))
 	}
@@ -143,6 +149,9 @@ func fnmatchRegexp(p string) *regexp.Regexp {
 // name is a group of h's inventory: as in Ansible, a plain name that is a
 // group selects the group's hosts only, not a host of the same name.
 func (t patternTerm) matches(h *Host, isGroup func(string) bool) bool {
+	if t.sub != nil {
+		return t.bound[h.Name] // nil until Bind: nothing
+	}
 	if t.text == "all" || t.text == "*" {
 		return true
 	}
@@ -190,6 +199,7 @@ func (p *Pattern) Match(h *Host, isGroup func(string) bool) bool {
 
 // Select returns the hosts of inv the pattern selects, in inventory order.
 func (inv *Inventory) Select(p *Pattern) []*Host {
+	p.Bind(inv)
 	var out []*Host
 	for _, h := range inv.hosts {
 		if p.Match(h, inv.IsGroup) {

@@ -194,3 +194,18 @@ func (v *Vault) decryptNodes(file string, n *yaml.Node) error {
 
 // isVaultSecret reports whether s was decrypted from a vault.
 func (v *Vault) isVaultSecret(s string) bool { return v != nil && v.secrets[s] }
+
+// Reveals reports whether s contains a value decrypted from a vault, so
+// that whatever carries s is kept out of output as no_log would (package
+// policy marks such resources).
+func (v *Vault) Reveals(s string) bool {
+	if v == nil {
+		return false
+	}
+	for secret := range v.secrets {
+		if secret != "" && strings.Contains(s, secret) {
+			return true
+		}
+	}
+	return false
+}

@@ -23,6 +23,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sync"
 	"time"
 
@@ -61,6 +62,8 @@ type Spec struct {
 	// Persistent labs outlive the process that made them (herd-lab up).
 	// Other labs die with their process and are cleaned by the next Up.
 	Persistent bool
+	// Log, when set, hears how long each phase of Up took (large labs).
+	Log func(format string, args ...any)
 }
 
 // BastionSpec describes the hosts behind the bastion.
@@ -95,7 +98,9 @@ type Lab struct {
 	Passwords  Passwords
 	Hosts      []*Host
 
-	index int
+	index   int
+	logf    func(format string, args ...any)
+	upStart time.Time
 
 	mu      sync.Mutex
 	down    bool
@@ -139,6 +144,7 @@ func Up(ctx context.Context, s Spec) (*Lab, error) {
 	if err != nil {
 		return nil, err
 	}
+	l.logf, l.upStart = s.Log, time.Now()
 	if err := l.build(ctx, st, s.Persistent); err != nil {
 		if derr := l.Down(); derr != nil {
 			err = errors.Join(err, derr)
@@ -158,8 +164,8 @@ func layout(s Spec) ([]*Host, error) {
 			n++
 		}
 	}
-	if s.Flat < 0 || n < 1 || n > 250 {
-		return nil, fmt.Errorf("lab %s: want 1 to 250 hosts, spec asks for %d", s.Name, n)
+	if s.Flat < 0 || n < 1 || n > MaxHosts {
+		return nil, fmt.Errorf("lab %s: want 1 to %d hosts, spec asks for %d", s.Name, MaxHosts, n)
 	}
 	var hosts []*Host
 	add := func(name string, via *Host) *Host {
@@ -207,6 +213,9 @@ func (l *Lab) build(ctx context.Context, st *state, persistent bool) error {
 		h.Netns = fmt.Sprintf("herd-%s-%s", l.Name, h.Name)
 		h.Upper = filepath.Join(layerDir(l.Name), h.Name, "upper")
 	}
+	if err := raiseLimits(len(l.Hosts)); err != nil {
+		return err
+	}
 	if err := addUnreachableRoute(l.index); err != nil {
 		return err
 	}
@@ -219,6 +228,7 @@ func (l *Lab) build(ctx context.Context, st *state, persistent bool) error {
 	}); err != nil {
 		return err
 	}
+	l.phase("hosts started and populated")
 	// Record pids now, so a failure below still lets Down find them.
 	st.fill(l)
 	if err := st.save(); err != nil {
@@ -227,23 +237,42 @@ func (l *Lab) build(ctx context.Context, st *state, persistent bool) error {
 	if err := l.link(ctx); err != nil {
 		return err
 	}
+	l.phase("linked")
 	if err := l.eachHost(ctx, func(h *Host) error { return h.StartSSHD() }); err != nil {
 		return err
 	}
+	l.phase("sshd listening")
 	if err := l.writeClientFiles(); err != nil {
 		return err
 	}
 	return nil
 }
 
-// eachHost runs f for every host in parallel and joins the errors.
+// phase logs how long Up has taken so far, when asked to.
+func (l *Lab) phase(what string) {
+	if l.logf != nil {
+		l.logf("lab %s: %d host(s) %s after %v", l.Name, len(l.Hosts), what, time.Since(l.upStart).Round(time.Millisecond))
+	}
+}
+
+// setupWorkers bounds the hosts set up at once. Starting all of them at
+// once is fastest for a handful, but 300 inits, nsenters and sshds
+// started together on 2 CPUs took minutes and ran past their own 10 s
+// bounds; a bounded pool keeps each step's wait about its own work.
+var setupWorkers = max(8, 4*runtime.NumCPU())
+
+// eachHost runs f for every host, setupWorkers at a time, and joins the
+// errors.
 func (l *Lab) eachHost(ctx context.Context, f func(*Host) error) error {
 	errs := make([]error, len(l.Hosts))
 	var wg sync.WaitGroup
+	sem := make(chan struct{}, setupWorkers)
 	for i, h := range l.Hosts {
 		wg.Add(1)
+		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
+			defer func() { <-sem }()
 			if err := ctx.Err(); err != nil {
 				errs[i] = err
 				return
@@ -257,11 +286,23 @@ func (l *Lab) eachHost(ctx context.Context, f func(*Host) error) error {
 	return errors.Join(errs...)
 }
 
-// hostAddr is the host side of uplink u: 10.<200+index>.<u>.2/30, its parent
-// side being .1. Every lab has its own /16, so labs never collide.
-func (l *Lab) hostAddr(u int) string { return fmt.Sprintf("10.%d.%d.2", 200+l.index, u) }
+// MaxHosts is the most hosts one lab holds: one /30 per uplink in the lab's
+// /16, less the first (network .0.0). The machine's memory and process
+// table run out before that (see raiseLimits).
+const MaxHosts = 4000
 
-func (l *Lab) parentAddr(u int) string { return fmt.Sprintf("10.%d.%d.1", 200+l.index, u) }
+// hostAddr is the host side of uplink u, the second usable address of a
+// /30 of 10.<200+index>.0.0/16, its parent side being the first: uplink 1
+// is 10.<200+index>.1.2 (parent .1.1), uplink 2 .1.6 (.1.5), uplink 64
+// .2.2. Every lab has its own /16, so labs never collide.
+func (l *Lab) hostAddr(u int) string { return uplinkAddr(l.index, u, 2) }
+
+func (l *Lab) parentAddr(u int) string { return uplinkAddr(l.index, u, 1) }
+
+func uplinkAddr(index, u, last int) string {
+	base := 4 * (u + 63) // 10.x.0.0/24 left unused; host1 keeps 10.x.1.2
+	return fmt.Sprintf("10.%d.%d.%d", 200+index, base/256, base%256+last)
+}
 
 // Down removes everything the lab made: processes, namespaces, links,
 // routes, mounts and its directory. Calling it again does nothing.

@@ -3,6 +3,9 @@ package lab
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -95,4 +98,25 @@ func (h *Host) CutLink() error {
 // RestoreLink brings the host's uplink back up.
 func (h *Host) RestoreLink() error {
 	return ipBatch(context.Background(), h.Netns, []string{"link set eth0 up"})
+}
+
+// LinkBytes is what crossed a flat host's uplink so far, counted on the
+// controller's end: sent to the host and received from it (IP headers
+// included). Benchmarks read it before and after a run.
+func (h *Host) LinkBytes() (sent, received uint64, err error) {
+	if h.Via != nil {
+		return 0, 0, fmt.Errorf("host %s: link bytes: only flat hosts have a link on the controller", h.Name)
+	}
+	read := func(what string) (uint64, error) {
+		b, err := os.ReadFile(filepath.Join("/sys/class/net", h.lab.rootLink(h.uplink), "statistics", what))
+		if err != nil {
+			return 0, fmt.Errorf("host %s: link bytes: %w", h.Name, err)
+		}
+		return strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	}
+	if sent, err = read("tx_bytes"); err != nil {
+		return 0, 0, err
+	}
+	received, err = read("rx_bytes")
+	return sent, received, err
 }

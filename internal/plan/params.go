@@ -86,6 +86,33 @@ func (p Params) List(key string) ([]string, error) {
 	return nil, fmt.Errorf("%s: want list of strings, got %T", key, v)
 }
 
+// IntList returns a list-of-ints param (nil when absent); JSON may have
+// made the ints float64 or json.Number.
+func (p Params) IntList(key string) ([]int64, error) {
+	v, ok := p[key]
+	if !ok || v == nil {
+		return nil, nil
+	}
+	var l []any
+	switch x := v.(type) {
+	case []int64:
+		return x, nil
+	case []any:
+		l = x
+	default:
+		return nil, fmt.Errorf("%s: want list of ints, got %T", key, v)
+	}
+	out := make([]int64, len(l))
+	for i, e := range l {
+		n, err := Params{key: e}.Int(key, 0)
+		if err != nil {
+			return nil, fmt.Errorf("%s[%d]: want int, got %T", key, i, e)
+		}
+		out[i] = n
+	}
+	return out, nil
+}
+
 // Map returns a string-to-string map param (nil when absent).
 func (p Params) Map(key string) (map[string]string, error) {
 	v, ok := p[key]

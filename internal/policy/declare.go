@@ -139,6 +139,10 @@ func declareResource(thread *starlark.Thread, p *Policy, s *resource.Schema, bui
 		}
 	}
 
+	if p.revealsVault(&res, b.plan.Blobs) {
+		res.Meta.NoLog = true
+	}
+
 	// Let the kind reject bad combinations now, at the call site, rather
 	// than on the target. Bound values are unknown yet: validate with
 	// placeholders, as the engine does before it runs anything.
@@ -247,6 +251,21 @@ func setParam(res *plan.Resource, what string, ps resource.Param, v starlark.Val
 		res.Params[key] = l
 		res.Bind = append(res.Bind, binds...)
 		return err
+	case resource.IntList:
+		list, ok := v.(*starlark.List)
+		if !ok {
+			return fmt.Errorf("%s: %s must be a list of ints, got %s", what, key, v.Type())
+		}
+		l := make([]int64, list.Len())
+		for i := range l {
+			n, err := intArg(what, fmt.Sprintf("%s[%d]", key, i), list.Index(i))
+			if err != nil {
+				return err
+			}
+			l[i] = n
+		}
+		res.Params[key] = l
+		return nil
 	case resource.StringMap:
 		dict, ok := v.(*starlark.Dict)
 		if !ok {

@@ -22,6 +22,8 @@
 //	<kind>(name, **params, **meta)   one per registered resource kind: file, directory, exec, …
 //	template(dest, src=PATH, vars={}, mode=, owner=, group=, **meta)
 //	copy(dest_dir, source=DIR, delete_extra=False, mode=, dir_mode=, owner=, group=, **meta)
+//	archive(dest_dir, source=FILE | url=URL, sha256=, strip_components=0, owner=, group=, force=False, **meta)
+//	download(dest, url=URL, sha256=, mode=, owner=, group=, **meta)
 //	fileserving(allow=[...], deny=[...])   top level, once: file name patterns
 //	struct(**fields), load("path.star", "name"), print, fail, and the Starlark universe
 //
@@ -41,6 +43,11 @@
 // directory) are served, never *.star, .git, *.swp, *.bak or *~ (plus
 // fileserving(deny=)); a path outside them, including through "..", or a
 // symlink, is an error at the call site (fileserving.go).
+// archive(url=) and download() are fetched by the controller while it
+// plans, checked against sha256= and cached under ~/.herd/cache/sha256
+// (LoadOptions.CacheDir); the cached file is served by hash like a source=
+// file, outside the fileserving rules, which are about the policy's own
+// files (download.go).
 //
 // Every resource also accepts:
 //

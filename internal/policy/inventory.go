@@ -131,6 +131,7 @@ func (v *inventoryValue) filter(thread *starlark.Thread, fn *starlark.Builtin, a
 		if err != nil {
 			return nil, errorAt(pos, "filter: %v", err)
 		}
+		p.Bind(v.inv)
 		var narrowed []*inventory.Host
 		for _, h := range selected {
 			if p.Match(h, v.inv.IsGroup) {

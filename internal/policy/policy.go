@@ -48,6 +48,9 @@ type LoadOptions struct {
 	// planning, also when loading fails (herd watch watches them): see
 	// Policy.Inputs.
 	OnInput func(path string)
+	// CacheDir keeps what download() and archive(url=) fetched, by sha256
+	// (default DefaultCacheDir(): ~/.herd/cache).
+	CacheDir string
 }
 
 // Policy is a loaded policy file. It is immutable after Load, so Plan can
@@ -73,7 +76,9 @@ type Policy struct {
 
 	files *fileServing // fileserving() patterns and hash cache; see fileserving.go
 
-	inputs inputs // every path read, for herd watch; see inputs.go
+	inputs   inputs // every path read, for herd watch; see inputs.go
+	cacheDir string
+	dl       downloads // URL fetches in flight; see download.go
 }
 
 // Role is one role() declaration: what planning uses, and in RolePush
@@ -152,6 +157,10 @@ func Load(path string, opts LoadOptions) (*Policy, error) {
 		stop:      opts.Stop,
 		vault:     opts.Vault,
 		inputs:    inputs{notify: opts.OnInput},
+		cacheDir:  opts.CacheDir,
+	}
+	if p.cacheDir == "" {
+		p.cacheDir = DefaultCacheDir()
 	}
 	if p.maxSteps == 0 {
 		p.maxSteps = DefaultMaxSteps

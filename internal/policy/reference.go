@@ -58,6 +58,9 @@ func DescribeBuiltin(name string) (BuiltinDoc, bool) {
 		d.Args = append(d.Args, ArgDoc{Name: p.Name, Type: p.Type.String(), Required: p.Required, Default: statedDefault(p.Doc), Doc: p.Doc})
 	}
 	for _, a := range hook.argNames() {
+		if _, kindParam := s.Param(a); kindParam {
+			continue // the hook reads it first, the kind's schema documents it
+		}
 		ad := hook.argDocs[a]
 		ad.Name = a
 		d.Args = append(d.Args, ad)

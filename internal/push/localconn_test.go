@@ -52,7 +52,7 @@ role("local", hosts = inv.hosts, main = main, sudo = True)
 // over SSH.
 func TestUnsupportedConnectionIsRefused(t *testing.T) {
 	dir := project(t, map[string]string{"hosts": "c1 ansible_connection=winrm\n"})
-	_, err := inventory.Load(filepath.Join(dir, "hosts"))
+	_, err := inventory.LoadWith(filepath.Join(dir, "hosts"), inventory.Options{})
 	if err == nil {
 		t.Fatal("ansible_connection=winrm loaded")
 	}

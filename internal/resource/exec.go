@@ -36,6 +36,9 @@ func init() {
 			{Name: "env", Type: StringMap, Doc: "variables added to a minimal environment (PATH, HOME, USER, LOGNAME, LANG)"},
 			{Name: "user", Type: String, Doc: "run the command and its guards as this user, name or uid (herd must run as root)"},
 			{Name: "refresh_only", Type: Bool, Doc: "run only when refreshed by a notify"},
+			{Name: "changed_codes", Type: IntList, Doc: "exit codes that mean the command changed something (Ansible's changed_when on rc; default [0] minus ok_codes)"},
+			{Name: "ok_codes", Type: IntList, Doc: "exit codes that mean success with nothing changed (default [0] minus changed_codes); any other code fails"},
+			{Name: "changes", Type: Bool, Doc: "False: a read-only command, never reported as changed, in check mode either (changed_when: false; default True)"},
 		},
 		Factory: newExec,
 	})
@@ -65,6 +68,9 @@ type execCmd struct {
 	env         map[string]string
 	user        string
 	refreshOnly bool
+	// verdict, when set, decides from the exit code whether the command
+	// changed something, succeeded without a change, or failed.
+	verdict *exitVerdict
 
 	ran            bool
 	stdout, stderr string
@@ -126,6 +132,9 @@ func newExec(name string, p plan.Params, blobs map[string][]byte) (Resource, err
 	if e.cwd == "" {
 		e.cwd = "/"
 	}
+	if e.verdict, err = newExitVerdict(p); err != nil {
+		return fail(err)
+	}
 	return e, nil
 }
 
@@ -161,6 +170,9 @@ func (e *execCmd) checkConditions(ctx context.Context) (Change, error) {
 		if !ok {
 			return Change{Summary: "skipped: only_if failed"}, nil
 		}
+	}
+	if e.verdict != nil {
+		return e.verdict.check(), nil
 	}
 	return Change{Changed: true, Summary: "would run"}, nil
 }
@@ -246,10 +258,22 @@ func (e *execCmd) run(ctx context.Context) (Change, error) {
 	switch {
 	case ctx.Err() != nil:
 		return c, fmt.Errorf("exec %s: stopped, process group killed: %w", e.name, context.Cause(ctx))
+	case e.verdict != nil && (err == nil || errors.As(err, &exitErr) && !signaled(exitErr)):
+		if c.Changed, err = e.verdict.judge(e.rc); err != nil {
+			msg := fmt.Sprintf("exec %s: %v", e.name, err)
+			if tail := errOut.tailLines(errTailLines); tail != "" {
+				msg += "; stderr ends with:\n" + tail
+			}
+			return c, errors.New(msg)
+		}
+		if !c.Changed {
+			c.Summary = fmt.Sprintf("ran, exit code %d: no change", e.rc)
+		}
+		return c, nil
 	case errors.As(err, &exitErr):
 		msg := fmt.Sprintf("exec %s: exit code %d", e.name, e.rc)
-		if ws, ok := exitErr.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			msg = fmt.Sprintf("exec %s: killed by signal %v", e.name, ws.Signal())
+		if signaled(exitErr) {
+			msg = fmt.Sprintf("exec %s: killed by signal %v", e.name, exitErr.Sys().(syscall.WaitStatus).Signal())
 		}
 		if tail := errOut.tailLines(errTailLines); tail != "" {
 			msg += "; stderr ends with:\n" + tail

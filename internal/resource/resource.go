@@ -44,6 +44,11 @@ type Change struct {
 	Diff string
 	// Stdout and Stderr are captured output of commands, kept separate.
 	Stdout, Stderr string
+	// Run, from Check, asks for Apply even when Changed is false, and says
+	// that Apply's Changed is its verdict (the engine otherwise counts
+	// every Apply as a change): exec with changes=False, changed_codes or
+	// ok_codes runs, then decides from the exit code.
+	Run bool
 }
 
 // Resource is one managed thing.
@@ -83,11 +88,12 @@ const (
 	Int
 	StringList
 	StringMap
-	Mode // an int or an octal string such as "0644"
+	Mode    // an int or an octal string such as "0644"
+	IntList // a list of ints, e.g. exit codes
 )
 
 func (t ParamType) String() string {
-	return [...]string{"string", "bool", "int", "list of strings", "dict of strings", "mode (int or octal string)"}[t]
+	return [...]string{"string", "bool", "int", "list of strings", "dict of strings", "mode (int or octal string)", "list of ints"}[t]
 }
 
 // Param describes one accepted argument.

@@ -25,7 +25,8 @@ func init() {
 			{Name: "running", Type: Bool, Doc: "True: started, False: stopped, None (default): left as it is"},
 			{Name: "enabled", Type: Bool, Doc: "True: started at boot, False: not, None (default): left as it is"},
 			{Name: "on_refresh", Type: String, Doc: "what a refresh does: \"restart\" (default), \"reload\" or \"none\""},
-			{Name: "manager", Type: String, Doc: "\"auto\" (default: detected on the target), \"systemd\" or \"sysv\""},
+			{Name: "manager", Type: String, Doc: "\"auto\" (default: detected on the target), \"systemd\" or \"sysv\"; \"systemd\" where systemd is not running (an image, a chroot, a container) manages enabled= alone, on the unit files"},
+			{Name: "daemon_reload", Type: Bool, Doc: "with systemd, run systemctl daemon-reload first when systemd says the unit's file changed on disk since it was loaded (NeedDaemonReload), e.g. after a file() or template() of /etc/systemd/system/NAME.service, or when a unit file exists that systemd has not loaded; default True"},
 		},
 		Factory: newService,
 	})
@@ -49,6 +50,11 @@ type service struct {
 	// tests; path is the PATH searched for update-rc.d and chkconfig.
 	root, path string
 	timeout    time.Duration
+
+	daemonReload bool
+	// runFn runs commands; nil means s.run. Tests put a simulated
+	// systemctl here to check whole command sequences.
+	runFn runner
 
 	// startedHere is set when Apply started the service in this run: a
 	// refresh right after would only bounce a fresh process.
@@ -82,6 +88,9 @@ func newService(name string, p plan.Params, _ map[string][]byte) (Resource, erro
 	default:
 		return fail(fmt.Errorf("on_refresh: %q is not \"restart\", \"reload\" or \"none\"", s.onRefresh))
 	}
+	if s.daemonReload, err = p.Bool("daemon_reload", true); err != nil {
+		return fail(err)
+	}
 	if s.manager, err = p.Str("manager", "auto"); err != nil {
 		return fail(err)
 	}
@@ -111,6 +120,9 @@ type serviceCtl struct {
 	manager    string
 	name       string
 	root, path string
+	// booted is whether systemd runs (systemd only): without it only the
+	// unit files' enablement can be managed.
+	booted bool
 }
 
 func (s *service) ctl() (serviceCtl, error) {
@@ -121,7 +133,11 @@ func (s *service) ctl() (serviceCtl, error) {
 			return serviceCtl{}, err
 		}
 	}
-	return serviceCtl{manager: m, name: s.name, root: s.root, path: s.path}, nil
+	c := serviceCtl{manager: m, name: s.name, root: s.root, path: s.path}
+	if m == managerSystemd {
+		c.booted = systemdBooted(s.root)
+	}
+	return c, nil
 }
 
 // script is the init script's path on the target, for messages.
@@ -208,6 +224,9 @@ func (c serviceCtl) rcLinks(prefix string) []string {
 // enable, disable). SysV enabling needs the boot links made first when the
 // script has none, which is why there may be two.
 func (c serviceCtl) actionArgvs(verb string) ([][]string, error) {
+	if verb == "daemon-reload" {
+		return [][]string{{"systemctl", "--no-ask-password", "daemon-reload"}}, nil
+	}
 	if c.manager == managerSystemd {
 		return [][]string{{"systemctl", "--no-ask-password", verb, c.name}}, nil
 	}
@@ -229,19 +248,9 @@ func (c serviceCtl) actionArgvs(verb string) ([][]string, error) {
 	return nil, fmt.Errorf("cannot %s a SysV service: neither update-rc.d nor chkconfig is in PATH %s", verb, c.path)
 }
 
-// exists fails with the missing script or unit named, before any command
-// would fail with a less clear message.
-func (c serviceCtl) exists(ctx context.Context, run runner) error {
-	if c.manager == managerSystemd {
-		out, _, _, err := run(ctx, []string{"systemctl", "show", "--property=LoadState", "--value", c.name})
-		if err != nil {
-			return err
-		}
-		if st := strings.TrimSpace(out); st == "not-found" {
-			return fmt.Errorf("systemd has no unit %s", c.unit())
-		}
-		return nil
-	}
+// exists fails with a missing init script named, before any command would
+// fail with a less clear message (systemd units: systemdPrepare).
+func (c serviceCtl) exists() error {
 	fi, err := os.Stat(filepath.Join(c.root, c.script()))
 	switch {
 	case errors.Is(err, os.ErrNotExist):
@@ -333,12 +342,17 @@ func (s *service) plan(ctx context.Context) (serviceCtl, []string, error) {
 	if err != nil {
 		return c, nil, err
 	}
-	if err := c.exists(ctx, s.run); err != nil {
+	run := s.runner()
+	var verbs []string
+	if c.manager == managerSystemd {
+		if verbs, err = s.systemdPrepare(ctx, c); err != nil {
+			return c, nil, err
+		}
+	} else if err := c.exists(); err != nil {
 		return c, nil, err
 	}
-	var verbs []string
 	if s.enabled != nil {
-		enabled, fixed, err := c.isEnabled(ctx, s.run)
+		enabled, fixed, err := c.isEnabled(ctx, run)
 		if err != nil {
 			return c, nil, err
 		}
@@ -350,7 +364,7 @@ func (s *service) plan(ctx context.Context) (serviceCtl, []string, error) {
 		}
 	}
 	if s.running != nil {
-		running, err := c.isRunning(ctx, s.run)
+		running, err := c.isRunning(ctx, run)
 		if err != nil {
 			return c, nil, err
 		}
@@ -393,7 +407,7 @@ func (s *service) do(ctx context.Context, c serviceCtl, verb string, ch *Change)
 		return fmt.Errorf("service %s: %w", s.name, err)
 	}
 	for _, argv := range argvs {
-		out, errOut, rc, err := s.run(ctx, argv)
+		out, errOut, rc, err := s.runner()(ctx, argv)
 		ch.Stdout += out
 		ch.Stderr += errOut
 		if err != nil {
@@ -426,24 +440,42 @@ func (s *service) Refresh(ctx context.Context, env *Env) (Change, error) {
 		return Change{Summary: "started in this run, no " + s.onRefresh + " needed"}, nil
 	}
 	c, err := s.ctl()
-	if err == nil {
-		err = c.exists(ctx, s.run)
+	var reload []string
+	switch {
+	case err != nil:
+	case c.manager == managerSystemd:
+		reload, err = s.systemdPrepare(ctx, c)
+		if err == nil && !c.booted {
+			return Change{Summary: "systemd is not running here, nothing to " + s.onRefresh}, nil
+		}
+	default:
+		err = c.exists()
 	}
 	if err != nil {
 		return Change{}, fmt.Errorf("service %s: %w", s.name, err)
 	}
-	running, err := c.isRunning(ctx, s.run)
+	ch := Change{Changed: true}
+	for _, v := range reload { // a unit file changed since the last reload
+		if err := s.do(ctx, c, v, &ch); err != nil {
+			return ch, err
+		}
+	}
+	running, err := c.isRunning(ctx, s.runner())
 	if err != nil {
 		return Change{}, fmt.Errorf("service %s: %w", s.name, err)
 	}
 	verb, summary := s.onRefresh, map[string]string{"restart": "restarted", "reload": "reloaded"}[s.onRefresh]
 	if !running {
 		if s.running == nil || !*s.running {
+			if len(reload) > 0 {
+				ch.Summary = "daemon-reload; not running, nothing to " + s.onRefresh
+				return ch, nil
+			}
 			return Change{Summary: "not running, nothing to " + s.onRefresh}, nil
 		}
 		verb, summary = "start", "started"
 	}
-	ch := Change{Changed: true, Summary: summary}
+	ch.Summary = strings.Join(append(reload, summary), ", ")
 	if err := s.do(ctx, c, verb, &ch); err != nil {
 		return ch, err
 	}

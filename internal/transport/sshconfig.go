@@ -106,34 +106,6 @@ func (c *sshConfig) getAll(alias, key string) []string {
 // maxHops bounds ProxyJump chains, catching loops in ssh_config.
 const maxHops = 8
 
-// Resolve applies the ssh_config file (as Config.SSHConfigFile: "" for
-// ~/.ssh/config, "none" for no file) to t the way a direct connection
-// would, and returns the target with Address, Port, User, KeyFiles and
-// KnownHosts filled in. It is for connections that transport does not make
-// itself (a relay parent dials the child), so that those honour the user's
-// HostName, Port, User and IdentityFile too. ProxyJump is not followed:
-// such a connection's path is already decided; the result has none.
-func Resolve(t Target, configFile string) (Target, error) {
-	c, err := loadSSHConfig(configFile)
-	if err != nil {
-		return Target{}, err
-	}
-	t.ProxyJump = nil
-	e, err := c.resolveDepth(t, 0, false)
-	if err != nil {
-		return Target{}, err
-	}
-	t.Address, t.Port, t.User = e.host, e.port, e.user
-	t.KeyFiles, t.KnownHosts = e.keyFiles, e.knownHosts
-	if e.check {
-		t.StrictHostKeys = StrictYes
-		if e.acceptNew {
-			t.StrictHostKeys = AcceptNew
-		}
-	}
-	return t, nil
-}
-
 // resolve applies ssh_config to t the way ssh(1) would for `ssh t.Name`,
 // with explicit Target fields winning over the file.
 func (c *sshConfig) resolve(t Target) (*endpoint, error) {

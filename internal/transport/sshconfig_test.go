@@ -278,3 +278,29 @@ func TestResolveExportsTheSSHConfigView(t *testing.T) {
 		t.Error("a missing explicit config file was accepted")
 	}
 }
+
+// Resolve applies the ssh_config file (as Config.SSHConfigFile: "" for
+// ~/.ssh/config, "none" for no file) to t the way a direct connection
+// would, without following ProxyJump, and returns the target with Address,
+// Port, User, KeyFiles and KnownHosts filled in. Only tests use it (it was
+// an export no caller used), to read what resolveDepth decided.
+func Resolve(t Target, configFile string) (Target, error) {
+	c, err := loadSSHConfig(configFile)
+	if err != nil {
+		return Target{}, err
+	}
+	t.ProxyJump = nil
+	e, err := c.resolveDepth(t, 0, false)
+	if err != nil {
+		return Target{}, err
+	}
+	t.Address, t.Port, t.User = e.host, e.port, e.user
+	t.KeyFiles, t.KnownHosts = e.keyFiles, e.knownHosts
+	if e.check {
+		t.StrictHostKeys = StrictYes
+		if e.acceptNew {
+			t.StrictHostKeys = AcceptNew
+		}
+	}
+	return t, nil
+}

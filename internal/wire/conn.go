@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"sync"
 
 	"github.com/klauspost/compress/zstd"
@@ -54,10 +55,51 @@ type Conn struct {
 	opts Options
 
 	wmu sync.Mutex
-	enc *zstd.Encoder // guarded by wmu, created on first use
 
-	dec    *zstd.Decoder // used only by Recv, created on first use
 	header [headerSize]byte
+}
+
+// One zstd encoder, and one decoder per frame limit, serve every Conn of
+// the process: a coder holds megabytes of tables, and a controller holds a
+// Conn per host for the whole run (1.6 MiB per host when each Conn had its
+// own). EncodeAll and DecodeAll are safe for concurrent use; each coder
+// keeps at most GOMAXPROCS states.
+var (
+	coderMu  sync.Mutex
+	encoder  *zstd.Encoder
+	decoders = map[int]*zstd.Decoder{}
+)
+
+func sharedEncoder() (*zstd.Encoder, error) {
+	coderMu.Lock()
+	defer coderMu.Unlock()
+	if encoder == nil {
+		e, err := zstd.NewWriter(nil, zstd.WithEncoderConcurrency(runtime.GOMAXPROCS(0)))
+		if err != nil {
+			return nil, err
+		}
+		encoder = e
+	}
+	return encoder, nil
+}
+
+// sharedDecoder is the decoder for frames of at most maxFrame bytes: it
+// refuses windows and output beyond that.
+func sharedDecoder(maxFrame int) (*zstd.Decoder, error) {
+	coderMu.Lock()
+	defer coderMu.Unlock()
+	if d := decoders[maxFrame]; d != nil {
+		return d, nil
+	}
+	d, err := zstd.NewReader(nil,
+		zstd.WithDecoderConcurrency(runtime.GOMAXPROCS(0)),
+		zstd.WithDecoderMaxMemory(uint64(maxFrame)),
+		zstd.WithDecoderMaxWindow(max(uint64(maxFrame), zstd.MinWindowSize)))
+	if err != nil {
+		return nil, err
+	}
+	decoders[maxFrame] = d
+	return d, nil
 }
 
 // NewConn wraps a stream. It does not take ownership: closing r and w is the
@@ -93,17 +135,15 @@ func (c *Conn) Send(msg Message) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if compress && len(payload) > c.opts.CompressAbove {
-		if c.enc == nil {
-			c.enc, err = zstd.NewWriter(nil, zstd.WithEncoderConcurrency(1))
-			if err != nil {
-				return fmt.Errorf("wire: send %s: %w", t, err)
-			}
+		enc, err := sharedEncoder()
+		if err != nil {
+			return fmt.Errorf("wire: send %s: %w", t, err)
 		}
 		if len(payload) > c.opts.MaxFrame {
 			// The peer would refuse to inflate it, even if it compresses well.
 			return &TooLargeError{Type: t, Size: len(payload), Limit: c.opts.MaxFrame}
 		}
-		payload = c.enc.EncodeAll(payload, make([]byte, 0, len(payload)/4+64))
+		payload = enc.EncodeAll(payload, make([]byte, 0, len(payload)/4+64))
 		typeByte |= compressedFlag
 	}
 	if len(payload) > c.opts.MaxFrame {
@@ -173,17 +213,11 @@ func (c *Conn) Recv() (Message, error) {
 // decompress inflates a payload, refusing output beyond MaxFrame so that a
 // small frame cannot expand into a memory bomb.
 func (c *Conn) decompress(b []byte) ([]byte, error) {
-	if c.dec == nil {
-		d, err := zstd.NewReader(nil,
-			zstd.WithDecoderConcurrency(1),
-			zstd.WithDecoderMaxMemory(uint64(c.opts.MaxFrame)),
-			zstd.WithDecoderMaxWindow(max(uint64(c.opts.MaxFrame), zstd.MinWindowSize)))
-		if err != nil {
-			return nil, err
-		}
-		c.dec = d
+	dec, err := sharedDecoder(c.opts.MaxFrame)
+	if err != nil {
+		return nil, err
 	}
-	out, err := c.dec.DecodeAll(b, nil)
+	out, err := dec.DecodeAll(b, nil)
 	if err != nil {
 		return nil, err
 	}

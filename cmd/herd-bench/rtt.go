@@ -1,0 +1,81 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/herd-project/herd/internal/bench"
+	"github.com/herd-project/herd/internal/lab"
+)
+
+// measureRTT runs herd on one host through a bench.DelayProxy at the WAN
+// RTT, with the agent cached, and prints every flight of bytes between
+// controller and host: the round trip breakdown of one run.
+func measureRTT(ctx context.Context, o options, r *bench.Runner, work string, stdout io.Writer, logf func(string, ...any)) error {
+	var l *lab.Lab
+	var err error
+	if o.scale.lab != "" {
+		l, err = lab.Open(o.scale.lab)
+	} else {
+		l, err = lab.Up(ctx, lab.Spec{Name: fmt.Sprintf("rtt%d", os.Getpid()%100000), Flat: 1})
+		if err == nil {
+			defer l.Down()
+		}
+	}
+	if err != nil {
+		return err
+	}
+	h := l.Hosts[0]
+	if !o.bashrc {
+		if out, err := h.Exec(ctx, "sh", "-c", ": > /root/.bashrc"); err != nil {
+			return fmt.Errorf("%s: empty /root/.bashrc: %v: %s", h.Name, err, out)
+		}
+	}
+	direct, err := bench.WriteProject(filepath.Join(work, "rtt-lan"), []bench.Target{{Name: h.Name, Addr: h.Addr, Port: h.Port, HostKey: h.HostKey}}, l.KeyFile, o.steps)
+	if err != nil {
+		return err
+	}
+	if m := r.MeasureHerd(ctx, direct); !m.OK() { // installs the agent
+		return fmt.Errorf("warm-up on the LAN: %s", m.NA)
+	}
+	rtt := bench.WANRTT
+	p := &bench.DelayProxy{Target: net.JoinHostPort(h.Addr, strconv.Itoa(h.Port)), Delay: rtt / 2}
+	addr, err := p.Listen()
+	if err != nil {
+		return err
+	}
+	defer p.Close()
+	ph, pp, _ := net.SplitHostPort(addr)
+	port, _ := strconv.Atoi(pp)
+	proj, err := bench.WriteProject(filepath.Join(work, "rtt-wan"), []bench.Target{{Name: h.Name, Addr: ph, Port: port, HostKey: h.HostKey}}, l.KeyFile, o.steps)
+	if err != nil {
+		return err
+	}
+	r.Reps = 1
+	m := r.MeasureHerd(ctx, proj) // the warm-up run is the one recorded
+	if !m.OK() {
+		return fmt.Errorf("through the proxy: %s", m.NA)
+	}
+	fl := bench.Flights(p.Log(), rtt)
+	var firstRun []bench.Flight
+	for i, f := range fl { // the warm-up's flights: up to the first long quiet gap
+		if i > 0 && f.Start-fl[i-1].End > 2*time.Second {
+			break
+		}
+		firstRun = append(firstRun, f)
+	}
+	fmt.Fprintf(stdout, "herd apply, 1 host, %d × exec hostname, agent cached, %v RTT (TCP handshake included); %s\n", o.steps, rtt, time.Now().UTC().Format(time.RFC3339))
+	bench.WriteFlights(stdout, firstRun, rtt)
+	if n := len(firstRun); n > 0 {
+		fmt.Fprintf(stdout, "  dial to last byte: %.2f RTT; controller flights that waited for the host: %d\n",
+			float64(firstRun[n-1].End)/float64(rtt), bench.Turns(firstRun))
+	}
+	fmt.Fprintf(stdout, "  herd wall time (timed run): %.2fs = %.1f RTT\n", m.Median.Seconds(), m.Median.Seconds()/rtt.Seconds())
+	return nil
+}
