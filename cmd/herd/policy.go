@@ -195,6 +195,7 @@ func (pf *pushFlags) register(cmd *cobra.Command) {
 	fs.StringVar(&pf.strictKeys, "strict-host-keys", "", `unknown host keys: "yes" refuses them, "accept-new" records them in the first known_hosts file; a changed key is always refused (default: defaults.toml, ssh_config StrictHostKeyChecking, else yes)`)
 	fs.BoolVarP(&pf.askPass, "ask-pass", "k", false, "ask once for an SSH password, used where key auth fails")
 	fs.BoolVarP(&pf.askBecomePass, "ask-become-pass", "K", false, "ask once for the sudo/su/doas password, used where one is needed and none is set")
+	fs.StringVar(&pf.agentDir, "agent-dir-local", "", "directory of agent builds for other architectures: herd-linux-<arch> files and their SHA256SUMS (see herd agents)")
 	fs.DurationVar(&pf.timeout, "connect-timeout", 10*time.Second, "SSH connect timeout per host")
 	pf.exchange.register(fs)
 	fs.DurationVar(&pf.lockWaitFlag, "lock-wait", wire.DefaultLockWait, "how long to wait for another run's lock on a host before failing it (or lock_wait in defaults.toml)")

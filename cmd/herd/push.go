@@ -39,6 +39,8 @@ type pushFlags struct {
 	lockWait     *time.Duration
 	lockWaitFlag time.Duration
 	exchange     exchangeFlags
+	// agentDir is --agent-dir-local: builds for other architectures.
+	agentDir string
 }
 
 // loadDefaults reads ~/.herd/defaults.toml, else /etc/herd/defaults.toml.
@@ -59,7 +61,10 @@ func loadDefaults() (push.Defaults, string, error) {
 			return d, path, fmt.Errorf("%s: %v", path, err)
 		}
 		if und := md.Undecoded(); len(und) > 0 {
-			return d, path, fmt.Errorf("%s: unknown setting %q (known: ssh_user, ssh_key, sudo_user, sudo_password, max_conns, log_path, known_hosts, strict_host_key_checking, lock_wait, etcd.endpoints, etcd.cert, etcd.key, etcd.ca, etcd.dir, etcd.cluster)", path, und[0].String())
+			return d, path, fmt.Errorf("%s: unknown setting %q (known: ssh_user, ssh_key, sudo_user, sudo_password, max_conns, log_path, known_hosts, strict_host_key_checking, lock_wait, agent_dir_local, etcd.endpoints, etcd.cert, etcd.key, etcd.ca, etcd.dir, etcd.cluster)", path, und[0].String())
+		}
+		if d.AgentDirLocal != "" && !filepath.IsAbs(d.AgentDirLocal) {
+			d.AgentDirLocal = filepath.Join(filepath.Dir(path), d.AgentDirLocal)
 		}
 		if d.LockWait != nil && *d.LockWait < 0 {
 			return d, path, fmt.Errorf("%s: lock_wait must not be negative", path)
@@ -87,6 +92,28 @@ func settingLine(path, key string) string {
 		}
 	}
 	return path
+}
+
+// agentBuilds finds the agent builds a run ships (see herd agents): the
+// lean herd-agent beside herd or herd itself, and the builds of dir
+// (--agent-dir-local, else agent_dir_local in defaults.toml).
+func agentBuilds(dir string, d push.Defaults) (*push.Binary, []*push.Binary, error) {
+	self, err := push.DefaultAgent()
+	if err != nil {
+		return nil, nil, err
+	}
+	flag := "--agent-dir-local"
+	if dir == "" {
+		dir, flag = d.AgentDirLocal, "agent_dir_local"
+	}
+	if dir == "" {
+		return self, nil, nil
+	}
+	more, err := push.LoadAgentDir(dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %v", flag, err)
+	}
+	return self, more, nil
 }
 
 func transportConfig(pf pushFlags, maxConns int) transport.Config {
@@ -123,6 +150,10 @@ type pushSetup struct {
 	limit    push.Limit
 	defaults push.Defaults
 	maxConns int
+	// agent is what targets of the controller's architecture get
+	// (push.DefaultAgent); moreAgents are the --agent-dir-local builds.
+	agent      *push.Binary
+	moreAgents []*push.Binary
 }
 
 // setupPush loads the defaults, the policy and the -i inventory and checks
@@ -181,11 +212,16 @@ func setupPush(in *interrupts, file string, f policyFlags, pf pushFlags, stdout,
 			return nil, exitUsage
 		}
 	}
+	agent, moreAgents, err := agentBuilds(pf.agentDir, defaults)
+	if err != nil {
+		fmt.Fprintf(stderr, "herd: %v\n", err)
+		return nil, exitUsage
+	}
 	maxConns := pf.maxConns
 	if maxConns == 0 {
 		maxConns = defaults.MaxConns
 	}
-	return &pushSetup{pol: pol, inv: inv, limit: limit, defaults: defaults, maxConns: maxConns}, exitOK
+	return &pushSetup{pol: pol, inv: inv, limit: limit, defaults: defaults, maxConns: maxConns, agent: agent, moreAgents: moreAgents}, exitOK
 }
 
 func runPush(in *interrupts, file string, check bool, f policyFlags, pf pushFlags, stdout, stderr io.Writer) int {
@@ -223,6 +259,8 @@ func runPush(in *interrupts, file string, check bool, f policyFlags, pf pushFlag
 		Stop:          in.stop,
 		Exchange:      openExchange(pf, defaults, pol, inv, stderr),
 		ExchangeLocks: pf.exchange.etcd != "" || len(defaults.Etcd.Endpoints) > 0,
+		Agent:         ps.agent,
+		MoreAgents:    ps.moreAgents,
 	})
 	if code, failed := runFailed(err, stderr); failed {
 		return code

@@ -111,6 +111,8 @@ func runWatch(in *interrupts, cmd *cobra.Command, file string, f policyFlags, pf
 			Transport:     transportConfig(pf, ps.maxConns),
 			AskBecomePass: askBecomePass(pf),
 			Stop:          in.stop,
+			Agent:         ps.agent,
+			MoreAgents:    ps.moreAgents,
 		},
 		Reload:           reload,
 		Changes:          files.Changes(),

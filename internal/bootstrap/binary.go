@@ -17,6 +17,8 @@ import (
 // cache directory on targets, so a target runs exactly these bytes.
 type Binary struct {
 	Path string
+	// Arch is the GOARCH it was built for; "" is the controller's own.
+	Arch string
 	// want, when set, is the hash the file must still have when read:
 	// a relay tells its children to expect the bytes it was verified as.
 	want    string

@@ -21,6 +21,9 @@ const (
 	ExitAgentCorrupt    = 97
 	ExitUnsafePath      = 98
 	ExitAgentWatched    = 99
+	// ExitNoAgentForArch: the target's `uname -m` matches none of the
+	// builds the controller offered (archSelect).
+	ExitNoAgentForArch = 94
 )
 
 // AgentPathEnv carries the path the bootstrap executes to the agent, which
@@ -63,16 +66,28 @@ const RefusedPrefix = "HERD-REFUSED "
 //
 // agentDir "" means $HOME/.cache/herd; a leading "~/" is the remote $HOME.
 func Script(hash, agentDir string) string {
+	return script(`h=`+transport.ShellQuote(hash), false, agentDir)
+}
+
+// script is Script with sel, the shell that sets h to the agent's hash: a
+// constant, or a choice by `uname -m` (archSelect). byArch adds the chosen
+// hash to the HERD-NEED line, so the controller knows which build to send.
+func script(sel string, byArch bool, agentDir string) string {
 	dir := `"${HOME:?}"/.cache/herd`
 	if agentDir != "" {
 		dir = transport.AgentDirWord(agentDir)
 	}
-	h := transport.ShellQuote(hash)
+	h := `"$h"`
+	need := `echo "` + needPrefix + `$z"`
+	if byArch {
+		need = `echo "` + needPrefix + `$z $h"`
+	}
 	fail := func(what string) string {
 		return `{ echo "herd bootstrap: ` + what + `" >&2; exit 96; }`
 	}
 	run := `export ` + AgentPathEnv + `="$f"; exec "$f" agent --hash ` + h
 	return strings.Join([]string{
+		sel,
 		`umask 077`,
 		`d=` + dir + `/` + h,
 		`o=$PWD`,
@@ -91,7 +106,7 @@ func Script(hash, agentDir string) string {
 		`[ -z "$b" ] || { echo "herd bootstrap: refusing to run the agent from $d: another user could replace it; owned by someone else than $(id -un) or root, or writable by group/others:" $b >&2; exit 98; }`,
 		`if [ -f "$f" ] && [ -x "$f" ]; then ` + run + `; fi`,
 		`if command -v gzip >/dev/null 2>&1; then z=gzip; else z=raw; fi`,
-		`echo "` + needPrefix + `$z"`,
+		need,
 		`IFS= read -r n || ` + fail(`no size on stdin`),
 		`[ "$n" -ge 0 ] 2>/dev/null || ` + fail(`bad size $n`),
 		`t="$p/.herd.$$"`,

@@ -25,10 +25,23 @@ import (
 // exits 97 (cached copy corrupt, removed) is started once more, which
 // installs a fresh copy.
 func Start(ctx context.Context, start func(cmd string) (*transport.Session, error), hash string, payload func() (gz, raw []byte, err error), agentDir string) (*transport.Session, bool, error) {
-	if len(hash) < 16 || strings.Trim(hash, "0123456789abcdef") != "" {
-		return nil, false, fmt.Errorf("agent bootstrap: bad agent hash %q (want lowercase hex)", hash)
+	if err := checkHash(hash); err != nil {
+		return nil, false, err
 	}
 	cmd := "exec /bin/sh -c " + transport.ShellQuote(Script(hash, agentDir))
+	return run(ctx, start, cmd, func(string) (gz, raw []byte, err error) { return payload() })
+}
+
+func checkHash(hash string) error {
+	if len(hash) < 16 || strings.Trim(hash, "0123456789abcdef") != "" {
+		return fmt.Errorf("agent bootstrap: bad agent hash %q (want lowercase hex)", hash)
+	}
+	return nil
+}
+
+// run runs cmd (a bootstrap script) and sends the payload for the hash the
+// target names ("" from a single-build script) when it asks.
+func run(ctx context.Context, start func(cmd string) (*transport.Session, error), cmd string, payload func(hash string) (gz, raw []byte, err error)) (*transport.Session, bool, error) {
 	installed := false
 	for attempt := 1; ; attempt++ {
 		s, err := start(cmd)
@@ -38,14 +51,14 @@ func Start(ctx context.Context, start func(cmd string) (*transport.Session, erro
 		stop := context.AfterFunc(ctx, func() { s.Close() })
 		first, err := readByte(s.Stdout)
 		if err == nil && first == needPrefix[0] {
-			var kind string
-			if kind, err = readNeed(s.Stdout); errors.Is(err, errRefused) {
+			var kind, hash string
+			if kind, hash, err = readNeed(s.Stdout); errors.Is(err, errRefused) {
 				stop()
 				s.Close()
 				return nil, installed, fmt.Errorf("agent bootstrap: %s: %w", whyWatched, err)
 			}
 			if err == nil {
-				gz, raw, perr := payload()
+				gz, raw, perr := payload(hash)
 				if perr != nil {
 					// Ours, not the target's: do not wait for its word.
 					stop()
@@ -59,7 +72,7 @@ func Start(ctx context.Context, start func(cmd string) (*transport.Session, erro
 				if err == nil && first == needPrefix[0] {
 					// Not a hello: the fresh copy refused to start (or
 					// the target asks again). Never read it as a frame.
-					_, err = readNeed(s.Stdout)
+					_, _, err = readNeed(s.Stdout)
 					if errors.Is(err, errRefused) {
 						stop()
 						s.Close()
@@ -91,12 +104,12 @@ var errRefused = errors.New("the agent refused to start")
 // readNeed reads the rest of the "HERD-NEED <kind>" line one byte at a time,
 // so nothing after the newline is consumed. A "HERD-REFUSED <why>" line
 // is returned as an error wrapping errRefused.
-func readNeed(r io.Reader) (string, error) {
+func readNeed(r io.Reader) (kind, hash string, err error) {
 	line := []byte{needPrefix[0]}
 	for len(line) < 1024 {
 		b, err := readByte(r)
 		if err != nil {
-			return "", fmt.Errorf("reading the bootstrap request: %w", err)
+			return "", "", fmt.Errorf("reading the bootstrap request: %w", err)
 		}
 		if b == '\n' {
 			break
@@ -104,13 +117,14 @@ func readNeed(r io.Reader) (string, error) {
 		line = append(line, b)
 	}
 	if why, ok := strings.CutPrefix(string(line), RefusedPrefix); ok {
-		return "", fmt.Errorf("%w: %s", errRefused, why)
+		return "", "", fmt.Errorf("%w: %s", errRefused, why)
 	}
-	kind, ok := strings.CutPrefix(string(line), needPrefix)
+	rest, ok := strings.CutPrefix(string(line), needPrefix)
+	kind, hash, _ = strings.Cut(rest, " ")
 	if !ok || (kind != "gzip" && kind != "raw") {
-		return "", fmt.Errorf("unexpected output from the target before the agent started: %q", line)
+		return "", "", fmt.Errorf("unexpected output from the target before the agent started: %q", line)
 	}
-	return kind, nil
+	return kind, hash, nil
 }
 
 func sendBinary(w io.Writer, kind string, gz, raw []byte) error {
@@ -160,6 +174,8 @@ func agentFailure(ctx context.Context, s *transport.Session, readErr error) erro
 		why = "the agent directory is not safe (nothing was run from it)"
 	case ExitAgentWatched:
 		why = whyWatched
+	case ExitNoAgentForArch:
+		why = "no agent for this host's architecture"
 	case transport.ExitConnTool:
 		why = "the connection tool cannot reach the target"
 	case 126:

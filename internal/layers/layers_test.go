@@ -2,6 +2,7 @@ package layers
 
 import (
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -9,7 +10,7 @@ import (
 const module = "github.com/herd-project/herd/internal/"
 
 // targetSide runs on managed machines.
-var targetSide = []string{"agent", "engine", "resource", "become", "facts"}
+var targetSide = []string{"agent", "engine", "resource", "become", "facts", "build"}
 
 // controllerSide runs only where herd is invoked.
 var controllerSide = []string{"push", "policy", "inventory", "fileserver", "ui", "filewatch", "exchange"}
@@ -65,5 +66,36 @@ func TestTargetSideDoesNotImportControllerSide(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// The lean agent (cmd/herd-agent) is what targets run when the controller
+// finds it: it must link no controller code and none of the libraries only
+// the controller uses (Starlark, TOML/YAML inventories, templates), nor the
+// coming etcd client. Transport stays: a trusted relay runs its SSH client
+// on a target to reach its children.
+var notInLeanAgent = []string{
+	module + "push", module + "policy", module + "inventory", module + "fileserver", module + "ui",
+	module + "examples", module + "lab", module + "bench", module + "exchange",
+	"go.etcd.io/", "go.starlark.net/", "github.com/BurntSushi/toml", "go.yaml.in/yaml",
+	"github.com/ardanlabs/jinja", "golang.org/x/term",
+}
+
+func TestLeanAgentLinksNoControllerCode(t *testing.T) {
+	const cmd = "github.com/herd-project/herd/cmd/herd-agent"
+	out, err := exec.Command("go", "list", "-deps", "-f", "{{.ImportPath}}", cmd).CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list %s: %v\n%s", cmd, err, out)
+	}
+	deps := strings.Fields(string(out))
+	if !slices.Contains(deps, module+"agent") {
+		t.Fatalf("go list %s does not list the agent package: %q", cmd, deps)
+	}
+	for _, dep := range deps {
+		for _, bad := range notInLeanAgent {
+			if dep == bad || strings.HasPrefix(dep, strings.TrimSuffix(bad, "/")+"/") {
+				t.Errorf("herd-agent links %s", dep)
+			}
+		}
 	}
 }

@@ -133,7 +133,7 @@ func (r *runner) startBecome(ctx context.Context, h *inventory.Host, brokerStart
 		}
 		return s, nil
 	}
-	ac, err := startAgent(ctx, h.Name, start, r.o.Agent, h.Conn.AgentDir, r.o.agentStartTimeout(), r.relayLog)
+	ac, err := startAgent(ctx, h.Name, start, r.builds, r.uploads, h.Conn.AgentDir, r.o.agentStartTimeout(), r.relayLog)
 	var be *become.Error
 	if errors.As(err, &be) {
 		return nil, fmt.Errorf("%s: %w", h.Name, be)

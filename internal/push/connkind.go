@@ -101,15 +101,15 @@ func (r *runner) runOn(ctx context.Context, role *policy.Role, via string, depth
 // once per parent rather than once per container or chroot on it. If the
 // parent's agent cannot start, h is bootstrapped from the controller.
 func (r *runner) seedFrom(ctx context.Context, role *policy.Role, h, parent *inventory.Host) *transport.Seed {
-	hash, err := r.o.Agent.Hash()
+	pac, err := r.agent(ctx, role, parent)
 	if err != nil {
-		return nil
-	}
-	if _, err := r.agent(ctx, role, parent); err != nil {
 		r.relayLog(h.Name, fmt.Sprintf("the agent comes from the controller: its herd_via parent %s has no agent: %v", parent.Name, err))
 		return nil
 	}
-	return &transport.Seed{Hash: hash, ParentDir: parent.Conn.AgentDir, TargetDir: h.Conn.AgentDir}
+	// The parent's own build: a container or chroot shares its kernel and
+	// so its architecture; the child's hello is checked against the builds
+	// all the same.
+	return &transport.Seed{Hash: pac.hello.AgentHash, ParentDir: parent.Conn.AgentDir, TargetDir: h.Conn.AgentDir}
 }
 
 // connSpec is what a connection kind needs from h's inventory entry.

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/herd-project/herd/internal/bootstrap"
 	"github.com/herd-project/herd/internal/event"
 	"github.com/herd-project/herd/internal/inventory"
 	"github.com/herd-project/herd/internal/policy"
@@ -29,10 +30,13 @@ type Options struct {
 	Inventory *inventory.Inventory
 	// Sink receives every host's events, one call at a time (the event.Sink
 	// contract: push serialises the hosts' goroutines).
-	Sink      event.Sink
-	Agent     *Binary
-	Transport transport.Config
-	Defaults  Defaults
+	Sink  event.Sink
+	Agent *Binary
+	// MoreAgents are builds for other architectures (LoadAgentDir); a
+	// target's uname -m picks among them and Agent.
+	MoreAgents []*Binary
+	Transport  transport.Config
+	Defaults   Defaults
 	// AskBecomePass is asked for the become password, once per run, when a
 	// host's sudo/su/doas wants one and none is configured.
 	AskBecomePass func() (string, error)
@@ -116,6 +120,9 @@ type runner struct {
 	pol  *policy.Policy
 	o    Options
 	pool *transport.Pool
+	// builds are the agent binaries a target may get, by its uname -m.
+	builds  []bootstrap.AgentBuild
+	uploads uploadGate
 
 	mu      sync.Mutex
 	agents  map[string]*agentConn // by host name, and by becomeKey for privileged agents
@@ -144,14 +151,15 @@ func prepare(pol *policy.Policy, o Options) (*runner, [][]*inventory.Host, error
 		}
 		o.Agent = b
 	}
-	if _, err := o.Agent.Hash(); err != nil {
+	agentBuilds, err := builds(AgentSet(o.Agent, o.MoreAgents))
+	if err != nil {
 		return nil, nil, err
 	}
 	roleHosts, err := resolveHosts(pol, o.Inventory, o.Limit)
 	if err != nil {
 		return nil, nil, err
 	}
-	r := &runner{pol: pol, o: o, agents: map[string]*agentConn{}, results: map[string]*HostResult{}, started: time.Now()}
+	r := &runner{pol: pol, o: o, builds: agentBuilds, uploads: newUploadGate(agentUploads), agents: map[string]*agentConn{}, results: map[string]*HostResult{}, started: time.Now()}
 	tc := o.Transport
 	if tc.OnDialRetry == nil {
 		// A retried connection set-up is news, not a failure: say so in

@@ -30,6 +30,10 @@ type Defaults struct {
 	LockWait *time.Duration `toml:"lock_wait"`
 	// Etcd chooses the exchange's store ([etcd] table).
 	Etcd EtcdDefaults `toml:"etcd"`
+	// AgentDirLocal is --agent-dir-local's default: a directory of agent
+	// builds for other architectures (LoadAgentDir); relative to the
+	// defaults file.
+	AgentDirLocal string `toml:"agent_dir_local"`
 }
 
 // EtcdDefaults is the [etcd] table of defaults.toml: an external cluster's

@@ -275,10 +275,69 @@ func TestBrokerCommandStartsTheBrokerOnBothPaths(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Both the cached exec and the exec after an install start the broker.
-	if n := strings.Count(got, " agent --become --hash "+hash); n != 2 {
+	if n := strings.Count(got, ` agent --become --hash "$h"`); n != 2 || !strings.Contains(got, "h="+hash+";") {
 		t.Errorf("broker starts = %d in %q, want 2", n, got)
 	}
 	if _, err := bootstrap.BrokerCommand("exec herd agent --hash " + hash); err == nil {
 		t.Error("a command of another shape was rewritten; want an error")
+	}
+}
+
+// The target's `uname -m` picks the build: each architecture gets its own
+// binary and cache, and a machine herd has no agent for fails naming its
+// architecture. uname is faked on PATH, as a host reporting aarch64 would.
+func TestBootstrapPicksTheBuildForTheTargetsArchitecture(t *testing.T) {
+	gzA, rawA, hashA := fakeAgent(t)
+	gzB, rawB, hashB := fakeAgent(t)
+	sent := map[string]int{}
+	builds := []bootstrap.AgentBuild{
+		{Arch: "amd64", Hash: hashA, Payload: func() ([]byte, []byte, error) { sent["amd64"]++; return gzA, rawA, nil }},
+		{Arch: "arm64", Hash: hashB, Payload: func() ([]byte, []byte, error) { sent["arm64"]++; return gzB, rawB, nil }},
+	}
+	for _, tc := range []struct {
+		uname, want, wantErr string
+	}{
+		{"x86_64", "amd64", ""},
+		{"aarch64", "arm64", ""},
+		{"aarch64", "", ""}, // cached now: nothing sent
+		{"riscv64", "", "no agent for architecture riscv64 (uname -m) on this host; the controller has agents for: amd64, arm64"},
+	} {
+		bin := t.TempDir()
+		os.WriteFile(filepath.Join(bin, "uname"), []byte("#!/bin/sh\necho "+tc.uname+"\n"), 0o755)
+		dir := filepath.Join(t.TempDir(), "agents")
+		if tc.want == "" && tc.wantErr == "" {
+			dir = filepath.Join(os.TempDir(), "herd-arch-test-"+hashB[:8])
+		} else if tc.want == "arm64" {
+			dir = filepath.Join(os.TempDir(), "herd-arch-test-"+hashB[:8])
+			os.RemoveAll(dir)
+			t.Cleanup(func() { os.RemoveAll(dir) })
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		start := func(cmd string) (*transport.Session, error) {
+			return transport.StartLocal(ctx, []string{"env", "PATH=" + bin + ":" + os.Getenv("PATH"), "/bin/sh", "-c", cmd})
+		}
+		before := map[string]int{"amd64": sent["amd64"], "arm64": sent["arm64"]}
+		s, _, err := bootstrap.StartBuilds(ctx, start, builds, dir)
+		if tc.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) || !strings.Contains(err.Error(), "no agent for this host's architecture") {
+				t.Errorf("%s: err = %v, want %q", tc.uname, err, tc.wantErr)
+			}
+			cancel()
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", tc.uname, err)
+		}
+		talk(t, s)
+		cancel()
+		for arch, n := range sent {
+			if got, want := n-before[arch], map[bool]int{true: 1}[arch == tc.want]; got != want {
+				t.Errorf("%s: sent %s %d times, want %d", tc.uname, arch, got, want)
+			}
+		}
+		wantHash := map[string]string{"amd64": hashA, "arm64": hashB, "": hashB}[tc.want]
+		if _, err := os.Stat(filepath.Join(dir, wantHash, "herd")); err != nil {
+			t.Errorf("%s: the %s build is not cached under its hash: %v", tc.uname, tc.want, err)
+		}
 	}
 }
