@@ -3,6 +3,7 @@ package bootstrap
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sort"
 	"strings"
 
@@ -39,8 +40,12 @@ func UnameNames(goarch string) string { return unameNames[goarch] }
 // machine's architecture and what this controller has.
 func archSelect(builds []AgentBuild) (string, error) {
 	var b strings.Builder
-	b.WriteString(`m=$(uname -m); case "$m" in `)
+	// Targets promise /bin/sh and nothing else: an image or chroot without
+	// uname gets the controller's own architecture (m stays empty), and a
+	// wrong guess fails at exec with the kernel's "Exec format error".
+	b.WriteString(`m=; if command -v uname >/dev/null 2>&1; then m=$(uname -m); fi; case "$m" in `)
 	var have []string
+	native := ""
 	for _, bd := range builds {
 		pat := unameNames[bd.Arch]
 		if pat == "" {
@@ -48,6 +53,12 @@ func archSelect(builds []AgentBuild) (string, error) {
 		}
 		fmt.Fprintf(&b, "%s) h=%s;; ", pat, transport.ShellQuote(bd.Hash))
 		have = append(have, bd.Arch)
+		if bd.Arch == runtime.GOARCH || (native == "" && len(builds) == 1) {
+			native = bd.Hash
+		}
+	}
+	if native != "" {
+		fmt.Fprintf(&b, `"") h=%s;; `, transport.ShellQuote(native))
 	}
 	sort.Strings(have)
 	fmt.Fprintf(&b, `*) echo "herd bootstrap: no agent for architecture $m (uname -m) on this host; the controller has agents for: %s" >&2; exit %d;; esac`,
