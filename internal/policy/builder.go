@@ -104,6 +104,14 @@ func (b *builder) resolve(t target, from *declaration, kwarg string) (int, error
 	if d, ok := b.byID[t.name]; ok {
 		return d.index, nil
 	}
+	if !strings.Contains(t.name, ":") {
+		if d, err := b.byBareName(t.name, from, kwarg); d != nil || err != nil {
+			if err != nil {
+				return 0, err
+			}
+			return d.index, nil
+		}
+	}
 	known := make([]string, 0, len(b.byID)+len(b.labels))
 	for id := range b.byID {
 		known = append(known, id)
@@ -117,6 +125,26 @@ func (b *builder) resolve(t target, from *declaration, kwarg string) (int, error
 		hint = ` (use a "kind:name" id such as "service:nginx", or a label= given to a resource)`
 	}
 	return 0, errorAt(from.pos, "%s: unknown resource %q in role %s%s", kwarg, t.name, b.role.Name, hint)
+}
+
+// byBareName finds the one resource of the role named name, whatever its
+// kind, so notify="nginx" works as Ansible users write it; two kinds with
+// that name are ambiguous and must be spelled "kind:name".
+func (b *builder) byBareName(name string, from *declaration, kwarg string) (*declaration, error) {
+	var found []string
+	for id := range b.byID {
+		if _, n, ok := strings.Cut(id, ":"); ok && n == name {
+			found = append(found, id)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return nil, nil
+	case 1:
+		return b.byID[found[0]], nil
+	}
+	sort.Strings(found)
+	return nil, errorAt(from.pos, "%s: %q is ambiguous in role %s: say which, one of %s", kwarg, name, b.role.Name, strings.Join(found, ", "))
 }
 
 // finish resolves edges, applies declaration order and rejects cycles.

@@ -44,6 +44,8 @@ func TestBadPoliciesGiveOneLinePositionedErrors(t *testing.T) {
 			"site.star:2:13:", "noop:y runs after noop:x (after= at site.star:4:9)"},
 		{"unknown notify target", "-- site.star --\ndef web(host):\n    file(\"/a\", notify = [\"service:nginx\"])\n    noop(\"later\")\n" + role,
 			"site.star:2:9:", `notify: unknown resource "service:nginx" in role web`},
+		{"bare notify name shared by two kinds", "-- site.star --\ndef web(host):\n    noop(\"x\")\n    exec(\"x\", command = \"true\")\n    file(\"/a\", notify = [\"x\"])\n" + role,
+			"site.star:4:9:", `notify: "x" is ambiguous in role web: say which, one of exec:x, noop:x`},
 		{"unknown target suggests close id", "-- site.star --\ndef web(host):\n    file(\"/a\", before = [\"noop:relaod\"])\n    noop(\"reload\")\n" + role,
 			"site.star:2:9:", `before: unknown resource "noop:relaod" in role web (did you mean "noop:reload"?)`},
 		{"missing template file", "-- site.star --\ndef web(host):\n    template(\"/etc/motd\", src = \"templates/nope.tmpl\")\n" + role,

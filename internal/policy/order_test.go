@@ -53,6 +53,10 @@ func TestOrderingEdges(t *testing.T) {
     noop("other", after = [])
     noop("svc", label = "restart", after = [])`, "",
 			map[string][]string{"noop:svc": {"noop:conf"}}, map[string][]string{"noop:conf": {"noop:svc"}}},
+		{"notify by a bare name unique in the role, as Ansible users write it", `
+    file("/etc/app.conf", content = "x", notify = ["app"], after = [])
+    service("app", running = True, after = [])`, "",
+			map[string][]string{"service:app": {"file:/etc/app.conf"}}, map[string][]string{"file:/etc/app.conf": {"service:app"}}},
 		{"notify an earlier resource drops the contradicting implicit edge", `
     noop("svc")
     noop("conf", notify = ["noop:svc"])
