@@ -15,17 +15,10 @@ import (
 // newDemoCmd is `herd demo [DIR]`.
 func newDemoCmd(a *app) *cobra.Command {
 	return &cobra.Command{
-		Use:   "demo [DIR]",
-		Short: "apply the embedded demo policy twice under DIR (default: a new temp dir)",
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) > 1 {
-				return fmt.Errorf("at most one directory")
-			}
-			return nil
-		},
-		ValidArgsFunction: func(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
-			return nil, cobra.ShellCompDirectiveFilterDirs
-		},
+		Use:               "demo [DIR]",
+		Short:             "apply the embedded demo policy twice under DIR (default: a new temp dir)",
+		Args:              optionalDir,
+		ValidArgsFunction: completeDirs,
 		Run: func(cmd *cobra.Command, args []string) {
 			in, end := watchInterrupts(a.stderr)
 			defer end()

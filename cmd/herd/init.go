@@ -21,17 +21,10 @@ var starter embed.FS
 // newInitCmd is `herd init [DIR]`.
 func newInitCmd(a *app) *cobra.Command {
 	return &cobra.Command{
-		Use:   "init [DIR]",
-		Short: "write a starter project (site.star, inventory.toml, templates/, defaults.toml) into DIR (default .)",
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) > 1 {
-				return fmt.Errorf("at most one directory")
-			}
-			return nil
-		},
-		ValidArgsFunction: func(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
-			return nil, cobra.ShellCompDirectiveFilterDirs
-		},
+		Use:               "init [DIR]",
+		Short:             "write a starter project (site.star, inventory.toml, templates/, defaults.toml) into DIR (default .)",
+		Args:              optionalDir,
+		ValidArgsFunction: completeDirs,
 		Run: func(cmd *cobra.Command, args []string) {
 			dir := "."
 			if len(args) == 1 {
@@ -88,4 +81,17 @@ func writeNew(path string, data []byte) error {
 		return err
 	}
 	return f.Close()
+}
+
+// optionalDir accepts the one optional DIR argument of demo and init.
+func optionalDir(cmd *cobra.Command, args []string) error {
+	if len(args) > 1 {
+		return fmt.Errorf("at most one directory")
+	}
+	return nil
+}
+
+// completeDirs completes DIR with directories only.
+func completeDirs(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+	return nil, cobra.ShellCompDirectiveFilterDirs
 }
