@@ -125,19 +125,29 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+// workDir makes the run's scratch directory; cleanup removes it unless
+// -keep asked to keep it (then its path is logged).
+func workDir(o options, prefix string, logf func(string, ...any)) (dir string, cleanup func(), err error) {
+	dir, err = os.MkdirTemp("", prefix)
+	if err != nil {
+		return "", nil, err
+	}
+	if o.keep {
+		logf("work directory: %s", dir)
+		return dir, func() {}, nil
+	}
+	return dir, func() { os.RemoveAll(dir) }, nil
+}
+
 // measureAll brings up the lab, measures every scenario and prints the
 // table (or JSON) of what it measured, even when a scenario failed.
 func measureAll(ctx context.Context, o options, stdout, stderr io.Writer) error {
 	logf := func(format string, args ...any) { fmt.Fprintf(stderr, format+"\n", args...) }
-	work, err := os.MkdirTemp("", "herd-bench-")
+	work, cleanup, err := workDir(o, "herd-bench-", logf)
 	if err != nil {
 		return err
 	}
-	if o.keep {
-		logf("work directory: %s", work)
-	} else {
-		defer os.RemoveAll(work)
-	}
+	defer cleanup()
 	r := &bench.Runner{Herd: o.herd, Reps: o.reps, Timeout: o.timeout, Log: logf}
 	machine := bench.Machine{CPUs: runtime.NumCPU(), Kernel: bench.Version("uname", "-sr"), Reps: o.reps, Steps: o.steps,
 		Versions: map[string]string{"go": runtime.Version()}}

@@ -19,15 +19,11 @@ import (
 // bench.MeasureWatch), printed as text or JSON.
 func measureWatch(ctx context.Context, o options, n int, idle time.Duration, stdout, stderr io.Writer) error {
 	logf := func(format string, args ...any) { fmt.Fprintf(stderr, format+"\n", args...) }
-	work, err := os.MkdirTemp("", "herd-bench-watch-")
+	work, cleanup, err := workDir(o, "herd-bench-watch-", logf)
 	if err != nil {
 		return err
 	}
-	if o.keep {
-		logf("work directory: %s", work)
-	} else {
-		defer os.RemoveAll(work)
-	}
+	defer cleanup()
 	r := &bench.Runner{Herd: o.herd, Reps: o.reps, Timeout: 2 * time.Minute, Log: logf}
 	if r.Herd == "" {
 		if r.Herd, err = buildHerd(ctx, work); err != nil {
