@@ -46,11 +46,22 @@ func (r *runner) await(ctx context.Context, i int) {
 	res := r.p.Resources[i]
 	cs, edges := uniqueCollects(res)
 	wait := time.Duration(0)
+	var now, later []*plan.Collected
 	for _, c := range cs {
+		if c.Later {
+			later = append(later, c)
+			continue
+		}
+		now = append(now, c)
 		wait = max(wait, c.Wait())
 	}
-	r.report(i, event.Event{Type: event.Wait, Waits: edges,
-		Msg: fmt.Sprintf("waiting for %s (at most %v)", describeEdges(cs), wait)}, true)
+	if len(now) > 0 {
+		msg := fmt.Sprintf("waiting for %s (at most %v)", describeEdges(now), wait)
+		if len(later) > 0 {
+			msg += "; not for " + describeEdges(later) + " (" + laterBatch + ")"
+		}
+		r.report(i, event.Event{Type: event.Wait, Waits: edges, Msg: msg}, true)
+	}
 	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	go func() {
@@ -67,6 +78,10 @@ func (r *runner) await(ctx context.Context, i int) {
 	for k, c := range cs {
 		go func() {
 			defer func() { done <- struct{}{} }()
+			if c.Later {
+				why[k] = laterBatch
+				return
+			}
 			if r.o.Collect == nil {
 				why[k] = "no controller to send it"
 				return
@@ -109,6 +124,10 @@ func (r *runner) await(ctx context.Context, i int) {
 	r.report(i, event.Event{Type: event.Wait, Msg: msg}, true)
 }
 
+// laterBatch says why a collected value is not waited for: its host runs
+// the role in a later serial batch, after this one ended.
+const laterBatch = "later serial batch"
+
 // uniqueCollects lists what res waits for, once each, sorted, and the
 // cross-host edges as "host:export".
 func uniqueCollects(res plan.Resource) ([]*plan.Collected, []string) {
@@ -140,7 +159,7 @@ func describeEdges(cs []*plan.Collected) string {
 // came, else the value of an earlier run, else nothing (callers hold
 // outMu). In check mode the value is not known: the resource "would wait".
 func (r *runner) collectedValue(b plan.Binding, c *plan.Collected) (string, error) {
-	if r.o.Check {
+	if r.o.Check && !c.Later {
 		return "", fmt.Errorf("%s: would wait for %s's export %q%w", b.Place(), c.Host, c.Name, errNoOutput)
 	}
 	if v := r.collected[c.Key()]; v.ok {
@@ -186,4 +205,27 @@ func (r *runner) sourcesFinished(e plan.Export) bool {
 		}
 	}
 	return true
+}
+
+// checkWait is check mode's word on a resource that collects: whom apply
+// would wait for, and whom it would not (later serial batches: their
+// earlier value, or nothing).
+func checkWait(res plan.Resource, took time.Duration) event.Event {
+	cs, edges := uniqueCollects(res)
+	var now, later []*plan.Collected
+	var said []string
+	for _, c := range cs {
+		if c.Later {
+			later = append(later, c)
+		} else {
+			now = append(now, c)
+		}
+	}
+	if len(now) > 0 {
+		said = append(said, "would wait for "+describeEdges(now))
+	}
+	if len(later) > 0 {
+		said = append(said, "would not wait for "+describeEdges(later)+" ("+laterBatch+"; using nothing)")
+	}
+	return event.Event{Type: event.Changed, Duration: took, Waits: edges, Msg: "may change: " + strings.Join(said, "; ")}
 }

@@ -30,10 +30,8 @@ func (r *runner) runOne(ctx context.Context, i int) bool {
 
 	if r.o.Check && len(res.Collects()) > 0 {
 		// Nothing is exported in check mode: say whom apply would wait for.
-		cs, edges := uniqueCollects(res)
 		r.markAhead(res.ID)
-		r.report(i, event.Event{Type: event.Changed, Duration: time.Since(start), Waits: edges,
-			Msg: "may change: would wait for " + describeEdges(cs)}, true)
+		r.report(i, checkWait(res, time.Since(start)), true)
 		return true
 	}
 	params, err := r.bindParams(res)

@@ -18,6 +18,10 @@ type Collected struct {
 	Fallback    string   `json:"fallback,omitempty"`
 	HasFallback bool     `json:"has_fallback,omitempty"`
 	Timeout     Duration `json:"timeout,omitempty"`
+	// Later is set when Host runs the role in a later serial batch than
+	// this host: its value cannot come in time, so the resource does not
+	// wait for it and says so at once.
+	Later bool `json:"later,omitempty"`
 }
 
 // DefaultCollectTimeout is Collected.Timeout when not set.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"slices"
 	"sort"
 	"time"
 
@@ -26,8 +27,11 @@ type ExchangeView interface {
 	// Facts returns a host's facts as its agent last reported them.
 	Facts(host string) (facts.Facts, bool, error)
 	// Pending lists the hosts of this run whose export name in role is
-	// deferred and not known yet: collect() waits for them on the target.
-	Pending(role, name string) []string
+	// deferred and not known yet, as host (which collects) sees them:
+	// wait, those that run in its serial batch or an earlier one, which
+	// collect() waits for on the target; later, those of later batches,
+	// which cannot have exported before host runs.
+	Pending(role, name, host string) (wait, later []string)
 }
 
 // HostResource is an exported resource and the host that exported it.
@@ -138,20 +142,20 @@ func (p *Policy) collectBuiltin(thread *starlark.Thread, fn *starlark.Builtin, a
 	}
 	var name string
 	var hosts starlark.Value = starlark.None
-	var timeout starlark.Value = starlark.None
-	if err := starlark.UnpackArgs("collect", args, kwargs, "name", &name, "hosts?", &hosts, "collect_timeout?", &timeout); err != nil {
+	var timeoutArg starlark.Value = starlark.None
+	if err := starlark.UnpackArgs("collect", args, kwargs, "name", &name, "hosts?", &hosts, "collect_timeout?", &timeoutArg); err != nil {
 		return nil, errorAt(pos, "%v", err)
 	}
 	filter, err := hostFilter(hosts)
 	if err != nil {
 		return nil, errorAt(pos, "%v", err)
 	}
-	wait := plan.DefaultCollectTimeout
-	if timeout != starlark.None {
-		if wait, err = durationArg("collect", "collect_timeout", timeout); err != nil {
+	timeout := plan.DefaultCollectTimeout
+	if timeoutArg != starlark.None {
+		if timeout, err = durationArg("collect", "collect_timeout", timeoutArg); err != nil {
 			return nil, errorAt(pos, "%v", err)
 		}
-		if wait <= 0 || wait > 24*time.Hour {
+		if timeout <= 0 || timeout > 24*time.Hour {
 			return nil, errorAt(pos, "collect(%q): collect_timeout must be between 1s and 24h", name)
 		}
 	}
@@ -163,9 +167,15 @@ func (p *Policy) collectBuiltin(thread *starlark.Thread, fn *starlark.Builtin, a
 	if err != nil {
 		return nil, errorAt(pos, "collect(%q): %v", name, err)
 	}
+	wait, later := v.Pending(b.role.Name, name, b.plan.Host)
 	pending := map[string]bool{}
-	for _, h := range v.Pending(b.role.Name, name) {
+	for _, h := range wait {
 		pending[h] = true
+	}
+	for _, h := range later {
+		if _, had := vals[h]; !had {
+			pending[h] = true // said missing at once on the target
+		}
 	}
 	d := starlark.NewDict(len(vals) + len(pending))
 	for _, h := range sortedKeys(unionKeys(vals, pending)) {
@@ -177,7 +187,8 @@ func (p *Policy) collectBuiltin(thread *starlark.Thread, fn *starlark.Builtin, a
 			continue
 		}
 		old, had := vals[h]
-		c := &plan.Collected{Host: h, Name: name, Role: b.role.Name, Fallback: old, HasFallback: had, Timeout: wait}
+		c := &plan.Collected{Host: h, Name: name, Role: b.role.Name, Fallback: old, HasFallback: had, Timeout: timeout,
+			Later: slices.Contains(later, h)}
 		_ = d.SetKey(starlark.String(h), &Deferred{parts: []plan.Part{{Xch: c}}, b: b})
 	}
 	return d, nil

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"go.starlark.net/starlark"
+
+	"github.com/herd-project/herd/internal/plan"
 )
 
 // template("path", src=, vars=, engine=) renders a controller template and declares
@@ -44,11 +46,24 @@ func init() {
 				return errorAt(c.pos, "%s: src: %v", c.what, err)
 			}
 			vars, _ := c.args["vars"].(*starlark.Dict)
-			out, err := c.p.render(src, c.str("engine"), vars, c.b)
+			marks := &deferredMarks{}
+			out, err := c.p.render(src, c.str("engine"), vars, c.b, marks)
 			if err != nil {
 				return c.fail(err)
 			}
-			c.res.Params["blob"] = c.b.plan.AddBlob(out)
+			parts, err := marks.parts(src, out)
+			if err != nil {
+				return c.fail(err)
+			}
+			if parts == nil {
+				c.res.Params["blob"] = c.b.plan.AddBlob(out)
+				return nil
+			}
+			// Filled on the target once the deferred values exist.
+			if n := len(plan.Binding{Parts: parts}.Placeholder()); n > maxInline {
+				return c.fail(inlineTooLarge(c.what, "content", n))
+			}
+			c.res.Bind = append(c.res.Bind, plan.Binding{Param: "content", Parts: parts})
 			return nil
 		},
 	})

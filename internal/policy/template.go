@@ -94,10 +94,12 @@ func (p *Policy) parseTemplate(src string) (*template.Template, error) {
 }
 
 // render executes src with the documented data: vars, facts and host.
-func (p *Policy) render(src, engine string, extra *starlark.Dict, b *builder) ([]byte, error) {
+// Deferred values in extra are rendered as markers (template_deferred.go).
+func (p *Policy) render(src, engine string, extra *starlark.Dict, b *builder, marks *deferredMarks) ([]byte, error) {
 	var t *template.Template
 	var err error
-	if !isJinja(src, engine) {
+	jinja := isJinja(src, engine)
+	if !jinja {
 		if t, err = p.parseTemplate(src); err != nil {
 			return nil, err
 		}
@@ -105,7 +107,7 @@ func (p *Policy) render(src, engine string, extra *starlark.Dict, b *builder) ([
 	vars := make(map[string]any, len(b.vars))
 	maps.Copy(vars, b.vars)
 	if extra != nil {
-		g, err := toGo(extra)
+		g, err := toGoWith(extra, func(d *Deferred) any { return marks.mark(d, jinja) })
 		if err != nil {
 			if e, ok := err.(*Error); ok {
 				return nil, e

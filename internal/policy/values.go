@@ -363,7 +363,13 @@ func toStarlark(v any) (starlark.Value, error) {
 }
 
 // toGo converts a Starlark value for use as template data.
-func toGo(v starlark.Value) (any, error) {
+func toGo(v starlark.Value) (any, error) { return toGoWith(v, nil) }
+
+// toGoWith is toGo where a deferred value becomes what mark returns (a
+// template's placeholder, template_deferred.go); without mark it is an
+// error saying where deferred values can go.
+func toGoWith(v starlark.Value, mark func(*Deferred) any) (any, error) {
+	toGo := func(v starlark.Value) (any, error) { return toGoWith(v, mark) }
 	switch v := v.(type) {
 	case starlark.NoneType:
 		return nil, nil
@@ -380,6 +386,9 @@ func toGo(v starlark.Value) (any, error) {
 	case starlark.Float:
 		return float64(v), nil
 	case *Deferred:
+		if mark != nil {
+			return mark(v), nil
+		}
 		return nil, v.misuseError()
 	case starlark.Indexable: // list, tuple
 		out := make([]any, v.Len())

@@ -27,10 +27,28 @@ type hub struct {
 	sent map[string]*wire.Collected
 	// waiters: key → agents whose running plan waits for it.
 	waiters map[string][]*agentConn
+	// batch: role → host → its serial batch (0 without serial=).
+	batch map[string]map[string]int
 }
 
 func newHub() *hub {
-	return &hub{pending: map[string]map[string]map[string]bool{}, sent: map[string]*wire.Collected{}, waiters: map[string][]*agentConn{}}
+	return &hub{pending: map[string]map[string]map[string]bool{}, sent: map[string]*wire.Collected{},
+		waiters: map[string][]*agentConn{}, batch: map[string]map[string]int{}}
+}
+
+// batches records in which serial batch each host of role runs (runRole
+// cuts hosts in batches of serial, in this order).
+func (h *hub) batches(role string, hosts []string, serial int) {
+	if serial <= 0 {
+		serial = max(len(hosts), 1)
+	}
+	m := make(map[string]int, len(hosts))
+	for i, name := range hosts {
+		m[name] = i / serial
+	}
+	h.mu.Lock()
+	h.batch[role] = m
+	h.mu.Unlock()
 }
 
 // plannedDeferred records host's deferred exports in role.
@@ -53,11 +71,21 @@ func (h *hub) plannedDeferred(host, role string, p *plan.Plan) {
 	}
 }
 
-// Pending lists the hosts whose export name in role is still to come.
-func (h *hub) Pending(role, name string) []string {
+// Pending lists the hosts whose export name in role is still to come:
+// those that run before host or with it (wait), and those of later
+// serial batches, which only run once host's batch is over (later).
+func (h *hub) Pending(role, name, host string) (wait, later []string) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return slices.Sorted(maps.Keys(h.pending[role][name]))
+	mine := h.batch[role][host]
+	for _, p := range slices.Sorted(maps.Keys(h.pending[role][name])) {
+		if h.batch[role][p] > mine {
+			later = append(later, p)
+		} else {
+			wait = append(wait, p)
+		}
+	}
+	return wait, later
 }
 
 // wait registers ac, which runs p, for the values p collects, and sends it

@@ -188,7 +188,9 @@ func (v *exchangeView) Facts(host string) (facts.Facts, bool, error) {
 }
 
 // Pending implements policy.ExchangeView.
-func (v *exchangeView) Pending(role, name string) []string { return v.hub.Pending(role, name) }
+func (v *exchangeView) Pending(role, name, host string) (wait, later []string) {
+	return v.hub.Pending(role, name, host)
+}
 
 // fromAgent takes an export an agent reported mid-run: the run's view
 // sees it at once (a plan made later in the role reads it as a plain
@@ -324,6 +326,11 @@ func (r *runner) afterPlanning(roleHosts [][]*inventory.Host, plans []map[string
 		return
 	}
 	for i, role := range r.pol.Roles {
+		names := make([]string, len(roleHosts[i]))
+		for k, h := range roleHosts[i] {
+			names[k] = h.Name
+		}
+		r.xv.hub.batches(role.Name, names, role.Serial)
 		for _, h := range roleHosts[i] {
 			if hp := plans[i][h.Name]; hp != nil && hp.plan != nil {
 				r.xv.planned(h.Name, role.Name, hp.plan)

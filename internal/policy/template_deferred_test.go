@@ -1,0 +1,91 @@
+package policy
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/herd-project/herd/internal/facts"
+)
+
+// fakeExchange: web2 exported "key" in an earlier run; web1 and web3 export
+// it in this run, deferred (pending) in role "web".
+type fakeExchange struct{}
+
+func (fakeExchange) Values(name string) (map[string]string, error) {
+	return map[string]string{"web2": "K2"}, nil
+}
+func (fakeExchange) Resources() ([]HostResource, error) { return nil, nil }
+func (fakeExchange) Facts(string) (facts.Facts, bool, error) {
+	return facts.Facts{}, false, nil
+}
+func (fakeExchange) Pending(role, name, host string) (wait, later []string) {
+	return []string{"web1", "web3"}, nil
+}
+
+// renderParts plans a template over collect()'s dict for web1 and returns
+// the content binding as text: literal parts as they are, collected parts
+// as <host:name>.
+func renderParts(t *testing.T, tmpl, engine string) (string, error) {
+	t.Helper()
+	p := mustLoad(t, `
+-- site.star --
+def web(host):
+    template("/etc/peers", src = "t.tmpl", engine = "`+engine+`",
+             vars = {"peers": collect("key"), "nested": {"list": [collect("key")["web3"]]}})
+role("web", main = web)
+-- t.tmpl --
+`+tmpl, LoadOptions{})
+	p.SetExchange(fakeExchange{})
+	pl, err := p.Plan(p.Roles[0], web1)
+	if err != nil {
+		return "", err
+	}
+	r := pl.Resources[0]
+	if r.Params["blob"] != nil {
+		return "blob:" + string(pl.Blobs[r.Params["blob"].(string)]), nil
+	}
+	if len(r.Bind) != 1 || r.Bind[0].Param != "content" {
+		t.Fatalf("bindings %+v, want one of content", r.Bind)
+	}
+	var b strings.Builder
+	for _, part := range r.Bind[0].Parts {
+		if part.Xch != nil {
+			b.WriteString("<" + part.Xch.Host + ":" + part.Xch.Name + ">")
+			continue
+		}
+		b.WriteString(part.Lit)
+	}
+	return b.String(), nil
+}
+
+// A template iterating over collect()'s dict renders on the controller
+// with the deferred values cut out as parts the target fills; a value it
+// would change or inspect is refused at planning.
+func TestTemplateDeferredVars(t *testing.T) {
+	for _, tc := range []struct {
+		name, engine, tmpl, want, err string
+	}{
+		{"go range", "go", `{{range $h, $k := .vars.peers}}{{$h}} {{$k}};{{end}}`, "web1 <web1:key>;web2 K2;web3 <web3:key>;\n", ""},
+		{"go nested list", "go", `{{index .vars.nested.list 0}}`, "<web3:key>\n", ""},
+		{"go indent", "go", `{{indent 2 .vars.peers.web3}}`, "  <web3:key>\n", ""},
+		{"go keys only", "go", `{{range $h, $k := .vars.peers}}{{$h}} {{end}}`, "blob:web1 web2 web3 \n", ""},
+		{"jinja range", "jinja2", `{% for h, k in peers.items() %}{{ h }}={{ k }} {% endfor %}`, "web1=<web1:key> web2=K2 web3=<web3:key> ", ""},
+		{"go upper", "go", `{{upper .vars.peers.web3}}`, "", "web3's export key is only known on the target"},
+		{"go quote", "go", `{{quote .vars.peers.web1}}`, "", "web1's export key is only known on the target"},
+		{"go eq", "go", `{{if eq .vars.peers.web3 "x"}}x{{end}}`, "", "incompatible types for comparison"},
+		{"jinja upper", "jinja2", `{{ peers.web3 | upper }}`, "", "web3's export key is only known on the target"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := renderParts(t, tc.tmpl, tc.engine)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) || !strings.Contains(err.Error(), "site.star:") {
+					t.Fatalf("got %q, %v; want an error at site.star: with %q", got, err, tc.err)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("got %q, %v; want %q", got, err, tc.want)
+			}
+		})
+	}
+}
