@@ -12,6 +12,7 @@ import (
 type Export struct {
 	Name  string `json:"name"`
 	Parts []Part `json:"parts"`
+	Pos   string `json:"pos,omitempty"` // policy file:line:col of export()
 }
 
 // Literal returns the export's value when it needs nothing from the target.

@@ -101,7 +101,7 @@ func (p *Policy) exportBuiltin(thread *starlark.Thread, fn *starlark.Builtin, ar
 			return nil, errorAt(pos, "export(%q): this host already exports %q in this role", name, name)
 		}
 	}
-	b.plan.Exports = append(b.plan.Exports, plan.Export{Name: name, Parts: parts})
+	b.plan.Exports = append(b.plan.Exports, plan.Export{Name: name, Parts: parts, Pos: pos})
 	return starlark.None, nil
 }
 

@@ -350,5 +350,16 @@ func (r *runner) afterPlanning(roleHosts [][]*inventory.Host, plans []map[string
 			}
 			hp.plan = p
 		}
+		ps := map[string]*plan.Plan{}
+		for _, h := range roleHosts[i] {
+			if hp := plans[i][h.Name]; hp != nil && hp.plan != nil {
+				ps[h.Name] = hp.plan
+			}
+		}
+		if in, err := waitCycle(role.Name, ps); err != nil {
+			for _, h := range in {
+				errs.add(h, err)
+			}
+		}
 	}
 }
