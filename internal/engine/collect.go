@@ -44,15 +44,17 @@ func (r *runner) mustWait(i int) bool {
 // without edges saying what came and which hosts were missing.
 func (r *runner) await(ctx context.Context, i int) {
 	res := r.p.Resources[i]
-	cs, edges := uniqueCollects(res)
+	cs, _ := uniqueCollects(res)
 	wait := time.Duration(0)
 	var now, later []*plan.Collected
+	var edges []string // the cross-host edges waited on
 	for _, c := range cs {
 		if c.Later {
 			later = append(later, c)
 			continue
 		}
 		now = append(now, c)
+		edges = append(edges, c.Host+":"+c.Name)
 		wait = max(wait, c.Wait())
 	}
 	if len(now) > 0 {
@@ -211,14 +213,15 @@ func (r *runner) sourcesFinished(e plan.Export) bool {
 // would wait for, and whom it would not (later serial batches: their
 // earlier value, or nothing).
 func checkWait(res plan.Resource, took time.Duration) event.Event {
-	cs, edges := uniqueCollects(res)
+	cs, _ := uniqueCollects(res)
 	var now, later []*plan.Collected
-	var said []string
+	var said, edges []string
 	for _, c := range cs {
 		if c.Later {
 			later = append(later, c)
 		} else {
 			now = append(now, c)
+			edges = append(edges, c.Host+":"+c.Name)
 		}
 	}
 	if len(now) > 0 {

@@ -88,6 +88,25 @@ func (h *hub) Pending(role, name, host string) (wait, later []string) {
 	return wait, later
 }
 
+// sketch is Pending before any export is recorded: every host of role
+// without a known value, split by batch as Pending does.
+func (h *hub) sketch(role, host string, known map[string]string) (wait, later []string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	mine := h.batch[role][host]
+	for _, p := range slices.Sorted(maps.Keys(h.batch[role])) {
+		if _, ok := known[p]; ok {
+			continue
+		}
+		if h.batch[role][p] > mine {
+			later = append(later, p)
+		} else {
+			wait = append(wait, p)
+		}
+	}
+	return wait, later
+}
+
 // wait registers ac, which runs p, for the values p collects, and sends it
 // those that came already. The returned func unregisters it.
 func (h *hub) wait(ac *agentConn, p *plan.Plan) func() {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,6 +35,8 @@ type exchangeView struct {
 
 	once  sync.Once
 	used  atomic.Bool // the store was (being) opened in this run
+	// sketching is set while the first plans are made (Pending).
+	sketching atomic.Bool
 	store *exchange.Store
 	err   error
 
@@ -187,9 +190,19 @@ func (v *exchangeView) Facts(host string) (facts.Facts, bool, error) {
 	return f, ok, nil
 }
 
-// Pending implements policy.ExchangeView.
+// Pending implements policy.ExchangeView. While the first plans are
+// made (sketching) nobody's exports are known yet: every host of the role
+// without a known value counts as pending, so that a policy indexing
+// collect()'s dict by host plans; the plans are made again once the real
+// exports are recorded (afterPlanning).
 func (v *exchangeView) Pending(role, name, host string) (wait, later []string) {
-	return v.hub.Pending(role, name, host)
+	if !v.sketching.Load() {
+		return v.hub.Pending(role, name, host)
+	}
+	v.mu.Lock()
+	known := maps.Clone(v.values[name])
+	v.mu.Unlock()
+	return v.hub.sketch(role, host, known)
 }
 
 // fromAgent takes an export an agent reported mid-run: the run's view
@@ -318,6 +331,17 @@ func (r *runner) replan(role *policy.Role, name string, hp *hostPlan, vars map[s
 	return p, nil
 }
 
+// batches tells the hub which serial batch each host of each role runs in.
+func (r *runner) batches(roleHosts [][]*inventory.Host) {
+	for i, role := range r.pol.Roles {
+		names := make([]string, len(roleHosts[i]))
+		for k, h := range roleHosts[i] {
+			names[k] = h.Name
+		}
+		r.xv.hub.batches(role.Name, names, role.Serial)
+	}
+}
+
 // afterPlanning records every plan's planned exports in the view, then
 // plans again the hosts that read the exchange, so that hosts of one role
 // see each other's literal exports in the same run.
@@ -325,12 +349,8 @@ func (r *runner) afterPlanning(roleHosts [][]*inventory.Host, plans []map[string
 	if r.xv == nil {
 		return
 	}
+	r.xv.sketching.Store(false)
 	for i, role := range r.pol.Roles {
-		names := make([]string, len(roleHosts[i]))
-		for k, h := range roleHosts[i] {
-			names[k] = h.Name
-		}
-		r.xv.hub.batches(role.Name, names, role.Serial)
 		for _, h := range roleHosts[i] {
 			if hp := plans[i][h.Name]; hp != nil && hp.plan != nil {
 				r.xv.planned(h.Name, role.Name, hp.plan)

@@ -171,6 +171,8 @@ func (r *runner) planAll(ctx context.Context, roleHosts [][]*inventory.Host) ([]
 				r.xv.runFacts[name] = c.ac.hello.Facts
 			}
 		}
+		r.batches(roleHosts)
+		r.xv.sketching.Store(true)
 	}
 	sem := make(chan struct{}, planWorkers)
 	for i, role := range r.pol.Roles {
