@@ -33,12 +33,12 @@ type exchangeView struct {
 	run  string
 	emit func(event.Event)
 
-	once  sync.Once
-	used  atomic.Bool // the store was (being) opened in this run
+	once sync.Once
+	used atomic.Bool // the store was (being) opened in this run
 	// sketching is set while the first plans are made (Pending).
 	sketching atomic.Bool
-	store *exchange.Store
-	err   error
+	store     *exchange.Store
+	err       error
 
 	mu        sync.Mutex
 	values    map[string]map[string]string                // name → host → value
@@ -331,6 +331,23 @@ func (r *runner) replan(role *policy.Role, name string, hp *hostPlan, vars map[s
 	return p, nil
 }
 
+// sketch plans again, one by one, the plans that failed while the
+// exchange was in use, now counting every host of the role without a
+// known value as pending (Pending): the first plans cannot know who
+// exports what in the same role, so indexing collect()'s dict by host
+// fails there. A plan that fails again reports its first error; one that
+// plans is recorded and made again with the real exports (afterPlanning).
+func (r *runner) sketch(retry []func()) {
+	if len(retry) == 0 {
+		return
+	}
+	r.xv.sketching.Store(true)
+	defer r.xv.sketching.Store(false)
+	for _, f := range retry {
+		f()
+	}
+}
+
 // batches tells the hub which serial batch each host of each role runs in.
 func (r *runner) batches(roleHosts [][]*inventory.Host) {
 	for i, role := range r.pol.Roles {
@@ -349,7 +366,6 @@ func (r *runner) afterPlanning(roleHosts [][]*inventory.Host, plans []map[string
 	if r.xv == nil {
 		return
 	}
-	r.xv.sketching.Store(false)
 	for i, role := range r.pol.Roles {
 		for _, h := range roleHosts[i] {
 			if hp := plans[i][h.Name]; hp != nil && hp.plan != nil {

@@ -172,8 +172,8 @@ func (r *runner) planAll(ctx context.Context, roleHosts [][]*inventory.Host) ([]
 			}
 		}
 		r.batches(roleHosts)
-		r.xv.sketching.Store(true)
 	}
+	var sketch []func() // plans to retry while sketching (exchange.go)
 	sem := make(chan struct{}, planWorkers)
 	for i, role := range r.pol.Roles {
 		for _, h := range roleHosts[i] {
@@ -187,22 +187,34 @@ func (r *runner) planAll(ctx context.Context, roleHosts [][]*inventory.Host) ([]
 			}
 			wg.Add(1)
 			sem <- struct{}{}
-			go func() {
-				defer func() { <-sem; wg.Done() }()
+			plan1 := func(fail func(error)) {
 				phost := policy.Host{Name: h.Name, Vars: h.Vars, Facts: hp.ac.hello.Facts}
 				p, files, err := planHost(r.pol, role, phost)
 				if err == nil {
 					err = checkPlanSize(h.Name, role.Name, &wire.RunPlan{Plan: p, Check: r.o.Check, Parallel: r.o.Parallel})
 				}
 				if err != nil {
-					errs.add(h.Name, err)
+					fail(err)
 					return
 				}
 				hp.plan, hp.files = p, files
+			}
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				plan1(func(err error) {
+					if r.xv == nil || !r.xv.used.Load() {
+						errs.add(h.Name, err)
+						return
+					}
+					mu.Lock()
+					sketch = append(sketch, func() { plan1(func(error) { errs.add(h.Name, err) }) })
+					mu.Unlock()
+				})
 			}()
 		}
 	}
 	wg.Wait()
+	r.sketch(sketch)
 	if err := errs.result(); err != nil {
 		return nil, err
 	}
