@@ -26,6 +26,14 @@ func (p *Policy) revealsVault(res *plan.Resource, blobs map[string][]byte) bool 
 			return true
 		}
 	}
+	// Literal text around deferred values (a template using collect()).
+	for _, b := range res.Bind {
+		for _, part := range b.Parts {
+			if part.IsLit() && p.vault.Reveals(part.Lit) {
+				return true
+			}
+		}
+	}
 	return false
 }
 
