@@ -139,7 +139,12 @@ func (p *Policy) render(src, engine string, extra *starlark.Dict, b *builder, ma
 		if errors.Is(err, errTemplateTooLarge) {
 			return nil, fmt.Errorf("template %s: output exceeds %d MiB; inline values are limited to that (put large content in a file and use source=)", src, maxInline>>20)
 		}
-		return nil, fmt.Errorf("%s", templateError(err))
+		msg := templateError(err)
+		if len(marks.values) > 0 && (strings.Contains(msg, "deferredText") || strings.Contains(msg, "incompatible types")) {
+			msg = strings.ReplaceAll(msg, "policy.deferredText", "deferred value") +
+				" (a deferred value such as collect()'s is only known on the target: a template can insert it, not inspect it)"
+		}
+		return nil, fmt.Errorf("%s", msg)
 	}
 	return out.Bytes(), nil
 }

@@ -72,7 +72,8 @@ func TestTemplateDeferredVars(t *testing.T) {
 		{"jinja range", "jinja2", `{% for h, k in peers.items() %}{{ h }}={{ k }} {% endfor %}`, "web1=<web1:key> web2=K2 web3=<web3:key> ", ""},
 		{"go upper", "go", `{{upper .vars.peers.web3}}`, "", "web3's export key is only known on the target"},
 		{"go quote", "go", `{{quote .vars.peers.web1}}`, "", "web1's export key is only known on the target"},
-		{"go eq", "go", `{{if eq .vars.peers.web3 "x"}}x{{end}}`, "", "incompatible types for comparison"},
+		{"go eq", "go", `{{if eq .vars.peers.web3 "x"}}x{{end}}`, "", "incompatible types for comparison: deferred value and string (a deferred value such as collect()'s is only known on the target"},
+		{"go len", "go", `{{len .vars.peers.web1}}`, "", "len of type deferred value (a deferred value"},
 		{"jinja upper", "jinja2", `{{ peers.web3 | upper }}`, "", "web3's export key is only known on the target"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
