@@ -15,7 +15,7 @@ func init() {
 		args: []string{"src", "vars", "engine"},
 		argDocs: map[string]ArgDoc{
 			"src":    {Type: "string", Required: true, Doc: "the template file, relative to the policy directory"},
-			"vars":   {Type: "dict", Default: "{}", Doc: "extra values for the template, beside host, vars and facts"},
+			"vars":   {Type: "dict", Default: "{}", Doc: "extra values for the template, beside host, vars and facts; collect()'s values may be inserted (the target fills them in)"},
 			"engine": {Type: "string", Default: `"jinja2" for a .j2 src, else "go"`, Doc: `"go" (text/template) or "jinja2" (Ansible templates)`},
 		},
 		hidden:    []string{"content", "blob"},
