@@ -162,3 +162,45 @@ func TestCollectWaitEndsOnStop(t *testing.T) {
 		t.Fatalf("recv ran with %q", got)
 	}
 }
+
+// A value of a host in a later serial batch is not waited for: the
+// resource runs at once with the others' values and nothing for it, and
+// says so (the Collector is never asked); check mode says it would not
+// wait for it.
+func TestCollectLaterBatchIsNotWaitedFor(t *testing.T) {
+	for _, check := range []bool{false, true} {
+		h := newHarness(t)
+		later := xch("h3", "pk", time.Hour)
+		later.Xch.Later = true
+		p := h.plan(with(r("step", "recv"), bind("value", lit("peer "), xch("h2", "pk", time.Hour), lit(" "), later)))
+		lb := newLoopback()
+		lb.ch((&plan.Collected{Host: "h2", Name: "pk", Role: "web"}).Key()) <- collectedValue{"k2", true}
+		start := time.Now()
+		_, events := h.run(context.Background(), p, Options{Check: check, Collect: lb})
+		if d := time.Since(start); d > 3*time.Second {
+			t.Fatalf("check=%v: took %v", check, d)
+		}
+		var all []string
+		for _, e := range events {
+			all = append(all, e.Msg)
+			if e.Type == event.Wait || e.Type == event.Changed {
+				for _, w := range e.Waits {
+					if w == "h3:pk" {
+						t.Fatalf("check=%v: an event waits for h3: %+v", check, e)
+					}
+				}
+			}
+		}
+		msgs := strings.Join(all, "\n")
+		want, ran := `missing: h3's "pk" (later serial batch; using nothing)`, "peer k2 "
+		if check {
+			want, ran = `would wait for h2's export "pk"; would not wait for h3's export "pk" (later serial batch; using nothing)`, "<did not run>"
+		}
+		if !strings.Contains(msgs, want) {
+			t.Fatalf("check=%v: events lack %q:\n%s", check, want, msgs)
+		}
+		if got := recvValue(h); got != ran {
+			t.Fatalf("check=%v: recv ran with %q, want %q", check, got, ran)
+		}
+	}
+}
