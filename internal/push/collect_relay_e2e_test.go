@@ -13,7 +13,9 @@ import (
 // each exports a value only its target knows (its name and the uid the
 // command ran as) and collects everyone's into a root-owned file, waiting
 // for the others' in the same role. Export, Exported and Collected travel
-// over the same agent channel, however it was set up.
+// over the same agent channel, however it was set up. (collect_timeout is
+// generous: a cold become agent behind two relays can take half a minute
+// to start on a loaded machine, and the others wait for its export.)
 func TestExchangeThroughRelaysAndBecome(t *testing.T) {
 	l := treeLab(t)
 	pw := l.Passwords.DeployPW
@@ -46,7 +48,7 @@ def main(host):
     gen = exec("gen", command = "echo " + host.name + "-uid$(id -u)", changes = False)
     export("who", gen.stdout)
     content = ""
-    for h, v in sorted(collect("who", hosts = g, collect_timeout = 30).items()):
+    for h, v in sorted(collect("who", hosts = g, collect_timeout = 120).items()):
         content += h + "=" + v
     file("/etc/xrel", content = content, mode = 0o600)
 role("x", hosts = g, main = main, sudo = True)
