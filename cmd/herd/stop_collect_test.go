@@ -66,8 +66,13 @@ role("r", hosts = inv.hosts, main = main)
 		t.Fatal("controller still running 10 s after SIGKILL")
 	}
 	var left []string
+	var waiterGone time.Duration // host1's agent, the one in the collect wait
 	for wait := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		left = append(agentsOn(t, h1), agentsOn(t, bastion)...)
+		on1 := agentsOn(t, h1)
+		if len(on1) == 0 && waiterGone == 0 {
+			waiterGone = time.Since(sent)
+		}
+		left = append(on1, agentsOn(t, bastion)...)
 		if len(left) == 0 || time.Now().After(wait) {
 			break
 		}
@@ -75,7 +80,8 @@ role("r", hosts = inv.hosts, main = main)
 	if len(left) > 0 {
 		t.Fatalf("herd processes still running %v after SIGKILL:\n%s", time.Since(sent).Round(time.Millisecond), strings.Join(left, "\n"))
 	}
-	t.Logf("agents gone %v after SIGKILL", time.Since(sent).Round(time.Millisecond))
+	t.Logf("after SIGKILL: the waiting agent gone in %v, all agents in %v (bastion's step in flight finishes)",
+		waiterGone.Round(time.Millisecond), time.Since(sent).Round(time.Millisecond))
 	if _, err := h1.ReadFile("/tmp/xkill-peers"); err == nil {
 		t.Fatal("host1 wrote the file that waited for bastion's export")
 	}
