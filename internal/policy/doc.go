@@ -119,6 +119,13 @@
 //	{{range .vars.upstreams}}server {{.}};
 //	{{end}}workers {{.facts.cpus}};
 //
+// vars= may hold deferred values (collect()'s values of hosts exporting in
+// this run, a command's stdout), also inside dicts and lists: each renders
+// as a marker, and the output is cut at the markers into the file's content
+// binding, filled on the target like file(content=). A template can print
+// such a value, range over the dict holding it, indent or join it; eq,
+// len, upper, quote on it are errors naming it (template_deferred.go).
+//
 // # Jinja2 templates
 //
 // A src ending in .j2, or engine="jinja2", is rendered as Jinja2
