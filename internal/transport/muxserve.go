@@ -1,0 +1,287 @@
+package transport
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// ServeMux is `herd mux serve`: it reads a muxSpec from in, logs in to
+// the host, says "ready" (or "busy", or "error KIND MESSAGE") on out, and
+// then serves the connection on its socket until it has been idle for the
+// spec's Persist, the upstream connection ends, it is told to stop
+// (herd mux stop) or it gets SIGTERM/SIGINT. The caller closes out after
+// ServeMux returns or, better, as soon as it was written to: onReady is
+// called right after the first line.
+func ServeMux(in io.Reader, out io.Writer, onReady func()) error {
+	var spec muxSpec
+	if err := json.NewDecoder(io.LimitReader(in, 1<<20)).Decode(&spec); err != nil {
+		fmt.Fprintf(out, "error other bad spec: %v\n", err)
+		return err
+	}
+	say := func(format string, args ...any) {
+		fmt.Fprintf(out, format+"\n", args...)
+		if onReady != nil {
+			onReady()
+		}
+	}
+	if spec.Persist <= 0 || spec.Dir == "" {
+		say("error other the spec has no persist duration or directory")
+		return errors.New("bad spec")
+	}
+	if err := secureMuxDir(spec.Dir, false); err != nil {
+		say("error other %v", err)
+		return err
+	}
+	path := filepath.Join(spec.Dir, muxName(spec)+".sock")
+	syscall.Umask(0o177) // the socket is made 0600
+	ln, busy, err := listenMux(path)
+	if err != nil || busy {
+		if busy {
+			say("busy")
+			return nil
+		}
+		say("error other %v", err)
+		return err
+	}
+	defer ln.Close()
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+	cfg := Config{SSHConfigFile: "none", NoAgent: spec.NoAgent, ConnectTimeout: spec.ConnectTimeout,
+		KeepAlive: spec.KeepAlive, DialRetries: spec.DialRetries}.withDefaults()
+	pool := NewPool(cfg)
+	defer pool.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		select {
+		case <-sigs:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	up, err := pool.get(ctx, spec.Endpoint.endpoint())
+	if err != nil {
+		cancel()
+		ln.Close() // before saying so: the run may look right away
+		say("error %s %s", muxKind(err), strings.ReplaceAll(err.Error(), "\n", " "))
+		return err
+	}
+	s, err := newMuxServer(up, spec, path)
+	if err != nil {
+		cancel()
+		ln.Close()
+		say("error other %v", err)
+		return err
+	}
+	say("ready")
+	go s.accept(ln)
+	select {
+	case <-up.done:
+	case <-s.idle.C:
+	case <-s.stop:
+	case <-ctx.Done():
+	}
+	cancel()
+	return nil
+}
+
+// listenMux listens on path; busy means a live mux already does. A socket
+// nobody answers on is a dead mux's and is replaced.
+func listenMux(path string) (ln net.Listener, busy bool, err error) {
+	for range 2 {
+		ln, err = net.Listen("unix", path)
+		if err == nil || !errors.Is(err, syscall.EADDRINUSE) {
+			return ln, false, err
+		}
+		if c, derr := net.DialTimeout("unix", path, 2*time.Second); derr == nil {
+			c.Close()
+			return nil, true, nil
+		}
+		os.Remove(path)
+	}
+	return nil, false, err
+}
+
+// muxServer bridges the runs' local SSH connections onto up.
+type muxServer struct {
+	up    *Client
+	cfg   *ssh.ServerConfig
+	stop  chan struct{}
+	halt  sync.Once
+	idle  *time.Timer
+	mu    sync.Mutex
+	info  MuxInfo
+	conns int
+}
+
+func newMuxServer(up *Client, spec muxSpec, path string) (*muxServer, error) {
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	signer, err := ssh.NewSignerFromKey(key)
+	if err != nil {
+		return nil, err
+	}
+	// No client authentication: the only clients are this uid's processes
+	// (SO_PEERCRED, checked on accept) reaching a socket in a 0700 directory.
+	cfg := &ssh.ServerConfig{NoClientAuth: true, ServerVersion: "SSH-2.0-herd-mux"}
+	cfg.AddHostKey(signer)
+	now := time.Now()
+	return &muxServer{up: up, cfg: cfg, stop: make(chan struct{}), idle: time.NewTimer(spec.Persist),
+		info: MuxInfo{Socket: path, Pid: os.Getpid(), Host: up.e.name, Where: up.e.where(), HostKey: up.fingerprint,
+			Since: now, Persist: spec.Persist, IdleSince: now}}, nil
+}
+
+func (s *muxServer) accept(ln net.Listener) {
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		if uid, err := peerUID(conn); err != nil || uid != os.Getuid() {
+			conn.Close() // another user reached the socket: nothing for them
+			continue
+		}
+		go s.serve(conn)
+	}
+}
+
+// serve runs one local connection: its channels are bridged until it
+// ends; then the idle period starts if no other run is connected.
+func (s *muxServer) serve(conn net.Conn) {
+	defer conn.Close()
+	var isRun atomic.Bool // it said herd-mux-hello; list and stop do not
+	defer func() {
+		if !isRun.Load() {
+			return
+		}
+		s.mu.Lock()
+		if s.conns--; s.conns == 0 {
+			s.info.IdleSince = time.Now()
+			s.idle.Reset(s.info.Persist)
+		}
+		s.mu.Unlock()
+	}()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	sc, chans, reqs, err := ssh.NewServerConn(conn, s.cfg)
+	if err != nil {
+		return
+	}
+	conn.SetDeadline(time.Time{})
+	defer sc.Close()
+	go s.globalRequests(reqs, &isRun)
+	var wg sync.WaitGroup
+	for nc := range chans {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.bridge(nc) }()
+	}
+	wg.Wait()
+}
+
+func (s *muxServer) globalRequests(reqs <-chan *ssh.Request, isRun *atomic.Bool) {
+	for r := range reqs {
+		switch r.Type {
+		case "keepalive@openssh.com":
+			r.Reply(true, nil)
+		case "herd-mux-hello", "herd-mux-info":
+			s.mu.Lock()
+			if r.Type == "herd-mux-hello" && isRun.CompareAndSwap(false, true) {
+				s.conns++
+				s.info.IdleSince = time.Time{}
+				s.idle.Stop()
+				if d, err := time.ParseDuration(string(r.Payload)); err == nil && d > 0 {
+					s.info.Persist = d // the latest run's --persist applies
+				}
+			}
+			info := s.info
+			info.Conns = s.conns
+			s.mu.Unlock()
+			b, _ := json.Marshal(info)
+			r.Reply(true, b)
+		case "herd-mux-stop":
+			r.Reply(true, nil)
+			s.halt.Do(func() { close(s.stop) })
+		default:
+			r.Reply(false, nil)
+		}
+	}
+}
+
+// bridge opens nc's twin on the upstream connection and copies between
+// them: data both ways, stderr, and requests both ways (exec, signals,
+// exit-status). When the local channel goes — the run closed it or died —
+// the upstream channel is closed, so sshd ends the command as it would
+// on a dropped connection.
+func (s *muxServer) bridge(nc ssh.NewChannel) {
+	switch nc.ChannelType() {
+	case "session", "direct-tcpip":
+	default:
+		nc.Reject(ssh.UnknownChannelType, "herd mux: only session and direct-tcpip channels")
+		return
+	}
+	uch, ureqs, err := s.up.ssh.OpenChannel(nc.ChannelType(), nc.ExtraData())
+	if err != nil {
+		var oce *ssh.OpenChannelError
+		if errors.As(err, &oce) {
+			nc.Reject(oce.Reason, oce.Message)
+		} else {
+			nc.Reject(ssh.ConnectionFailed, err.Error())
+		}
+		return
+	}
+	lch, lreqs, err := nc.Accept()
+	if err != nil {
+		uch.Close()
+		return
+	}
+	var down sync.WaitGroup // upstream to local
+	down.Add(2)
+	go func() { defer down.Done(); io.Copy(lch, uch) }()
+	go func() { defer down.Done(); io.Copy(lch.Stderr(), uch.Stderr()) }()
+	reqsDone := make(chan struct{})
+	go func() {
+		defer close(reqsDone)
+		forwardRequests(ureqs, lch)
+	}()
+	go func() {
+		io.Copy(uch, lch)
+		uch.CloseWrite()
+	}()
+	go func() {
+		down.Wait()
+		lch.CloseWrite()
+		<-reqsDone // the upstream channel closed: exit-status was passed on
+		lch.Close()
+	}()
+	forwardRequests(lreqs, uch) // until the local channel is closed
+	uch.Close()
+}
+
+// forwardRequests passes channel requests on, with their replies, until
+// reqs is closed.
+func forwardRequests(reqs <-chan *ssh.Request, to ssh.Channel) {
+	for r := range reqs {
+		ok, err := to.SendRequest(r.Type, r.WantReply, r.Payload)
+		if r.WantReply {
+			r.Reply(ok && err == nil, nil)
+		}
+	}
+}
