@@ -12,6 +12,7 @@ import (
 
 	"github.com/herd-project/herd/internal/bench"
 	"github.com/herd-project/herd/internal/lab"
+	"github.com/herd-project/herd/internal/transport"
 )
 
 // measureRTT runs herd on one host through a bench.DelayProxy at the WAN
@@ -77,5 +78,41 @@ func measureRTT(ctx context.Context, o options, r *bench.Runner, work string, st
 			float64(firstRun[n-1].End)/float64(rtt), bench.Turns(firstRun))
 	}
 	fmt.Fprintf(stdout, "  herd wall time (timed run): %.2fs = %.1f RTT\n", m.Median.Seconds(), m.Median.Seconds()/rtt.Seconds())
+	return persistedRuns(ctx, r, p, proj, stdout)
+}
+
+// persistedRuns runs herd twice more with --persist: the first logs in
+// through a new mux (a fresh connection's flights), the second reuses
+// the mux's connection; it prints both runs' flights and stops the mux.
+func persistedRuns(ctx context.Context, r *bench.Runner, p *bench.DelayProxy, proj *bench.Project, stdout io.Writer) error {
+	rtt := bench.WANRTT
+	muxDir := filepath.Join(proj.Home, ".herd", "mux")
+	defer transport.StopMuxes(muxDir, "")
+	for i, name := range []string{"first run with --persist (starts the mux)", "next run, persisted connection"} {
+		mark := len(p.Log())
+		d, out, err := r.RunHerd(ctx, proj, "--persist", "60s")
+		if err != nil {
+			return fmt.Errorf("%s: %v\n%s", name, err, out)
+		}
+		if i == 1 {
+			if ms, err := transport.ListMuxes(muxDir); err != nil || len(ms) != 1 || ms[0].Err != nil {
+				return fmt.Errorf("%s: want one live mux in %s, got %+v %v", name, muxDir, ms, err)
+			}
+		}
+		log := p.Log()[mark:]
+		if len(log) > 0 { // times from this run's first byte
+			t0 := log[0].At
+			for j := range log {
+				log[j].At -= t0
+			}
+		}
+		fl := bench.Flights(log, rtt)
+		fmt.Fprintf(stdout, "%s:\n", name)
+		bench.WriteFlights(stdout, fl, rtt)
+		if n := len(fl); n > 0 {
+			fmt.Fprintf(stdout, "  first to last byte: %.2f RTT; controller flights that waited for the host: %d; herd wall time %.2fs = %.1f RTT\n",
+				float64(fl[n-1].End)/float64(rtt), bench.Turns(fl), d.Seconds(), d.Seconds()/rtt.Seconds())
+		}
+	}
 	return nil
 }
