@@ -100,6 +100,9 @@ func persistedRuns(ctx context.Context, r *bench.Runner, p *bench.DelayProxy, pr
 			}
 		}
 		log := p.Log()[mark:]
+		for len(log) > 0 && !log[0].ToHost {
+			log = log[1:] // the host's answer to the previous run's close
+		}
 		if len(log) > 0 { // times from this run's first byte
 			t0 := log[0].At
 			for j := range log {
