@@ -214,6 +214,43 @@ func TestPersistedMuxEndsAndIsReplaced(t *testing.T) {
 	}
 }
 
+// TestPersistedMuxOfAFrozenHostIsNotUsed: the host stops answering on the
+// mux's connection (its sshd process frozen) while sshd still accepts new
+// logins. A run then logs in afresh instead of waiting on the frozen
+// connection: the mux, silent upstream for over 1.5 keepalive intervals,
+// probes it before it says hello, and stands down.
+func TestPersistedMuxOfAFrozenHostIsNotUsed(t *testing.T) {
+	sshd := startSSHD(t, sshdOptions{})
+	cfg := muxConfig(t, "", 20*time.Second)
+	cfg.KeepAlive = time.Second
+	target := sshd.target("web1")
+	p := NewPool(cfg)
+	if _, err := p.Get(context.Background(), target); err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+	frozen := onlyMux(t, cfg.MuxDir)
+	for _, pid := range descendants(sshd.cmd.Process.Pid)[1:] { // the mux's session, not the listener
+		syscall.Kill(pid, syscall.SIGSTOP)
+	}
+	time.Sleep(1700 * time.Millisecond) // silent > 1.5 intervals, < the 3 after which the mux gives up
+	p2 := NewPool(cfg)
+	defer p2.Close()
+	c, err := p2.Get(context.Background(), target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, _, err := run(t, c, "echo fresh"); out != "fresh\n" || err != nil {
+		t.Fatalf("run after the freeze: %q %v", out, err)
+	}
+	if n := logins(sshd); n != 2 {
+		t.Errorf("%d logins, want a fresh one after the freeze", n)
+	}
+	if !waitGone(frozen.Pid, 5*time.Second) {
+		t.Errorf("the frozen host's mux (pid %d) is still running", frozen.Pid)
+	}
+}
+
 // TestPersistRefusesChangedHostKeyAndSecrets: a fresh mux checks the host
 // key as a direct dial does (a changed key fails the host, nothing is left
 // listening); a host with a password is not persisted; and the mux's argv,

@@ -83,7 +83,7 @@ func ServeMux(in io.Reader, out io.Writer, onReady func()) error {
 		say("error %s %s", muxKind(err), strings.ReplaceAll(err.Error(), "\n", " "))
 		return err
 	}
-	s, err := newMuxServer(up, spec, path)
+	s, err := newMuxServer(up, spec, path, cfg.KeepAlive, min(cfg.ConnectTimeout, cfg.KeepAlive))
 	if err != nil {
 		cancel()
 		ln.Close()
@@ -91,6 +91,7 @@ func ServeMux(in io.Reader, out io.Writer, onReady func()) error {
 		return err
 	}
 	say("ready")
+	s.ln = ln
 	go s.accept(ln)
 	select {
 	case <-up.done:
@@ -121,6 +122,7 @@ func listenMux(path string) (ln net.Listener, busy bool, err error) {
 
 // muxServer bridges the runs' local SSH connections onto up.
 type muxServer struct {
+	ln    net.Listener
 	up    *Client
 	cfg   *ssh.ServerConfig
 	stop  chan struct{}
@@ -129,9 +131,13 @@ type muxServer struct {
 	mu    sync.Mutex
 	info  MuxInfo
 	conns int
+	// keepAlive is the upstream's keepalive interval: a reply comes at
+	// least that often from a live host. probeWait bounds the probe of
+	// an upstream that has been silent longer (upstreamAlive).
+	keepAlive, probeWait time.Duration
 }
 
-func newMuxServer(up *Client, spec muxSpec, path string) (*muxServer, error) {
+func newMuxServer(up *Client, spec muxSpec, path string, keepAlive, probeWait time.Duration) (*muxServer, error) {
 	_, key, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		return nil, err
@@ -146,6 +152,7 @@ func newMuxServer(up *Client, spec muxSpec, path string) (*muxServer, error) {
 	cfg.AddHostKey(signer)
 	now := time.Now()
 	return &muxServer{up: up, cfg: cfg, stop: make(chan struct{}), idle: time.NewTimer(spec.Persist),
+		keepAlive: keepAlive, probeWait: probeWait,
 		info: MuxInfo{Socket: path, Pid: os.Getpid(), Host: up.e.name, Where: up.e.where(), HostKey: up.fingerprint,
 			Since: now, Persist: spec.Persist, IdleSince: now}}, nil
 }
@@ -200,8 +207,23 @@ func (s *muxServer) globalRequests(reqs <-chan *ssh.Request, isRun *atomic.Bool)
 	for r := range reqs {
 		switch r.Type {
 		case "keepalive@openssh.com":
-			r.Reply(true, nil)
-		case "herd-mux-hello", "herd-mux-info":
+			// Answered by the host, not by us: the run's keepalive then
+			// finds a hung host as it would on its own connection. A
+			// host that does not answer gets no reply passed on.
+			go func() {
+				if _, _, err := s.up.ssh.SendRequest(r.Type, true, nil); err == nil {
+					r.Reply(true, nil)
+				}
+			}()
+		case "herd-mux-hello":
+			if !s.upstreamAlive() {
+				s.ln.Close() // gone before the run starts the next mux
+				r.Reply(false, nil)
+				s.halt.Do(func() { close(s.stop) })
+				continue
+			}
+			fallthrough
+		case "herd-mux-info":
 			s.mu.Lock()
 			if r.Type == "herd-mux-hello" && isRun.CompareAndSwap(false, true) {
 				s.conns++
@@ -222,6 +244,32 @@ func (s *muxServer) globalRequests(reqs <-chan *ssh.Request, isRun *atomic.Bool)
 		default:
 			r.Reply(false, nil)
 		}
+	}
+}
+
+// upstreamAlive says whether a run may use the upstream connection. One
+// heard from within 1.5 keepalive intervals is; one silent for longer
+// missed a keepalive reply and is probed, within probeWait:
+// a host that died since its last reply is then found before a run
+// waits on it rather than after (the keepalive alone takes three
+// intervals).
+func (s *muxServer) upstreamAlive() bool {
+	if s.up.isClosed() {
+		return false
+	}
+	if s.up.conn.silentFor() < s.keepAlive*3/2 {
+		return true
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := s.up.ssh.SendRequest("keepalive@openssh.com", true, nil)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		return err == nil
+	case <-time.After(s.probeWait):
+		return false
 	}
 }
 
