@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -91,6 +92,9 @@ func ServeMux(in io.Reader, out io.Writer, onReady func()) error {
 		return err
 	}
 	say("ready")
+	// A mux lives long and idle, one per host: give back what the
+	// program's start-up and the login used (herd's inits are heavy).
+	debug.FreeOSMemory()
 	s.ln = ln
 	go s.accept(ln)
 	select {
