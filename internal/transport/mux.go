@@ -66,9 +66,23 @@ func toMuxEndpoint(e *endpoint) *muxEndpoint {
 	if e == nil {
 		return nil
 	}
-	return &muxEndpoint{Name: e.name, Host: e.host, Port: e.port, User: e.user, KeyFiles: e.keyFiles,
-		KnownHosts: e.knownHosts, Check: e.check, AcceptNew: e.acceptNew, HashKnownHosts: e.hashKnownHosts,
+	return &muxEndpoint{Name: e.name, Host: e.host, Port: e.port, User: e.user, KeyFiles: absPaths(e.keyFiles),
+		KnownHosts: absPaths(e.knownHosts), Check: e.check, AcceptNew: e.acceptNew, HashKnownHosts: e.hashKnownHosts,
 		Jump: toMuxEndpoint(e.jump)}
+}
+
+// absPaths makes relative key and known_hosts paths absolute: the mux
+// does not run in the run's directory for long, and the socket's name
+// must tell two projects' keys/id apart.
+func absPaths(ps []string) []string {
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p
+		if a, err := filepath.Abs(p); err == nil && p != "/dev/null" {
+			out[i] = a
+		}
+	}
+	return out
 }
 
 func (m *muxEndpoint) endpoint() *endpoint {

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -125,6 +126,23 @@ func TestPersistedConnectionIsReused(t *testing.T) {
 			t.Errorf("run %d: cat got %q, %v", n, out, err)
 		}
 		cancel()
+		// A cancelled session ends the remote command: the channel close
+		// crosses the mux (sshd ignores signals for root logins).
+		ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
+		s, err = c.Start(ctx, "echo $$; "+untilOutputCloses)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pid int
+		if _, err := fmt.Fscan(s.Stdout, &pid); err != nil {
+			t.Fatal(err)
+		}
+		go io.Copy(io.Discard, s.Stdout)
+		cancel()
+		s.Wait()
+		if !waitGone(pid, 5*time.Second) {
+			t.Errorf("run %d: remote command pid %d still running 5 s after its session was cancelled", n, pid)
+		}
 		fw, err := c.Dial("tcp", sshd.addr())
 		if err != nil {
 			t.Fatalf("run %d: direct-tcpip: %v", n, err)

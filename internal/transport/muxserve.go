@@ -92,6 +92,7 @@ func ServeMux(in io.Reader, out io.Writer, onReady func()) error {
 		return err
 	}
 	say("ready")
+	os.Chdir("/") // hold no directory of the run's busy
 	// A mux lives long and idle, one per host: give back what the
 	// program's start-up and the login used (herd's inits are heavy).
 	debug.FreeOSMemory()
