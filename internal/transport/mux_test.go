@@ -171,6 +171,39 @@ func TestPersistedConnectionIsReused(t *testing.T) {
 	}
 }
 
+// TestPersistedConnectionThroughAJumpHost: the mux dials the whole
+// ProxyJump chain itself; the next run reuses it (one login on each sshd),
+// and a failure behind the hop names the hop as a direct dial does.
+func TestPersistedConnectionThroughAJumpHost(t *testing.T) {
+	hop, inner := startSSHD(t, sshdOptions{}), startSSHD(t, sshdOptions{})
+	cfg := muxConfig(t, "", 20*time.Second)
+	jump := hop.target("bastion")
+	target := inner.target("db1")
+	target.ProxyJump = &jump
+	for n := 1; n <= 2; n++ {
+		p := NewPool(cfg)
+		c, err := p.Get(context.Background(), target)
+		if err != nil {
+			t.Fatalf("run %d: %v", n, err)
+		}
+		if out, _, err := run(t, c, "echo $SSH_CONNECTION"); err != nil || !strings.HasSuffix(strings.TrimSpace(out), " "+strconv.Itoa(inner.port)) {
+			t.Errorf("run %d: SSH_CONNECTION %q %v, want a connection to port %d", n, out, err, inner.port)
+		}
+		p.Close()
+	}
+	if logins(hop) != 1 || logins(inner) != 1 {
+		t.Errorf("logins: hop %d, target %d; want 1 each (the mux's)", logins(hop), logins(inner))
+	}
+	closed := inner.target("db2")
+	closed.Port, closed.ProxyJump = freePort(t), &jump
+	p := NewPool(cfg)
+	defer p.Close()
+	_, err := p.Get(context.Background(), closed)
+	if want := "jump host bastion could not connect"; err == nil || !errors.Is(err, ErrUnreachable) || !strings.Contains(err.Error(), want) {
+		t.Errorf("closed port behind the hop through a mux: %v, want ErrUnreachable saying %q", err, want)
+	}
+}
+
 // TestPersistedMuxEndsAndIsReplaced: an idle mux exits after its persist
 // time and removes its socket; a mux killed outright leaves a stale
 // socket, and the next run replaces it with a fresh login; a mux whose
