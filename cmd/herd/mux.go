@@ -30,6 +30,17 @@ func newMuxCmd(a *app) *cobra.Command {
 		Use:   "stop [HOST]",
 		Short: "close the persisted connections (of HOST, by inventory name or address)",
 		Args:  cobra.MaximumNArgs(1),
+		ValidArgsFunction: func(cmd *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+			var hosts []string
+			if all, err := transport.ListMuxes(dir); err == nil && len(args) == 0 {
+				for _, m := range all {
+					if m.Err == nil {
+						hosts = append(hosts, m.Host)
+					}
+				}
+			}
+			return hosts, cobra.ShellCompDirectiveNoFileComp
+		},
 		Run: func(cmd *cobra.Command, args []string) {
 			host := ""
 			if len(args) == 1 {
