@@ -21,8 +21,8 @@ import (
 )
 
 // Connection persistence (Config.Persist), herd's ControlPersist: the SSH
-// login to a host is made by a detached `herd mux serve` process, which
-// keeps it open after the run and serves it on a unix socket in
+// login to a host is made by the user's `herd mux serve` process (muxd.go),
+// which keeps it open after the run and serves it on a unix socket in
 // ~/.herd/mux. A run dials that socket, runs a local SSH handshake with the
 // mux (no network round trip) and gets an *ssh.Client whose every channel
 // the mux bridges onto its upstream connection; so the code above is the
@@ -245,7 +245,7 @@ func (p *Pool) viaMux(ctx context.Context, e *endpoint) (c *Client, err error, h
 	} else {
 		p.cfg.Debugf("%s: no usable persisted connection (%v); starting one", e.where(), err)
 	}
-	state, err := p.startMux(ctx, spec)
+	state, err := p.addMux(ctx, spec)
 	if err != nil {
 		var me *muxError
 		if errors.As(err, &me) && !(errors.Is(err, ErrAuthFailed) && p.cfg.PasswordPrompt != nil) {
@@ -325,40 +325,99 @@ func (p *Pool) dialMux(ctx context.Context, path string, e *endpoint) (*Client, 
 	return newClient(client, cc, e, info.HostKey, p.cfg), nil
 }
 
-// startMux runs a mux for spec and waits (bounded) for its first line:
-// "ready" (logged in, listening), "busy" (another mux holds the socket:
-// use it) or "error KIND MESSAGE".
-func (p *Pool) startMux(ctx context.Context, spec muxSpec) (string, error) {
+// addMux asks the user's mux process to log in for spec, starting the
+// process if none runs, and returns its answer: "ready" (logged in,
+// listening), "busy" (another run's login for the same socket is under
+// way or done: use it), else the mux's error for the login.
+func (p *Pool) addMux(ctx context.Context, spec muxSpec) (string, error) {
+	ctl := filepath.Join(spec.Dir, ctlName)
+	c, err := p.dialCtl(ctx, ctl)
+	if err != nil {
+		if err := p.startMux(ctx, spec.Dir); err != nil {
+			return "", err
+		}
+		if c, err = p.dialCtl(ctx, ctl); err != nil {
+			return "", fmt.Errorf("the mux's control socket: %w", err)
+		}
+	}
+	defer c.Close()
+	in, err := json.Marshal(spec)
+	if err != nil {
+		return "", err
+	}
+	ok, answer, err := c.SendRequest("herd-mux-add", true, in)
+	if err != nil || !ok {
+		return "", fmt.Errorf("the mux did not answer (%v)", err)
+	}
+	switch word, rest, _ := strings.Cut(string(answer), " "); word {
+	case "ready", "busy":
+		return word, nil
+	case "error":
+		kind, msg, _ := strings.Cut(rest, " ")
+		return "", &muxError{msg: msg, kind: muxKinds[kind]}
+	}
+	return "", fmt.Errorf("the mux answered %q", answer)
+}
+
+// dialCtl logs in to the control socket at path, checking its server is
+// this uid; the connection's deadline is the mux's login time (muxWait).
+func (p *Pool) dialCtl(ctx context.Context, path string) (*ssh.Client, error) {
+	conn, err := (&net.Dialer{}).DialContext(ctx, "unix", path)
+	if err != nil {
+		return nil, err
+	}
+	if uid, err := peerUID(conn); err != nil || uid != os.Getuid() {
+		conn.Close()
+		return nil, fmt.Errorf("refusing %s: served by uid %d, not ours (%v)", path, uid, err)
+	}
+	conn.SetDeadline(time.Now().Add(p.cfg.muxWait()))
+	context.AfterFunc(ctx, func() { conn.Close() })
+	sc, chans, reqs, err := ssh.NewClientConn(conn, "mux", &ssh.ClientConfig{
+		User:            "herd",
+		HostKeyCallback: ssh.InsecureIgnoreHostKey(), // the server's uid was checked above
+		ClientVersion:   "SSH-2.0-herd",
+	})
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return ssh.NewClient(sc, chans, reqs), nil
+}
+
+// startMux starts the user's mux process for dir, detached, and waits
+// (bounded) for its first line: "ready" or "busy" (another run started
+// one just now) both mean its control socket is up.
+func (p *Pool) startMux(ctx context.Context, dir string) error {
 	argv := p.cfg.MuxCommand
 	if len(argv) == 0 {
 		exe, err := os.Executable()
 		if err != nil {
-			return "", err
+			return err
 		}
 		argv = []string{exe, "mux", "serve"}
 	}
-	in, err := json.Marshal(spec)
+	in, err := json.Marshal(map[string]string{"dir": dir})
 	if err != nil {
-		return "", err
+		return err
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = muxEnv()
 	cmd.Stdin = bytes.NewReader(in)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
-		return "", err
+		return err
 	}
 	// Its own session: the terminal's Ctrl-C and hangup are for the run.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
-		return "", fmt.Errorf("starting the mux: %w", err)
+		return fmt.Errorf("starting the mux: %w", err)
 	}
 	line := make(chan string, 1)
 	go func() {
 		l, _ := bufio.NewReader(out).ReadString('\n')
 		line <- strings.TrimSpace(l)
 	}()
-	timer := time.NewTimer(p.cfg.muxWait())
+	timer := time.NewTimer(10 * time.Second)
 	defer timer.Stop()
 	var l string
 	select {
@@ -366,21 +425,17 @@ func (p *Pool) startMux(ctx context.Context, spec muxSpec) (string, error) {
 	case <-ctx.Done():
 		cmd.Process.Kill()
 		cmd.Wait()
-		return "", ctx.Err()
+		return ctx.Err()
 	case <-timer.C:
 		cmd.Process.Kill()
 		cmd.Wait()
-		return "", fmt.Errorf("the mux did not log in within %s", p.cfg.muxWait())
+		return errors.New("the mux did not start within 10s")
 	}
 	go cmd.Wait() // reaped when it exits while this run lasts
-	switch word, rest, _ := strings.Cut(l, " "); word {
-	case "ready", "busy":
-		return word, nil
-	case "error":
-		kind, msg, _ := strings.Cut(rest, " ")
-		return "", &muxError{msg: msg, kind: muxKinds[kind]}
+	if l != "ready" && l != "busy" {
+		return fmt.Errorf("the mux did not start: %q", l)
 	}
-	return "", fmt.Errorf("the mux ended without logging in (%q)", l)
+	return nil
 }
 
 // muxEnv is the mux's environment: what a login needs, nothing else (a

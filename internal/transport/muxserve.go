@@ -1,19 +1,13 @@
 package transport
 
 import (
-	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"os"
-	"os/signal"
-	"path/filepath"
-	"runtime/debug"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -21,92 +15,6 @@ import (
 
 	"golang.org/x/crypto/ssh"
 )
-
-// ServeMux is `herd mux serve`: it reads a muxSpec from in, logs in to
-// the host, says "ready" (or "busy", or "error KIND MESSAGE") on out, and
-// then serves the connection on its socket until it has been idle for the
-// spec's Persist, the upstream connection ends, it is told to stop
-// (herd mux stop) or it gets SIGTERM/SIGINT. The caller closes out after
-// ServeMux returns or, better, as soon as it was written to: onReady is
-// called right after the first line.
-func ServeMux(in io.Reader, out io.Writer, onReady func()) error {
-	var spec muxSpec
-	if err := json.NewDecoder(io.LimitReader(in, 1<<20)).Decode(&spec); err != nil {
-		fmt.Fprintf(out, "error other bad spec: %v\n", err)
-		return err
-	}
-	say := func(format string, args ...any) {
-		fmt.Fprintf(out, format+"\n", args...)
-		if onReady != nil {
-			onReady()
-		}
-	}
-	if spec.Persist <= 0 || spec.Dir == "" {
-		say("error other the spec has no persist duration or directory")
-		return errors.New("bad spec")
-	}
-	if err := secureMuxDir(spec.Dir, false); err != nil {
-		say("error other %v", err)
-		return err
-	}
-	path := filepath.Join(spec.Dir, muxName(spec)+".sock")
-	syscall.Umask(0o177) // the socket is made 0600
-	ln, busy, err := listenMux(path)
-	if err != nil || busy {
-		if busy {
-			say("busy")
-			return nil
-		}
-		say("error other %v", err)
-		return err
-	}
-	defer ln.Close()
-
-	sigs := make(chan os.Signal, 1)
-	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
-	defer signal.Stop(sigs)
-	cfg := Config{SSHConfigFile: "none", NoAgent: spec.NoAgent, ConnectTimeout: spec.ConnectTimeout,
-		KeepAlive: spec.KeepAlive, DialRetries: spec.DialRetries}.withDefaults()
-	pool := NewPool(cfg)
-	defer pool.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	go func() {
-		select {
-		case <-sigs:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	up, err := pool.get(ctx, spec.Endpoint.endpoint())
-	if err != nil {
-		cancel()
-		ln.Close() // before saying so: the run may look right away
-		say("error %s %s", muxKind(err), strings.ReplaceAll(err.Error(), "\n", " "))
-		return err
-	}
-	s, err := newMuxServer(up, spec, path, cfg.KeepAlive, min(cfg.ConnectTimeout, cfg.KeepAlive))
-	if err != nil {
-		cancel()
-		ln.Close()
-		say("error other %v", err)
-		return err
-	}
-	say("ready")
-	os.Chdir("/") // hold no directory of the run's busy
-	// A mux lives long and idle, one per host: give back what the
-	// program's start-up and the login used (herd's inits are heavy).
-	debug.FreeOSMemory()
-	s.ln = ln
-	go s.accept(ln)
-	select {
-	case <-up.done:
-	case <-s.idle.C:
-	case <-s.stop:
-	case <-ctx.Done():
-	}
-	cancel()
-	return nil
-}
 
 // listenMux listens on path; busy means a live mux already does. A socket
 // nobody answers on is a dead mux's and is replaced.
@@ -136,13 +44,19 @@ type muxServer struct {
 	mu    sync.Mutex
 	info  MuxInfo
 	conns int
+	// locals are the runs' connections, closed when the upstream goes.
+	locals map[net.Conn]bool
 	// keepAlive is the upstream's keepalive interval: a reply comes at
 	// least that often from a live host. probeWait bounds the probe of
 	// an upstream that has been silent longer (upstreamAlive).
 	keepAlive, probeWait time.Duration
 }
 
-func newMuxServer(up *Client, spec muxSpec, path string, keepAlive, probeWait time.Duration) (*muxServer, error) {
+// localServerConfig is the SSH server side of a mux socket, with an
+// ephemeral host key. No client authentication: the only clients are this
+// uid's processes (SO_PEERCRED, checked on accept) reaching a socket in a
+// 0700 directory.
+func localServerConfig() (*ssh.ServerConfig, error) {
 	_, key, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
 		return nil, err
@@ -151,18 +65,39 @@ func newMuxServer(up *Client, spec muxSpec, path string, keepAlive, probeWait ti
 	if err != nil {
 		return nil, err
 	}
-	// No client authentication: the only clients are this uid's processes
-	// (SO_PEERCRED, checked on accept) reaching a socket in a 0700 directory.
 	cfg := &ssh.ServerConfig{NoClientAuth: true, ServerVersion: "SSH-2.0-herd-mux"}
 	cfg.AddHostKey(signer)
+	return cfg, nil
+}
+
+func newMuxServer(up *Client, spec muxSpec, path string, keepAlive, probeWait time.Duration) (*muxServer, error) {
+	cfg, err := localServerConfig()
+	if err != nil {
+		return nil, err
+	}
 	now := time.Now()
 	return &muxServer{up: up, cfg: cfg, stop: make(chan struct{}), idle: time.NewTimer(spec.Persist),
+		locals:    map[net.Conn]bool{},
 		keepAlive: keepAlive, probeWait: probeWait,
 		info: MuxInfo{Socket: path, Pid: os.Getpid(), Host: up.e.name, Where: up.e.where(), HostKey: up.fingerprint,
 			Since: now, Persist: spec.Persist, IdleSince: now}}, nil
 }
 
 func (s *muxServer) accept(ln net.Listener) {
+	acceptOwn(ln, func(conn net.Conn) {
+		s.mu.Lock()
+		s.locals[conn] = true
+		s.mu.Unlock()
+		s.serve(conn)
+		s.mu.Lock()
+		delete(s.locals, conn)
+		s.mu.Unlock()
+	})
+}
+
+// acceptOwn serves each connection of ln made by a process of this uid
+// (SO_PEERCRED) in a goroutine; others are closed before a byte is read.
+func acceptOwn(ln net.Listener, serve func(net.Conn)) {
 	for {
 		conn, err := ln.Accept()
 		if err != nil {
@@ -172,7 +107,16 @@ func (s *muxServer) accept(ln net.Listener) {
 			conn.Close() // another user reached the socket: nothing for them
 			continue
 		}
-		go s.serve(conn)
+		go serve(conn)
+	}
+}
+
+// closeLocals ends the runs' connections (the upstream is gone).
+func (s *muxServer) closeLocals() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.locals {
+		c.Close()
 	}
 }
 
