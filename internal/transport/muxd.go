@@ -31,7 +31,7 @@ const ctlName = "ctl"
 // muxGrace is how long a mux process serving nothing waits for a run to
 // add a connection before it exits; startGrace is the same at its start.
 const (
-	muxGrace   = time.Second
+	muxGrace   = 300 * time.Millisecond
 	startGrace = 10 * time.Second
 )
 
