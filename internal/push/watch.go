@@ -3,6 +3,7 @@ package push
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -98,11 +99,22 @@ func Watch(ctx context.Context, pol *policy.Policy, o WatchOptions) (*WatchResul
 	}
 	defer r.close()
 	o.Options = r.o
+	r.useExchange(ctx, pol, true)
 	plans, err := r.planAll(ctx, roleHosts)
 	if err != nil {
 		return nil, err
 	}
 	w := newWatchLoop(ctx, r, o)
+	defer w.unfollow()
+	var reached []*inventory.Host
+	for i := range pol.Roles {
+		for _, h := range roleHosts[i] {
+			if hp := plans[i][h.Name]; !hp.skip && hp.unreac == nil && !slices.Contains(reached, h) {
+				reached = append(reached, h)
+			}
+		}
+	}
+	refused := w.lockHosts(reached)
 	for i, role := range pol.Roles {
 		for _, h := range roleHosts[i] {
 			hp := plans[i][h.Name]
@@ -119,9 +131,14 @@ func Watch(ctx context.Context, pol *policy.Policy, o WatchOptions) (*WatchResul
 				continue
 			}
 			wh.facts, wh.known = hp.ac.hello.Facts, true
+			if err := refused[h.Name]; err != nil {
+				w.refuse(wh, role, err)
+				continue
+			}
 			w.send(wh, role, hp.plan, hp.files, nil, "role "+role.Name+": whole plan")
 		}
 	}
+	w.follow()
 	return w.loop()
 }
 
@@ -146,6 +163,8 @@ func (w *watchLoop) loop() (*WatchResult, error) {
 			f()
 		case <-ping.C:
 			w.ping()
+		case b := <-w.xch.changes:
+			w.exchanged(b)
 		case what, ok := <-w.o.Changes:
 			if !ok {
 				w.o.Changes = nil
