@@ -15,23 +15,23 @@ import (
 	"github.com/herd-project/herd/internal/push"
 )
 
-// The watch's exchange policy: host4 exports a command's output (known on
-// the target only), a literal, and a file resource; host5 collects the
-// value into a file and realizes the resource; host6 collects a value
-// nobody exports, so no change of host4's concerns it.
+// The watch's exchange policy: host7 exports a command's output (known on
+// the target only) and a file resource; host8 collects the
+// value into a file and realizes the resource; host9 collects a value
+// nobody exports, so no change of host7's concerns it.
 func watchXchPolicy(addr, res string) string {
 	return `
 inv = inventory("inventory.toml")
 def main(host):
-    if host.name == "host4":
+    if host.name == "host7":
         c = exec("addr", command = "echo ` + addr + `")
         export("addr", c.stdout)
         export_resource("file", "/tmp/xw-res", tag = "xw", content = "` + res + `\n")
-    if host.name == "host5":
+    if host.name == "host8":
         vals = collect("addr")
         file("/tmp/xw-peers", content = "".join(["%s=%s;" % (h, vals[h].strip()) for h in sorted(vals)]))
         collect_resources(kind = "file", tag = "xw")
-    if host.name == "host6":
+    if host.name == "host9":
         vals = collect("unrelated")
         file("/tmp/xw-other", content = "%d\n" % len(vals))
 role("xw", hosts = inv.hosts, main = main)
@@ -52,14 +52,14 @@ func waitFile(t *testing.T, w *watchRun, h *lab.Host, path, want string, d time.
 }
 
 // During a watch, a changed export reaches the collecting host, and only
-// it: a policy edit that changes host4's command (its exported output)
+// it: a policy edit that changes host7's command (its exported output)
 // and its exported resource, and then a value another controller writes
-// into the shared etcd, each give host5 a new plan of just the affected
-// resources, with an event naming the exporter; host6, which collects
+// into the shared etcd, each give host8 a new plan of just the affected
+// resources, with an event naming the exporter; host9, which collects
 // something else, receives nothing.
 func TestWatchExchangePushesChangedExports(t *testing.T) {
 	l := flatLab(t)
-	names := []string{"host4", "host5", "host6"}
+	names := []string{"host7", "host8", "host9"}
 	for _, n := range names {
 		l.Host(n).Exec(context.Background(), "rm", "-f", "/tmp/xw-peers", "/tmp/xw-res", "/tmp/xw-other")
 	}
@@ -68,37 +68,38 @@ func TestWatchExchangePushesChangedExports(t *testing.T) {
 		"site.star":      watchXchPolicy("10.0.0.1", "r1"),
 	})
 	etcdDir := filepath.Join(t.TempDir(), "etcd")
+	started := time.Now()
 	w := startWatchWith(t, dir, push.WatchOptions{}, func(o *push.Options) {
 		o.Exchange = func(ctx context.Context) (*exchange.Store, error) {
 			return exchange.Open(ctx, exchange.Config{DataDir: etcdDir, Cluster: "t"})
 		}
 	})
-	h5 := l.Host("host5")
-	// host4's output is known once its command ran: host5 first converges
+	h8 := l.Host("host8")
+	// host7's output is known once its command ran: host8 first converges
 	// without it, then gets it from the store.
-	waitFile(t, w, h5, "/tmp/xw-peers", "host4=10.0.0.1;", 30*time.Second)
-	waitFile(t, w, h5, "/tmp/xw-res", "r1\n", 5*time.Second)
+	waitFile(t, w, h8, "/tmp/xw-peers", "host7=10.0.0.1;", 30*time.Second)
+	waitFile(t, w, h8, "/tmp/xw-res", "r1\n", 5*time.Second)
 	w.waitConverged(t, names...)
+	t.Logf("initial convergence with host7's export: %v", time.Since(started).Round(time.Millisecond))
 
-	// A policy edit: host4's command and exported resource change.
+	// A policy edit: host7's command changes, so does its output.
 	mark := w.mark()
-	os.WriteFile(filepath.Join(dir, "site.star"), []byte(watchXchPolicy("10.0.0.2", "r2")), 0o644)
+	os.WriteFile(filepath.Join(dir, "site.star"), []byte(watchXchPolicy("10.0.0.2", "r1")), 0o644)
 	saved := time.Now()
 	w.changes <- "site.star"
-	waitFile(t, w, h5, "/tmp/xw-peers", "host4=10.0.0.2;", 10*time.Second)
-	waitFile(t, w, h5, "/tmp/xw-res", "r2\n", 5*time.Second)
+	waitFile(t, w, h8, "/tmp/xw-peers", "host7=10.0.0.2;", 10*time.Second)
 	conv := w.waitConverged(t, names...)
-	t.Logf("policy save to host5 converged with host4's new export: %v", conv.Sub(saved).Round(time.Millisecond))
+	t.Logf("policy save to host8 converged with host7's new export: %v", conv.Sub(saved).Round(time.Millisecond))
 	edit := w.since(mark)
-	if !hasLog(edit, "host5", "collected value from host4 changed") {
-		t.Errorf("no event on host5 naming host4:\n%s", dumpEvents(edit))
+	if !hasLog(edit, "host8", "collected value from host7 changed") {
+		t.Errorf("no event on host8 naming host7:\n%s", dumpEvents(edit))
 	}
-	if onHost(edit, "host6") != 0 {
-		t.Errorf("host6 collects nothing of host4's but heard of the edit:\n%s", dumpEvents(edit))
+	if onHost(edit, "host9") != 0 {
+		t.Errorf("host9 collects nothing of host7's but heard of the edit:\n%s", dumpEvents(edit))
 	}
 
-	// Another controller's run writes host10's export of addr into the
-	// same cluster: host5 collects it too.
+	// Another controller's run writes host12's export of addr into the
+	// same cluster: host8 collects it too.
 	mark = w.mark()
 	other, err := exchange.Open(context.Background(), exchange.Config{Endpoints: []string{"unix://" + etcdDir + "/client.sock"}, Cluster: "t"})
 	if err != nil {
@@ -107,24 +108,43 @@ func TestWatchExchangePushesChangedExports(t *testing.T) {
 	defer other.Close()
 	data, _ := json.Marshal("10.9.9.9")
 	put := time.Now()
-	err = other.Publish(context.Background(), "host10", "xw", []exchange.Entry{{Kind: exchange.KindValue, Name: "addr", Host: "host10", Role: "xw", Run: "other-controller", Time: put, Data: data}}, false)
+	err = other.Publish(context.Background(), "host12", "xw", []exchange.Entry{{Kind: exchange.KindValue, Name: "addr", Host: "host12", Role: "xw", Run: "other-controller", Time: put, Data: data}}, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := waitFile(t, w, h5, "/tmp/xw-peers", "host10=10.9.9.9;host4=10.0.0.2;", 10*time.Second)
+	got := waitFile(t, w, h8, "/tmp/xw-peers", "host12=10.9.9.9;host7=10.0.0.2;", 10*time.Second)
 	conv = w.waitConverged(t, names...)
-	t.Logf("another controller's put to host5's file updated: %v, converged: %v", got.Sub(put).Round(time.Millisecond), conv.Sub(put).Round(time.Millisecond))
+	t.Logf("another controller's put to host8's file updated: %v, converged: %v", got.Sub(put).Round(time.Millisecond), conv.Sub(put).Round(time.Millisecond))
 	ext := w.since(mark)
-	if !hasLog(ext, "host5", "collected value from host10 changed") {
-		t.Errorf("no event on host5 naming host10:\n%s", dumpEvents(ext))
+	if !hasLog(ext, "host8", "collected value from host12 changed") {
+		t.Errorf("no event on host8 naming host12:\n%s", dumpEvents(ext))
 	}
-	for _, h := range []string{"host4", "host6"} {
+	for _, h := range []string{"host7", "host9"} {
 		if onHost(ext, h) != 0 {
-			t.Errorf("%s heard of host10's export:\n%s", h, dumpEvents(ext))
+			t.Errorf("%s heard of host12's export:\n%s", h, dumpEvents(ext))
 		}
 	}
-	if b, _ := l.Host("host6").ReadFile("/tmp/xw-res"); b != nil {
-		t.Errorf("host6 realized host4's exported resource")
+
+	// An edit of host7's exported resource only: host7's own plan is the
+	// same (it receives nothing), host8 realizes the new content.
+	mark = w.mark()
+	os.WriteFile(filepath.Join(dir, "site.star"), []byte(watchXchPolicy("10.0.0.2", "r2")), 0o644)
+	saved = time.Now()
+	w.changes <- "site.star"
+	waitFile(t, w, h8, "/tmp/xw-res", "r2\n", 10*time.Second)
+	conv = w.waitConverged(t, names...)
+	t.Logf("policy save to host8 converged with host7's new exported resource: %v", conv.Sub(saved).Round(time.Millisecond))
+	res := w.since(mark)
+	if !hasLog(res, "host8", "collected value from host7 changed") {
+		t.Errorf("no event on host8 naming host7:\n%s", dumpEvents(res))
+	}
+	for _, h := range []string{"host7", "host9"} {
+		if onHost(res, h) != 0 {
+			t.Errorf("%s got something for an edit of host7's exported resource:\n%s", h, dumpEvents(res))
+		}
+	}
+	if b, _ := l.Host("host9").ReadFile("/tmp/xw-res"); b != nil {
+		t.Errorf("host9 realized host7's exported resource")
 	}
 }
 
@@ -153,4 +173,64 @@ func dumpEvents(es []event.Event) string {
 		b.WriteString(e.Host + " " + string(e.Type) + " " + e.Resource + " " + e.Msg + "\n")
 	}
 	return b.String()
+}
+
+// With a shared etcd, a watch holds its hosts' cluster-wide locks for its
+// whole life: another controller's run waits for them and fails naming
+// the holder. Ctrl-C (the watch's stop) and the converged timeout release
+// them: a run right after takes them within its lock wait.
+func TestWatchExchangeHoldsHostLocks(t *testing.T) {
+	l := flatLab(t)
+	dir := project(t, map[string]string{
+		"inventory.toml": tomlInventory(l, map[string][]string{"g": {"host1"}}),
+		"site.star": `
+inv = inventory("inventory.toml")
+def main(host):
+    file("/tmp/xw-locked", content = "x\n")
+role("r", hosts = inv.hosts, main = main)
+`})
+	etcdDir := filepath.Join(t.TempDir(), "etcd")
+	shared, err := exchange.Open(context.Background(), exchange.Config{DataDir: etcdDir, Cluster: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer shared.Close()
+	wait := 700 * time.Millisecond
+	external := func(o *push.Options) {
+		o.Exchange = func(ctx context.Context) (*exchange.Store, error) {
+			return exchange.Open(ctx, exchange.Config{Endpoints: []string{"unix://" + etcdDir + "/client.sock"}, Cluster: "t"})
+		}
+		o.ExchangeLocks = true
+		o.Defaults.LockWait = &wait
+	}
+	otherRun := func() *push.HostResult {
+		rec := &recorder{}
+		o := options(t, l, rec)
+		external(&o)
+		return run(t, load(t, dir), o).Hosts["host1"]
+	}
+	for _, end := range []string{"ctrl-c", "converged timeout"} {
+		wo := push.WatchOptions{}
+		if end == "converged timeout" {
+			wo.ConvergedTimeout = 500 * time.Millisecond
+		}
+		t0 := time.Now()
+		w := startWatchWith(t, dir, wo, external)
+		w.waitConverged(t, "host1")
+		t.Logf("watch converged in %v", time.Since(t0).Round(time.Millisecond))
+		if end == "ctrl-c" {
+			if hr := otherRun(); !hr.Failed || !strings.Contains(hr.Err, "locked by another controller") || !strings.Contains(hr.Err, "pid") {
+				t.Fatalf("a run during the watch: %+v, want it refused naming the watch", hr)
+			}
+			close(w.stop)
+		}
+		t0 = time.Now()
+		<-w.done
+		ended := time.Now()
+		t.Logf("watch ended in %v", ended.Sub(t0).Round(time.Millisecond))
+		if hr := otherRun(); hr.Failed || hr.Unreachable {
+			t.Fatalf("a run right after the watch's %s: %+v", end, hr)
+		}
+		t.Logf("after the watch's %s, a run took the lock and applied in %v", end, time.Since(ended).Round(time.Millisecond))
+	}
 }
