@@ -109,7 +109,8 @@ func Watch(ctx context.Context, pol *policy.Policy, o WatchOptions) (*WatchResul
 	var reached []*inventory.Host
 	for i := range pol.Roles {
 		for _, h := range roleHosts[i] {
-			if hp := plans[i][h.Name]; !hp.skip && hp.unreac == nil && !slices.Contains(reached, h) {
+			hp := plans[i][h.Name]
+			if !hp.skip && hp.unreac == nil && !slices.ContainsFunc(reached, func(o *inventory.Host) bool { return o.Name == h.Name }) {
 				reached = append(reached, h)
 			}
 		}
@@ -132,7 +133,7 @@ func Watch(ctx context.Context, pol *policy.Policy, o WatchOptions) (*WatchResul
 			}
 			wh.facts, wh.known = hp.ac.hello.Facts, true
 			if err := refused[h.Name]; err != nil {
-				w.refuse(wh, role, err)
+				w.lost(wh, err)
 				continue
 			}
 			w.send(wh, role, hp.plan, hp.files, nil, "role "+role.Name+": whole plan")

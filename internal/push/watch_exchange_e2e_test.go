@@ -176,11 +176,15 @@ func dumpEvents(es []event.Event) string {
 }
 
 // With a shared etcd, a watch holds its hosts' cluster-wide locks for its
-// whole life: another controller's run waits for them and fails naming
-// the holder. Ctrl-C (the watch's stop) and the converged timeout release
-// them: a run right after takes them within its lock wait.
+// whole life. A host another controller holds when the watch starts gets
+// no plan, is shown failing naming the holder, and is taken once
+// released; while the watch holds it, another controller's run waits for
+// it and fails naming the watch. Ctrl-C (the watch's stop) and the
+// converged timeout release the locks: a run right after takes them
+// within its lock wait.
 func TestWatchExchangeHoldsHostLocks(t *testing.T) {
 	l := flatLab(t)
+	l.Host("host1").Exec(context.Background(), "rm", "-f", "/tmp/xw-locked")
 	dir := project(t, map[string]string{
 		"inventory.toml": tomlInventory(l, map[string][]string{"g": {"host1"}}),
 		"site.star": `
@@ -189,8 +193,9 @@ def main(host):
     file("/tmp/xw-locked", content = "x\n")
 role("r", hosts = inv.hosts, main = main)
 `})
+	ctx := context.Background()
 	etcdDir := filepath.Join(t.TempDir(), "etcd")
-	shared, err := exchange.Open(context.Background(), exchange.Config{DataDir: etcdDir, Cluster: "t"})
+	shared, err := exchange.Open(ctx, exchange.Config{DataDir: etcdDir, Cluster: "t"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,11 +216,32 @@ role("r", hosts = inv.hosts, main = main)
 	}
 	for _, end := range []string{"ctrl-c", "converged timeout"} {
 		wo := push.WatchOptions{}
+		var alice *exchange.Locker
 		if end == "converged timeout" {
 			wo.ConvergedTimeout = 500 * time.Millisecond
+		} else {
+			if alice, err = shared.NewLocker(ctx, exchange.Holder{User: "alice", Controller: "laptop-a", Pid: 4242, Run: "other"}, 5); err != nil {
+				t.Fatal(err)
+			}
+			if err := alice.Lock(ctx, "host1", time.Second); err != nil {
+				t.Fatal(err)
+			}
+		}
+		w := startWatchWith(t, dir, wo, external)
+		if alice != nil {
+			w.waitState(t, "host1", push.HostLost)
+			w.mu.Lock()
+			msg := w.states["host1"].Msg
+			w.mu.Unlock()
+			if !strings.Contains(msg, "alice@laptop-a pid 4242") || w.rec.count("host1", event.Failed) == 0 {
+				t.Fatalf("host1 held by alice: state %q, want it naming her, and a failed event\n%s", msg, w.rec.dump())
+			}
+			if _, err := l.Host("host1").ReadFile("/tmp/xw-locked"); err == nil {
+				t.Fatal("the watch changed host1 while another controller held its lock")
+			}
+			alice.Close()
 		}
 		t0 := time.Now()
-		w := startWatchWith(t, dir, wo, external)
 		w.waitConverged(t, "host1")
 		t.Logf("watch converged in %v", time.Since(t0).Round(time.Millisecond))
 		if end == "ctrl-c" {
@@ -224,10 +250,8 @@ role("r", hosts = inv.hosts, main = main)
 			}
 			close(w.stop)
 		}
-		t0 = time.Now()
 		<-w.done
 		ended := time.Now()
-		t.Logf("watch ended in %v", ended.Sub(t0).Round(time.Millisecond))
 		if hr := otherRun(); hr.Failed || hr.Unreachable {
 			t.Fatalf("a run right after the watch's %s: %+v", end, hr)
 		}

@@ -15,7 +15,6 @@ import (
 	"github.com/herd-project/herd/internal/facts"
 	"github.com/herd-project/herd/internal/inventory"
 	"github.com/herd-project/herd/internal/plan"
-	"github.com/herd-project/herd/internal/policy"
 )
 
 // The exchange in a watch (herd watch with export/collect). The watch
@@ -70,7 +69,7 @@ func (w *watchLoop) lockHosts(hosts []*inventory.Host) map[string]error {
 			defer wg.Done()
 			if err := w.r.clusterLock(w.ctx, h.Name); err != nil {
 				mu.Lock()
-				out[h.Name] = err
+				out[h.Name] = lockRefused{err}
 				mu.Unlock()
 			}
 		}()
@@ -79,12 +78,12 @@ func (w *watchLoop) lockHosts(hosts []*inventory.Host) map[string]error {
 	return out
 }
 
-// refuse fails a host that could not be locked: it gets no plan.
-func (w *watchLoop) refuse(wh *watchHost, role *policy.Role, err error) {
-	wh.failures[role.Name] = err.Error()
-	w.emit(event.Event{Type: event.Failed, Host: wh.h.Name, Role: role.Name, Msg: err.Error()})
-	w.settle(wh)
-}
+// lockRefused is why a host could not be locked (another controller holds
+// it): the host is retried like a lost one, with back-off, and reported
+// as failed rather than unreachable. It gets no plan meanwhile.
+type lockRefused struct{ error }
+
+func (e lockRefused) Unwrap() error { return e.error }
 
 // publish writes what host exports in role when it differs from what the
 // watch last wrote: the plan's literal exports, the values the agent
@@ -192,6 +191,7 @@ func (w *watchLoop) resync() {
 	}
 	xv.rev = rev
 	xv.mu.Unlock()
+	w.unfollow()
 	w.xch.following = false
 	w.follow()
 	w.recollect(hosts)

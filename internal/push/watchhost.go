@@ -262,7 +262,11 @@ func (w *watchLoop) lost(wh *watchHost, err error) {
 	wh.readers = map[*agentConn]bool{}
 	wh.plans = map[string]*plan.Plan{} // a new agent knows nothing
 	wh.waiting, wh.repairs = 0, 0
-	w.emit(event.Event{Type: event.Unreachable, Host: wh.h.Name, Msg: err.Error()})
+	t := event.Unreachable
+	if errors.As(err, new(lockRefused)) {
+		t = event.Failed // reachable, but another controller holds it
+	}
+	w.emit(event.Event{Type: t, Host: wh.h.Name, Msg: err.Error()})
 	if w.ctx.Err() != nil {
 		return
 	}
@@ -301,7 +305,9 @@ func (w *watchLoop) rejoin(name string) {
 		if err == nil {
 			// A host new in the inventory takes its cluster-wide lock
 			// here; a rejoining one holds it already.
-			err = w.r.clusterLock(w.ctx, h.Name)
+			if err = w.r.clusterLock(w.ctx, h.Name); err != nil {
+				err = lockRefused{err}
+			}
 		}
 		select {
 		case w.retries <- func() { w.joined(wh, ac, err) }:
