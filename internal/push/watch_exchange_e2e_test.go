@@ -200,7 +200,9 @@ role("r", hosts = inv.hosts, main = main)
 		t.Fatal(err)
 	}
 	defer shared.Close()
-	wait := 700 * time.Millisecond
+	wait := 400 * time.Millisecond
+	defer func(d time.Duration) { push.RetryMin = d }(push.RetryMin)
+	push.RetryMin = 200 * time.Millisecond // the refused host is tried again sooner
 	external := func(o *push.Options) {
 		o.Exchange = func(ctx context.Context) (*exchange.Store, error) {
 			return exchange.Open(ctx, exchange.Config{Endpoints: []string{"unix://" + etcdDir + "/client.sock"}, Cluster: "t"})
