@@ -50,7 +50,8 @@ func (s *Store) decode(key, value []byte) (Entry, bool) {
 	return e, true
 }
 
-// Watch reports, in batches (one per etcd transaction), every entry
+// Watch reports, in batches (an etcd watch response: one transaction, or
+// several when catching up from an older revision), every entry
 // written or deleted in the namespace from revision rev on, until ctx
 // ends. The channel holds at most a few batches: a slow reader slows the
 // watch rather than growing memory. It is closed when ctx ends or the
