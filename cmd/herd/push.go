@@ -254,6 +254,7 @@ func runPush(in *interrupts, file string, check bool, f policyFlags, pf pushFlag
 		sink = func(e event.Event) { out.Handle(e); logOut.Handle(e) }
 		defer func() { logOut.Recap(time.Since(start)) }()
 	}
+	xch, xchLocks := exchangeFor(pf, ps, stderr)
 	res, err := push.Run(in.ctx, pol, push.Options{
 		Check:         check,
 		Parallel:      f.parallel,
@@ -264,8 +265,8 @@ func runPush(in *interrupts, file string, check bool, f policyFlags, pf pushFlag
 		Transport:     transportConfig(pf, maxConns, defaults),
 		AskBecomePass: askBecomePass(pf),
 		Stop:          in.stop,
-		Exchange:      openExchange(pf, defaults, pol, inv, stderr),
-		ExchangeLocks: pf.exchange.etcd != "" || len(defaults.Etcd.Endpoints) > 0,
+		Exchange:      xch,
+		ExchangeLocks: xchLocks,
 		Agent:         ps.agent,
 		MoreAgents:    ps.moreAgents,
 	})
@@ -289,6 +290,14 @@ func runPush(in *interrupts, file string, check bool, f policyFlags, pf pushFlag
 		return exitUnreachable
 	}
 	return exitOK
+}
+
+// exchangeFor is the exchange of herd run and herd watch alike: opened when
+// the policy first needs it, and shared with other controllers (so hosts
+// are locked there) when it is an external etcd (--etcd, or
+// etcd.endpoints in defaults.toml).
+func exchangeFor(pf pushFlags, ps *pushSetup, stderr io.Writer) (push.OpenExchange, bool) {
+	return openExchange(pf, ps.defaults, ps.pol, ps.inv, stderr), pf.exchange.etcd != "" || len(ps.defaults.Etcd.Endpoints) > 0
 }
 
 // openExchange opens the exchange the first time a run needs it. The

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,6 +48,13 @@ type exchangeView struct {
 	locker *exchange.Locker
 
 	hub *hub // deferred exports passed between hosts of a role (collect.go)
+
+	// rev is the store revision load read: a watch follows from rev+1.
+	rev int64
+	// live: a watch's view. Deferred exports are not passed within a
+	// role there (nothing waits on the target); a collecting host gets a
+	// new plan when the value reaches the store (watchexchange.go).
+	live bool
 }
 
 // lockHost takes host's cluster-wide lock for this run (shared etcd only),
@@ -58,7 +66,10 @@ func (v *exchangeView) lockHost(ctx context.Context, host string, holder exchang
 	}
 	v.lockMu.Lock()
 	if v.locker == nil {
-		if v.locker, err = st.NewLocker(v.ctx, holder, 15); err != nil {
+		// The lease outlives the run's context: an interrupted run (Ctrl-C,
+		// a watch's end) still revokes it in close, releasing its locks at
+		// once instead of when the TTL runs out.
+		if v.locker, err = st.NewLocker(context.WithoutCancel(v.ctx), holder, 15); err != nil {
 			v.lockMu.Unlock()
 			return err
 		}
@@ -85,41 +96,60 @@ func (v *exchangeView) load() (*exchange.Store, error) {
 		if v.store.Embedded {
 			v.emit(event.Event{Type: event.Log, Msg: fmt.Sprintf("exchange: embedded etcd started in %v", v.store.StartTime.Round(time.Millisecond))})
 		}
-		es, err := v.store.List(v.ctx, "")
+		es, rev, err := v.store.Snapshot(v.ctx)
 		if err != nil {
 			v.err = err
 			return
 		}
 		v.mu.Lock()
 		defer v.mu.Unlock()
+		v.rev = rev
 		for _, e := range es {
-			switch e.Kind {
-			case exchange.KindValue:
-				var s string
-				if json.Unmarshal(e.Data, &s) == nil {
-					v.setValue(e.Name, e.Host, s)
-				}
-			case exchange.KindResource:
-				params, err := policy.DecodeParams(e.Data)
-				if err != nil {
-					continue
-				}
-				kind, name, _ := cut(e.Name)
-				byRole := v.resources[e.Host]
-				if byRole == nil {
-					byRole = map[string][]plan.SharedResource{}
-					v.resources[e.Host] = byRole
-				}
-				byRole[e.Role] = append(byRole[e.Role], plan.SharedResource{Kind: kind, Name: name, Tag: e.Tag, Params: params})
-			case exchange.KindFacts:
-				var f facts.Facts
-				if json.Unmarshal(e.Data, &f) == nil {
-					v.facts[e.Host] = f
-				}
-			}
+			v.apply(exchange.Change{Entry: e})
 		}
 	})
 	return v.store, v.err
+}
+
+// apply records one stored entry, or its deletion, in the view (callers
+// hold mu). A resource replaces the one of the same ID the host exported
+// in that role.
+func (v *exchangeView) apply(c exchange.Change) {
+	e := c.Entry
+	switch e.Kind {
+	case exchange.KindValue:
+		var s string
+		switch {
+		case c.Deleted:
+			delete(v.values[e.Name], e.Host)
+		case json.Unmarshal(e.Data, &s) == nil:
+			v.setValue(e.Name, e.Host, s)
+		}
+	case exchange.KindResource:
+		kind, name, _ := cut(e.Name)
+		byRole := v.resources[e.Host]
+		if byRole == nil {
+			byRole = map[string][]plan.SharedResource{}
+			v.resources[e.Host] = byRole
+		}
+		rs := slices.DeleteFunc(byRole[e.Role], func(r plan.SharedResource) bool { return r.Kind == kind && r.Name == name })
+		if !c.Deleted {
+			params, err := policy.DecodeParams(e.Data)
+			if err != nil {
+				return
+			}
+			rs = append(rs, plan.SharedResource{Kind: kind, Name: name, Tag: e.Tag, Params: params})
+		}
+		byRole[e.Role] = rs
+	case exchange.KindFacts:
+		var f facts.Facts
+		switch {
+		case c.Deleted:
+			delete(v.facts, e.Host)
+		case json.Unmarshal(e.Data, &f) == nil:
+			v.facts[e.Host] = f
+		}
+	}
 }
 
 func cut(id string) (kind, name string, ok bool) {
@@ -188,7 +218,12 @@ func (v *exchangeView) Facts(host string) (facts.Facts, bool, error) {
 }
 
 // Pending implements policy.ExchangeView.
-func (v *exchangeView) Pending(role, name string) []string { return v.hub.Pending(role, name) }
+func (v *exchangeView) Pending(role, name string) []string {
+	if v.live {
+		return nil
+	}
+	return v.hub.Pending(role, name)
+}
 
 // fromAgent takes an export an agent reported mid-run: the run's view
 // sees it at once (a plan made later in the role reads it as a plain
