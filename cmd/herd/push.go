@@ -32,6 +32,7 @@ type pushFlags struct {
 	knownHosts  string
 	strictKeys  string
 	timeout     time.Duration
+	persist     time.Duration // --persist; -1 when not given (defaults.toml decides)
 	askPass     bool
 	// askBecomePass: -K, --ask-become-pass
 	askBecomePass bool
@@ -61,10 +62,13 @@ func loadDefaults() (push.Defaults, string, error) {
 			return d, path, fmt.Errorf("%s: %v", path, err)
 		}
 		if und := md.Undecoded(); len(und) > 0 {
-			return d, path, fmt.Errorf("%s: unknown setting %q (known: ssh_user, ssh_key, sudo_user, sudo_password, max_conns, log_path, known_hosts, strict_host_key_checking, lock_wait, agent_dir_local, etcd.endpoints, etcd.cert, etcd.key, etcd.ca, etcd.dir, etcd.cluster)", path, und[0].String())
+			return d, path, fmt.Errorf("%s: unknown setting %q (known: ssh_user, ssh_key, sudo_user, sudo_password, max_conns, log_path, known_hosts, strict_host_key_checking, lock_wait, persist, agent_dir_local, etcd.endpoints, etcd.cert, etcd.key, etcd.ca, etcd.dir, etcd.cluster)", path, und[0].String())
 		}
 		if d.AgentDirLocal != "" && !filepath.IsAbs(d.AgentDirLocal) {
 			d.AgentDirLocal = filepath.Join(filepath.Dir(path), d.AgentDirLocal)
+		}
+		if d.Persist != nil && *d.Persist < 0 {
+			return d, path, fmt.Errorf("%s: persist must not be negative", settingLine(path, "persist"))
 		}
 		if d.LockWait != nil && *d.LockWait < 0 {
 			return d, path, fmt.Errorf("%s: lock_wait must not be negative", path)
@@ -116,8 +120,11 @@ func agentBuilds(dir string, d push.Defaults) (*push.Binary, []*push.Binary, err
 	return self, more, nil
 }
 
-func transportConfig(pf pushFlags, maxConns int) transport.Config {
-	c := transport.Config{MaxConns: maxConns, SSHConfigFile: pf.sshConfig, ConnectTimeout: pf.timeout}
+func transportConfig(pf pushFlags, maxConns int, d push.Defaults) transport.Config {
+	c := transport.Config{MaxConns: maxConns, SSHConfigFile: pf.sshConfig, ConnectTimeout: pf.timeout, Persist: max(pf.persist, 0)}
+	if pf.persist < 0 && d.Persist != nil {
+		c.Persist = *d.Persist
+	}
 	if pf.askPass {
 		c.PasswordPrompt = passwordPrompt("SSH password")
 	}
@@ -247,6 +254,7 @@ func runPush(in *interrupts, file string, check bool, f policyFlags, pf pushFlag
 		sink = func(e event.Event) { out.Handle(e); logOut.Handle(e) }
 		defer func() { logOut.Recap(time.Since(start)) }()
 	}
+	xch, xchLocks := exchangeFor(pf, ps, stderr)
 	res, err := push.Run(in.ctx, pol, push.Options{
 		Check:         check,
 		Parallel:      f.parallel,
@@ -254,11 +262,11 @@ func runPush(in *interrupts, file string, check bool, f policyFlags, pf pushFlag
 		Inventory:     inv,
 		Sink:          sink,
 		Defaults:      defaults,
-		Transport:     transportConfig(pf, maxConns),
+		Transport:     transportConfig(pf, maxConns, defaults),
 		AskBecomePass: askBecomePass(pf),
 		Stop:          in.stop,
-		Exchange:      openExchange(pf, defaults, pol, inv, stderr),
-		ExchangeLocks: pf.exchange.etcd != "" || len(defaults.Etcd.Endpoints) > 0,
+		Exchange:      xch,
+		ExchangeLocks: xchLocks,
 		Agent:         ps.agent,
 		MoreAgents:    ps.moreAgents,
 	})
@@ -282,6 +290,14 @@ func runPush(in *interrupts, file string, check bool, f policyFlags, pf pushFlag
 		return exitUnreachable
 	}
 	return exitOK
+}
+
+// exchangeFor is the exchange of herd run and herd watch alike: opened when
+// the policy first needs it, and shared with other controllers (so hosts
+// are locked there) when it is an external etcd (--etcd, or
+// etcd.endpoints in defaults.toml).
+func exchangeFor(pf pushFlags, ps *pushSetup, stderr io.Writer) (push.OpenExchange, bool) {
+	return openExchange(pf, ps.defaults, ps.pol, ps.inv, stderr), pf.exchange.etcd != "" || len(ps.defaults.Etcd.Endpoints) > 0
 }
 
 // openExchange opens the exchange the first time a run needs it. The

@@ -100,6 +100,7 @@ func runWatch(in *interrupts, cmd *cobra.Command, file string, f policyFlags, pf
 		}
 		return pol, inv, nil
 	}
+	xch, xchLocks := exchangeFor(pf, ps, stderr)
 	start := time.Now()
 	res, err := push.Watch(in.ctx, ps.pol, push.WatchOptions{
 		Options: push.Options{
@@ -108,11 +109,13 @@ func runWatch(in *interrupts, cmd *cobra.Command, file string, f policyFlags, pf
 			Inventory:     ps.inv,
 			Sink:          sink,
 			Defaults:      ps.defaults,
-			Transport:     transportConfig(pf, ps.maxConns),
+			Transport:     transportConfig(pf, ps.maxConns, ps.defaults),
 			AskBecomePass: askBecomePass(pf),
 			Stop:          in.stop,
 			Agent:         ps.agent,
 			MoreAgents:    ps.moreAgents,
+			Exchange:      xch,
+			ExchangeLocks: xchLocks,
 		},
 		Reload:           reload,
 		Changes:          files.Changes(),

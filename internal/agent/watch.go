@@ -381,7 +381,9 @@ func (w *watcher) run(j watchJob) {
 		w.c.Send(done)
 		return
 	}
-	done.Counts, done.Failed = res.Counts, res.Failed
+	// The exports whose sources ran: the controller publishes those that
+	// changed, and the hosts collecting them get new plans.
+	done.Counts, done.Failed, done.Exports = res.Counts, res.Failed, res.Exports
 	w.settle(j.role, j.all, outcome)
 	if j.drift {
 		if res.Counts.Changed == 0 && !res.Failed {

@@ -2,6 +2,7 @@ package plan
 
 import (
 	"encoding/json"
+	"slices"
 	"sort"
 )
 
@@ -120,6 +121,14 @@ func Subset(p *Plan, ids []string) *Plan {
 			}
 		}
 		sub.Resources = append(sub.Resources, c)
+	}
+	// The exports whose sources all run in the subset: a watch's agent
+	// reports them after the run, so a changed command output reaches
+	// the hosts that collect it.
+	for _, e := range p.Exports {
+		if !slices.ContainsFunc(e.Parts, func(part Part) bool { return part.IsRef() && !in[part.From] }) {
+			sub.Exports = append(sub.Exports, e)
+		}
 	}
 	return sub
 }

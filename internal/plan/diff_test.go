@@ -86,3 +86,26 @@ func TestSubset(t *testing.T) {
 		})
 	}
 }
+
+// A subset keeps the exports whose sources all run in it (and literal
+// ones), so a watch's agent reports a re-run command's new output; an
+// export of a resource left out is left out too (the plan validates).
+func TestSubsetExports(t *testing.T) {
+	p := &Plan{Version: Version, Resources: []Resource{res("exec:addr", nil), res("exec:key", nil)},
+		Exports: []Export{
+			{Name: "addr", Parts: []Part{{From: "exec:addr", Field: "stdout"}}},
+			{Name: "both", Parts: []Part{{From: "exec:addr", Field: "stdout"}, {Lit: ":"}, {From: "exec:key", Field: "stdout"}}},
+			{Name: "lit", Parts: []Part{{Lit: "v1"}}},
+		}}
+	sub := Subset(p, []string{"exec:addr"})
+	var got []string
+	for _, e := range sub.Exports {
+		got = append(got, e.Name)
+	}
+	if want := []string{"addr", "lit"}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("exports of the subset = %v, want %v", got, want)
+	}
+	if err := sub.Validate(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,6 +51,13 @@ type exchangeView struct {
 	locker *exchange.Locker
 
 	hub *hub // deferred exports passed between hosts of a role (collect.go)
+
+	// rev is the store revision load read: a watch follows from rev+1.
+	rev int64
+	// live: a watch's view. Deferred exports are not passed within a
+	// role there (nothing waits on the target); a collecting host gets a
+	// new plan when the value reaches the store (watchexchange.go).
+	live bool
 }
 
 // lockHost takes host's cluster-wide lock for this run (shared etcd only),
@@ -61,7 +69,10 @@ func (v *exchangeView) lockHost(ctx context.Context, host string, holder exchang
 	}
 	v.lockMu.Lock()
 	if v.locker == nil {
-		if v.locker, err = st.NewLocker(v.ctx, holder, 15); err != nil {
+		// The lease outlives the run's context: an interrupted run (Ctrl-C,
+		// a watch's end) still revokes it in close, releasing its locks at
+		// once instead of when the TTL runs out.
+		if v.locker, err = st.NewLocker(context.WithoutCancel(v.ctx), holder, 15); err != nil {
 			v.lockMu.Unlock()
 			return err
 		}
@@ -88,41 +99,60 @@ func (v *exchangeView) load() (*exchange.Store, error) {
 		if v.store.Embedded {
 			v.emit(event.Event{Type: event.Log, Msg: fmt.Sprintf("exchange: embedded etcd started in %v", v.store.StartTime.Round(time.Millisecond))})
 		}
-		es, err := v.store.List(v.ctx, "")
+		es, rev, err := v.store.Snapshot(v.ctx)
 		if err != nil {
 			v.err = err
 			return
 		}
 		v.mu.Lock()
 		defer v.mu.Unlock()
+		v.rev = rev
 		for _, e := range es {
-			switch e.Kind {
-			case exchange.KindValue:
-				var s string
-				if json.Unmarshal(e.Data, &s) == nil {
-					v.setValue(e.Name, e.Host, s)
-				}
-			case exchange.KindResource:
-				params, err := policy.DecodeParams(e.Data)
-				if err != nil {
-					continue
-				}
-				kind, name, _ := cut(e.Name)
-				byRole := v.resources[e.Host]
-				if byRole == nil {
-					byRole = map[string][]plan.SharedResource{}
-					v.resources[e.Host] = byRole
-				}
-				byRole[e.Role] = append(byRole[e.Role], plan.SharedResource{Kind: kind, Name: name, Tag: e.Tag, Params: params})
-			case exchange.KindFacts:
-				var f facts.Facts
-				if json.Unmarshal(e.Data, &f) == nil {
-					v.facts[e.Host] = f
-				}
-			}
+			v.apply(exchange.Change{Entry: e})
 		}
 	})
 	return v.store, v.err
+}
+
+// apply records one stored entry, or its deletion, in the view (callers
+// hold mu). A resource replaces the one of the same ID the host exported
+// in that role.
+func (v *exchangeView) apply(c exchange.Change) {
+	e := c.Entry
+	switch e.Kind {
+	case exchange.KindValue:
+		var s string
+		switch {
+		case c.Deleted:
+			delete(v.values[e.Name], e.Host)
+		case json.Unmarshal(e.Data, &s) == nil:
+			v.setValue(e.Name, e.Host, s)
+		}
+	case exchange.KindResource:
+		kind, name, _ := cut(e.Name)
+		byRole := v.resources[e.Host]
+		if byRole == nil {
+			byRole = map[string][]plan.SharedResource{}
+			v.resources[e.Host] = byRole
+		}
+		rs := slices.DeleteFunc(byRole[e.Role], func(r plan.SharedResource) bool { return r.Kind == kind && r.Name == name })
+		if !c.Deleted {
+			params, err := policy.DecodeParams(e.Data)
+			if err != nil {
+				return
+			}
+			rs = append(rs, plan.SharedResource{Kind: kind, Name: name, Tag: e.Tag, Params: params})
+		}
+		byRole[e.Role] = rs
+	case exchange.KindFacts:
+		var f facts.Facts
+		switch {
+		case c.Deleted:
+			delete(v.facts, e.Host)
+		case json.Unmarshal(e.Data, &f) == nil:
+			v.facts[e.Host] = f
+		}
+	}
 }
 
 func cut(id string) (kind, name string, ok bool) {
@@ -194,8 +224,12 @@ func (v *exchangeView) Facts(host string) (facts.Facts, bool, error) {
 // made (sketching) nobody's exports are known yet: every host of the role
 // without a known value counts as pending, so that a policy indexing
 // collect()'s dict by host plans; the plans are made again once the real
-// exports are recorded (afterPlanning).
+// exports are recorded (afterPlanning). A watch's view (live) passes no
+// deferred export within a role: nothing is pending there.
 func (v *exchangeView) Pending(role, name, host string) (wait, later []string) {
+	if v.live {
+		return nil, nil
+	}
 	if !v.sketching.Load() {
 		return v.hub.Pending(role, name, host)
 	}

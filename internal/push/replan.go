@@ -28,6 +28,9 @@ func (w *watchLoop) replan(what string) {
 		w.emit(event.Event{Type: event.Failed, Msg: fmt.Sprintf("%s changed; policy not applied, hosts keep their plans: %v", what, err)})
 		return
 	}
+	if w.r.xv != nil {
+		pol.SetExchange(w.r.xv)
+	}
 	roleHosts, err := resolveHosts(pol, inv, w.o.Limit)
 	if err != nil {
 		w.emit(event.Event{Type: event.Failed, Msg: fmt.Sprintf("%s changed; hosts keep their plans: %v", what, err)})
@@ -71,6 +74,14 @@ func (w *watchLoop) replan(what string) {
 	for _, t := range todo {
 		changed, removed := plan.Diff(t.wh.plans[t.role.Name], t.p)
 		if len(changed) == 0 && len(removed) == 0 {
+			if t.wh.plans[t.role.Name] != nil {
+				// The agent's plan is this one; what only the controller
+				// keeps (exported resources, literal exports, whether it
+				// reads the exchange) is the edit's, and reaches the
+				// store now.
+				t.wh.plans[t.role.Name] = t.p
+				w.publish(t.wh, t.role.Name, t.p, nil)
+			}
 			continue
 		}
 		if changed == nil {
@@ -79,7 +90,9 @@ func (w *watchLoop) replan(what string) {
 		msg := fmt.Sprintf("role %s: new plan after %s changed: %d to run, %d removed", t.role.Name, what, len(changed), len(removed))
 		w.emit(event.Event{Type: event.Log, Host: t.wh.h.Name, Role: t.role.Name, Msg: msg})
 		w.send(t.wh, t.role, t.p, t.files, changed, msg)
+		w.publish(t.wh, t.role.Name, t.p, nil)
 	}
+	w.follow() // the edit may have brought the exchange in
 	// Roles a host no longer runs are forgotten on the agent (an empty
 	// plan): nothing is deleted, their resources are no longer watched.
 	for _, wh := range w.hosts {

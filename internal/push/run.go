@@ -197,11 +197,7 @@ func Run(ctx context.Context, pol *policy.Policy, o Options) (*Result, error) {
 		return nil, err
 	}
 	defer r.close()
-	if o.Exchange != nil {
-		r.xv = newExchangeView(ctx, o.Exchange, fmt.Sprintf("%s-%d", processNonce, time.Now().Unix()), r.emit)
-		pol.SetExchange(r.xv)
-		defer r.xv.close()
-	}
+	r.useExchange(ctx, pol, false)
 	plans, err := r.planAll(ctx, roleHosts)
 	if err != nil {
 		return nil, err
@@ -425,7 +421,28 @@ func (r *runner) runHost(ctx context.Context, role *policy.Role, h *inventory.Ho
 	return true
 }
 
+// useExchange lends planning the run's view of the exchange when the run
+// has one (Options.Exchange): Run and Watch set it up here, and close
+// ends it. The store itself is opened when first needed. live is a
+// watch's view (exchangeView.live).
+func (r *runner) useExchange(ctx context.Context, pol *policy.Policy, live bool) {
+	if r.o.Exchange == nil {
+		return
+	}
+	r.xv = newExchangeView(ctx, r.o.Exchange, fmt.Sprintf("%s-%d", processNonce, time.Now().Unix()), r.emit)
+	r.xv.live = live
+	pol.SetExchange(r.xv)
+}
+
+// close shuts the agents down, then releases the run's exchange locks and
+// closes the store: another controller waiting for a host gets it once
+// this one's agents are gone.
 func (r *runner) close() {
+	defer func() {
+		if r.xv != nil {
+			r.xv.close()
+		}
+	}()
 	r.mu.Lock()
 	agents := r.agents
 	r.agents = map[string]*agentConn{}

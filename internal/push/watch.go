@@ -3,6 +3,7 @@ package push
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -98,11 +99,23 @@ func Watch(ctx context.Context, pol *policy.Policy, o WatchOptions) (*WatchResul
 	}
 	defer r.close()
 	o.Options = r.o
+	r.useExchange(ctx, pol, true)
 	plans, err := r.planAll(ctx, roleHosts)
 	if err != nil {
 		return nil, err
 	}
 	w := newWatchLoop(ctx, r, o)
+	defer w.unfollow()
+	var reached []*inventory.Host
+	for i := range pol.Roles {
+		for _, h := range roleHosts[i] {
+			hp := plans[i][h.Name]
+			if !hp.skip && hp.unreac == nil && !slices.ContainsFunc(reached, func(o *inventory.Host) bool { return o.Name == h.Name }) {
+				reached = append(reached, h)
+			}
+		}
+	}
+	refused := w.lockHosts(reached)
 	for i, role := range pol.Roles {
 		for _, h := range roleHosts[i] {
 			hp := plans[i][h.Name]
@@ -119,9 +132,14 @@ func Watch(ctx context.Context, pol *policy.Policy, o WatchOptions) (*WatchResul
 				continue
 			}
 			wh.facts, wh.known = hp.ac.hello.Facts, true
+			if err := refused[h.Name]; err != nil {
+				w.lost(wh, err)
+				continue
+			}
 			w.send(wh, role, hp.plan, hp.files, nil, "role "+role.Name+": whole plan")
 		}
 	}
+	w.follow()
 	return w.loop()
 }
 
@@ -146,6 +164,8 @@ func (w *watchLoop) loop() (*WatchResult, error) {
 			f()
 		case <-ping.C:
 			w.ping()
+		case b := <-w.xch.changes:
+			w.exchanged(b)
 		case what, ok := <-w.o.Changes:
 			if !ok {
 				w.o.Changes = nil

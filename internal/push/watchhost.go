@@ -50,6 +50,7 @@ type watchLoop struct {
 	// activity is the last time anything happened anywhere: an event from
 	// any agent, a plan sent, a file changed on the controller.
 	activity time.Time
+	xch      *xchState // the exchange (watchexchange.go)
 }
 
 // watchHost is one host's side of the watch. Everything but files is
@@ -78,7 +79,7 @@ type watchHost struct {
 
 func newWatchLoop(ctx context.Context, r *runner, o WatchOptions) *watchLoop {
 	return &watchLoop{ctx: ctx, r: r, o: o, hosts: map[string]*watchHost{},
-		msgs: make(chan agentMsg, 256), retries: make(chan func(), 16), activity: time.Now()}
+		msgs: make(chan agentMsg, 256), retries: make(chan func(), 16), activity: time.Now(), xch: newXchState()}
 }
 
 func (w *watchLoop) host(h *inventory.Host) *watchHost {
@@ -228,6 +229,7 @@ func (w *watchLoop) handle(m agentMsg) {
 			w.emit(event.Event{Type: event.Log, Host: wh.h.Name, Role: v.Role, Msg: msg})
 		} else {
 			delete(wh.failures, v.Role)
+			w.publish(wh, v.Role, wh.plans[v.Role], v.Exports)
 		}
 		w.settle(wh)
 	case *wire.Error:
@@ -260,7 +262,11 @@ func (w *watchLoop) lost(wh *watchHost, err error) {
 	wh.readers = map[*agentConn]bool{}
 	wh.plans = map[string]*plan.Plan{} // a new agent knows nothing
 	wh.waiting, wh.repairs = 0, 0
-	w.emit(event.Event{Type: event.Unreachable, Host: wh.h.Name, Msg: err.Error()})
+	t := event.Unreachable
+	if errors.As(err, new(lockRefused)) {
+		t = event.Failed // reachable, but another controller holds it
+	}
+	w.emit(event.Event{Type: t, Host: wh.h.Name, Msg: err.Error()})
 	if w.ctx.Err() != nil {
 		return
 	}
@@ -272,12 +278,7 @@ func (w *watchLoop) lost(wh *watchHost, err error) {
 // schedule tries to (re)connect the host after d.
 func (w *watchLoop) schedule(wh *watchHost, d time.Duration) {
 	name := wh.h.Name
-	time.AfterFunc(d, func() {
-		select {
-		case w.retries <- func() { w.rejoin(name) }:
-		case <-w.ctx.Done():
-		}
-	})
+	w.later(d, func() { w.rejoin(name) })
 }
 
 // rejoin reconnects a lost host and sends it its plans in full.
@@ -301,6 +302,13 @@ func (w *watchLoop) rejoin(name string) {
 	h := wh.h
 	go func() {
 		ac, err := w.r.agent(w.ctx, roles[0], h)
+		if err == nil {
+			// A host new in the inventory takes its cluster-wide lock
+			// here; a rejoining one holds it already.
+			if err = w.r.clusterLock(w.ctx, h.Name); err != nil {
+				err = lockRefused{err}
+			}
+		}
 		select {
 		case w.retries <- func() { w.joined(wh, ac, err) }:
 		case <-w.ctx.Done():
@@ -319,6 +327,11 @@ func (w *watchLoop) joined(wh *watchHost, ac *agentConn, err error) {
 	name := wh.h.Name
 	wh.facts, wh.known = ac.hello.Facts, true
 	wh.backoff = 0
+	if w.r.xv != nil {
+		w.r.xv.mu.Lock()
+		w.r.xv.runFacts[name] = ac.hello.Facts
+		w.r.xv.mu.Unlock()
+	}
 	w.emit(event.Event{Type: event.Log, Host: name, Msg: "connected; sending its plans in full"})
 	var roles []*policy.Role
 	for _, role := range w.r.pol.Roles {
