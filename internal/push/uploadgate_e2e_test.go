@@ -152,6 +152,7 @@ func TestAgentUploadsTakeTurnsAndWaitingHostsDoNotTimeOut(t *testing.T) {
 	// start), which a holder needs from its own timeout.
 	arrived := map[string]time.Time{}
 	heldSince := map[string]time.Time{}
+	released := map[string]bool{}
 	var lastRelease time.Time
 	var uMin, uMax time.Duration
 	var out outcome
@@ -197,7 +198,7 @@ watch:
 			}
 			t.Fatalf("agent uploads at once on %s, the gate allows %d (or a held upload outlived its start timeout: it ends only when released): %+v", holder, gate, spans)
 		}
-		if holder == "" || time.Since(heldSince[holder]) < hold {
+		if holder == "" || released[holder] || time.Since(heldSince[holder]) < hold {
 			continue
 		}
 		held := time.Since(heldSince[holder])
@@ -209,7 +210,7 @@ watch:
 		if err := os.WriteFile(l.Host(holder).Path("/tmp/"+tag+".go"), nil, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		lastRelease = time.Now()
+		lastRelease, released[holder] = time.Now(), true
 	}
 	if out.err != nil {
 		t.Fatalf("push.Run: %v\n%s", out.err, rec.dump())
@@ -233,6 +234,9 @@ watch:
 	// wait did not count against it.
 	slices.SortFunc(spans, func(a, b uploadSpan) int { return a.start.Compare(b.start) })
 	last := spans[len(spans)-1]
+	if arrived[last.host].IsZero() {
+		t.Fatalf("%s: its agent directory was never seen before its upload", last.host)
+	}
 	if waited := last.start.Sub(arrived[last.host]); waited <= timeout {
 		t.Errorf("%s waited %v for its turn, want more than the %v start timeout (the test did not test the pause)", last.host, waited, timeout)
 	} else {
