@@ -12,6 +12,7 @@ import (
 
 	"github.com/herd-project/herd/internal/bench"
 	"github.com/herd-project/herd/internal/lab"
+	"github.com/herd-project/herd/internal/transport"
 )
 
 // measureRTT runs herd on one host through a bench.DelayProxy at the WAN
@@ -57,25 +58,60 @@ func measureRTT(ctx context.Context, o options, r *bench.Runner, work string, st
 	if err != nil {
 		return err
 	}
-	r.Reps = 1
-	m := r.MeasureHerd(ctx, proj) // the warm-up run is the one recorded
-	if !m.OK() {
-		return fmt.Errorf("through the proxy: %s", m.NA)
-	}
-	fl := bench.Flights(p.Log(), rtt)
-	var firstRun []bench.Flight
-	for i, f := range fl { // the warm-up's flights: up to the first long quiet gap
-		if i > 0 && f.Start-fl[i-1].End > 2*time.Second {
-			break
-		}
-		firstRun = append(firstRun, f)
-	}
 	fmt.Fprintf(stdout, "herd apply, 1 host, %d × exec hostname, agent cached, %v RTT (TCP handshake included); %s\n", o.steps, rtt, time.Now().UTC().Format(time.RFC3339))
-	bench.WriteFlights(stdout, firstRun, rtt)
-	if n := len(firstRun); n > 0 {
-		fmt.Fprintf(stdout, "  dial to last byte: %.2f RTT; controller flights that waited for the host: %d\n",
-			float64(firstRun[n-1].End)/float64(rtt), bench.Turns(firstRun))
+	return proxiedRuns(ctx, r, p, proj, stdout)
+}
+
+// proxiedRuns runs herd three times through the proxy: without
+// persistence, then twice with --persist: the first of those logs in
+// through a new mux (a fresh connection's flights), the second reuses the
+// mux's connection. It prints each run's flights (cut from the proxy's
+// log by where the run began) and stops the mux.
+func proxiedRuns(ctx context.Context, r *bench.Runner, p *bench.DelayProxy, proj *bench.Project, stdout io.Writer) error {
+	rtt := bench.WANRTT
+	muxDir := filepath.Join(proj.Home, ".herd", "mux")
+	defer transport.StopMuxes(muxDir, "")
+	runs := []struct {
+		name  string
+		flags []string
+	}{
+		{"fresh connection (no --persist)", nil},
+		{"first run with --persist (starts the mux)", []string{"--persist", "60s"}},
+		{"next run, persisted connection", []string{"--persist", "60s"}},
 	}
-	fmt.Fprintf(stdout, "  herd wall time (timed run): %.2fs = %.1f RTT\n", m.Median.Seconds(), m.Median.Seconds()/rtt.Seconds())
+	for i, run := range runs {
+		name := run.name
+		mark := len(p.Log())
+		d, out, err := r.RunHerd(ctx, proj, run.flags...)
+		if err != nil {
+			return fmt.Errorf("%s: %v\n%s", name, err, out)
+		}
+		if i == 2 {
+			if ms, err := transport.ListMuxes(muxDir); err != nil || len(ms) != 1 || ms[0].Err != nil {
+				return fmt.Errorf("%s: want one live mux in %s, got %+v %v", name, muxDir, ms, err)
+			}
+		}
+		log := p.Log()[mark:]
+		for len(log) > 0 && !log[0].ToHost {
+			log = log[1:] // the host's answer to the previous run's close
+		}
+		if len(log) > 0 { // times from this run's first byte
+			t0 := log[0].At
+			for j := range log {
+				log[j].At -= t0
+			}
+		}
+		fl := bench.Flights(log, rtt)
+		fmt.Fprintf(stdout, "%s:\n", name)
+		bench.WriteFlights(stdout, fl, rtt)
+		if n := len(fl); n > 0 {
+			tcp := " (the TCP handshake, 1.5 RTT, comes before)"
+			if i == 2 {
+				tcp = " (no TCP handshake: the connection is the mux's)"
+			}
+			fmt.Fprintf(stdout, "  first to last byte: %.2f RTT%s; controller flights that waited for the host: %d; herd wall time %.2fs = %.1f RTT\n",
+				float64(fl[n-1].End)/float64(rtt), tcp, bench.Turns(fl), d.Seconds(), d.Seconds()/rtt.Seconds())
+		}
+	}
 	return nil
 }

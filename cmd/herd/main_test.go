@@ -38,6 +38,11 @@ func (l labM) Run() int {
 }
 
 func TestMain(m *testing.M) {
+	// A run with --persist starts os.Executable() (this test binary under
+	// its own name) as "mux serve".
+	if len(os.Args) > 2 && os.Args[1] == "mux" && os.Args[2] == "serve" {
+		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	}
 	// The test binary is also "herd" in scripts and on lab hosts, where the
 	// bootstrap copies it (as .../herd) and runs it as "herd agent".
 	testscript.Main(labM{m}, map[string]func(){

@@ -197,6 +197,7 @@ func (pf *pushFlags) register(cmd *cobra.Command) {
 	fs.BoolVarP(&pf.askBecomePass, "ask-become-pass", "K", false, "ask once for the sudo/su/doas password, used where one is needed and none is set")
 	fs.StringVar(&pf.agentDir, "agent-dir-local", "", "directory of agent builds for other architectures: herd-linux-<arch> files and their SHA256SUMS (see herd agents)")
 	fs.DurationVar(&pf.timeout, "connect-timeout", 10*time.Second, "SSH connect timeout per host")
+	fs.DurationVar(&pf.persist, "persist", 0, "keep each host's SSH connection open this long after the run, idle, for the next run to reuse (like ControlPersist; 0 = off, or persist in defaults.toml; see herd mux)")
 	pf.exchange.register(fs)
 	fs.DurationVar(&pf.lockWaitFlag, "lock-wait", wire.DefaultLockWait, "how long to wait for another run's lock on a host before failing it (or lock_wait in defaults.toml)")
 	cmd.RegisterFlagCompletionFunc("strict-host-keys", cobra.FixedCompletions([]string{"yes", "accept-new"}, cobra.ShellCompDirectiveNoFileComp))
@@ -207,6 +208,12 @@ func (pf *pushFlags) register(cmd *cobra.Command) {
 func (pf *pushFlags) finish(fs *pflag.FlagSet, f *policyFlags) error {
 	if fs.Changed("lock-wait") {
 		pf.lockWait = &pf.lockWaitFlag
+	}
+	if pf.persist < 0 {
+		return fmt.Errorf("--persist must not be negative, got %s", pf.persist)
+	}
+	if !fs.Changed("persist") {
+		pf.persist = -1 // defaults.toml decides
 	}
 	if pf.lockWaitFlag < 0 {
 		return fmt.Errorf("--lock-wait must not be negative, got %s", pf.lockWaitFlag)

@@ -32,6 +32,7 @@ type pushFlags struct {
 	knownHosts  string
 	strictKeys  string
 	timeout     time.Duration
+	persist     time.Duration // --persist; -1 when not given (defaults.toml decides)
 	askPass     bool
 	// askBecomePass: -K, --ask-become-pass
 	askBecomePass bool
@@ -61,10 +62,13 @@ func loadDefaults() (push.Defaults, string, error) {
 			return d, path, fmt.Errorf("%s: %v", path, err)
 		}
 		if und := md.Undecoded(); len(und) > 0 {
-			return d, path, fmt.Errorf("%s: unknown setting %q (known: ssh_user, ssh_key, sudo_user, sudo_password, max_conns, log_path, known_hosts, strict_host_key_checking, lock_wait, agent_dir_local, etcd.endpoints, etcd.cert, etcd.key, etcd.ca, etcd.dir, etcd.cluster)", path, und[0].String())
+			return d, path, fmt.Errorf("%s: unknown setting %q (known: ssh_user, ssh_key, sudo_user, sudo_password, max_conns, log_path, known_hosts, strict_host_key_checking, lock_wait, persist, agent_dir_local, etcd.endpoints, etcd.cert, etcd.key, etcd.ca, etcd.dir, etcd.cluster)", path, und[0].String())
 		}
 		if d.AgentDirLocal != "" && !filepath.IsAbs(d.AgentDirLocal) {
 			d.AgentDirLocal = filepath.Join(filepath.Dir(path), d.AgentDirLocal)
+		}
+		if d.Persist != nil && *d.Persist < 0 {
+			return d, path, fmt.Errorf("%s: persist must not be negative", settingLine(path, "persist"))
 		}
 		if d.LockWait != nil && *d.LockWait < 0 {
 			return d, path, fmt.Errorf("%s: lock_wait must not be negative", path)
@@ -116,8 +120,11 @@ func agentBuilds(dir string, d push.Defaults) (*push.Binary, []*push.Binary, err
 	return self, more, nil
 }
 
-func transportConfig(pf pushFlags, maxConns int) transport.Config {
-	c := transport.Config{MaxConns: maxConns, SSHConfigFile: pf.sshConfig, ConnectTimeout: pf.timeout}
+func transportConfig(pf pushFlags, maxConns int, d push.Defaults) transport.Config {
+	c := transport.Config{MaxConns: maxConns, SSHConfigFile: pf.sshConfig, ConnectTimeout: pf.timeout, Persist: max(pf.persist, 0)}
+	if pf.persist < 0 && d.Persist != nil {
+		c.Persist = *d.Persist
+	}
 	if pf.askPass {
 		c.PasswordPrompt = passwordPrompt("SSH password")
 	}
@@ -254,7 +261,7 @@ func runPush(in *interrupts, file string, check bool, f policyFlags, pf pushFlag
 		Inventory:     inv,
 		Sink:          sink,
 		Defaults:      defaults,
-		Transport:     transportConfig(pf, maxConns),
+		Transport:     transportConfig(pf, maxConns, defaults),
 		AskBecomePass: askBecomePass(pf),
 		Stop:          in.stop,
 		Exchange:      openExchange(pf, defaults, pol, inv, stderr),

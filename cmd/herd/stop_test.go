@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/herd-project/herd/internal/lab"
+	"github.com/herd-project/herd/internal/transport"
 )
 
 // stopLab is this file's private lab: one flat host and a rack host behind
@@ -112,15 +113,20 @@ func TestControllerStopLeavesNothingRunning(t *testing.T) {
 		sudo   bool
 		sig    syscall.Signal
 		others []string // hosts in the connection path, checked too
+		// persist runs with --persist: the host's connection is the mux's,
+		// which outlives the killed controller.
+		persist bool
 	}{
-		{"plain agent, SIGKILL", "host1", "", false, syscall.SIGKILL, nil},
-		{"plain agent, SIGINT", "host1", "", false, syscall.SIGINT, nil},
-		{"sudo with password, SIGKILL", "host1", "herd_user=deploy-pw", true, syscall.SIGKILL, nil},
-		{"sudo with password, SIGINT", "host1", "herd_user=deploy-pw", true, syscall.SIGINT, nil},
-		{"relayed (trusted), SIGKILL", "rack1", "herd_via=bastion herd_via_mode=trusted", false, syscall.SIGKILL, []string{"bastion"}},
-		{"passwordless sudo, SIGKILL", "host1", "herd_user=deploy", true, syscall.SIGKILL, nil},
-		{"via ProxyJump, SIGKILL", "rack1", "herd_via=bastion", false, syscall.SIGKILL, []string{"bastion"}},
-		{"relayed (trusted) with sudo, SIGINT", "rack1", "herd_via=bastion herd_via_mode=trusted herd_user=deploy-pw", true, syscall.SIGINT, []string{"bastion"}},
+		{"plain agent, SIGKILL", "host1", "", false, syscall.SIGKILL, nil, false},
+		{"plain agent, SIGINT", "host1", "", false, syscall.SIGINT, nil, false},
+		{"sudo with password, SIGKILL", "host1", "herd_user=deploy-pw", true, syscall.SIGKILL, nil, false},
+		{"sudo with password, SIGINT", "host1", "herd_user=deploy-pw", true, syscall.SIGINT, nil, false},
+		{"relayed (trusted), SIGKILL", "rack1", "herd_via=bastion herd_via_mode=trusted", false, syscall.SIGKILL, []string{"bastion"}, false},
+		{"passwordless sudo, SIGKILL", "host1", "herd_user=deploy", true, syscall.SIGKILL, nil, false},
+		{"via ProxyJump, SIGKILL", "rack1", "herd_via=bastion", false, syscall.SIGKILL, []string{"bastion"}, false},
+		{"relayed (trusted) with sudo, SIGINT", "rack1", "herd_via=bastion herd_via_mode=trusted herd_user=deploy-pw", true, syscall.SIGINT, []string{"bastion"}, false},
+		{"persisted connection, SIGKILL", "host1", "", false, syscall.SIGKILL, nil, true},
+		{"persisted connection, sudo with password, SIGKILL", "host1", "herd_user=deploy-pw", true, syscall.SIGKILL, nil, true},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -131,12 +137,19 @@ func TestControllerStopLeavesNothingRunning(t *testing.T) {
 				tt.host, h.Addr, l.KeyFile, tt.vars, "bastion", l.Host("bastion").Addr, l.KeyFile)
 			os.WriteFile(filepath.Join(dir, "inventory.toml"), []byte(inv), 0o644)
 			os.WriteFile(filepath.Join(dir, "site.star"), []byte(slowPolicy(tt.host, marker, tt.sudo)), 0o644)
-			os.MkdirAll(filepath.Join(dir, "home"), 0o755)
+			home := filepath.Join(dir, "home")
+			os.MkdirAll(home, 0o755)
+			args := []string{"apply", "site.star", "--ssh-config", "none", "--known-hosts", l.KnownHosts}
+			if tt.persist {
+				home = shortHome(t) // the mux's socket path must fit sun_path
+				args = append(args, "--persist", "30s")
+				t.Cleanup(func() { stopMuxes(t, filepath.Join(home, ".herd", "mux")) })
+			}
 
 			var out bytes.Buffer
-			cmd := exec.Command(herd, "apply", "site.star", "--ssh-config", "none", "--known-hosts", l.KnownHosts)
+			cmd := exec.Command(herd, args...)
 			cmd.Dir = dir
-			cmd.Env = append(os.Environ(), "HOME="+filepath.Join(dir, "home"), "HERD_SUDO_PASSWORD="+l.Passwords.DeployPW, "NO_COLOR=1")
+			cmd.Env = append(os.Environ(), "HOME="+home, "HERD_SUDO_PASSWORD="+l.Passwords.DeployPW, "NO_COLOR=1")
 			cmd.Stdout, cmd.Stderr = &out, &out
 			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 			if err := cmd.Start(); err != nil {
@@ -195,6 +208,11 @@ func TestControllerStopLeavesNothingRunning(t *testing.T) {
 			if len(left) > 0 {
 				t.Fatalf("herd processes still running %v after %v:\n%s", agentsGone.Round(time.Millisecond), tt.sig, strings.Join(left, "\n"))
 			}
+			if tt.persist {
+				if m, err := transport.ListMuxes(filepath.Join(home, ".herd", "mux")); err != nil || len(m) != 1 || m[0].Err != nil {
+					t.Errorf("want the persisted connection still open after the controller died: %+v %v", m, err)
+				}
+			}
 			after := markerLines(h, marker)
 			time.Sleep(time.Second)
 			final := markerLines(h, marker)
@@ -210,6 +228,49 @@ func TestControllerStopLeavesNothingRunning(t *testing.T) {
 			}
 		})
 	}
+}
+
+// shortHome is a HOME whose ~/.herd/mux/<name>.sock fits a unix socket
+// path (t.TempDir's names are long).
+func shortHome(t *testing.T) string {
+	home, err := os.MkdirTemp("", "hp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(home) })
+	return home
+}
+
+// stopMuxes closes the persisted connections of dir and waits for their
+// processes to exit.
+func stopMuxes(t *testing.T, dir string) {
+	stopped, err := transport.StopMuxes(dir, "")
+	if err != nil {
+		t.Errorf("herd mux stop: %v", err)
+	}
+	for _, m := range stopped {
+		for deadline := time.Now().Add(5 * time.Second); m.Pid > 0; time.Sleep(20 * time.Millisecond) {
+			if !running(m.Pid) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Errorf("mux pid %d still running 5 s after herd mux stop", m.Pid)
+				syscall.Kill(m.Pid, syscall.SIGKILL)
+				break
+			}
+		}
+	}
+}
+
+// running says pid is alive: it exists and is not a zombie (a mux outlives
+// its controller and is reaped by whoever inherits it).
+func running(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	return len(f) > 0 && f[0] != "Z"
 }
 
 // TestSecondInterruptQuitsAtOnce: the first SIGINT waits for the step in

@@ -108,7 +108,7 @@ func runWatch(in *interrupts, cmd *cobra.Command, file string, f policyFlags, pf
 			Inventory:     ps.inv,
 			Sink:          sink,
 			Defaults:      ps.defaults,
-			Transport:     transportConfig(pf, ps.maxConns),
+			Transport:     transportConfig(pf, ps.maxConns, ps.defaults),
 			AskBecomePass: askBecomePass(pf),
 			Stop:          in.stop,
 			Agent:         ps.agent,

@@ -93,6 +93,19 @@ func wantCount(out []byte, needle string, n int, what string) error {
 	return nil
 }
 
+// RunHerd runs herd apply on p once with extra flags (such as
+// --persist), for scenarios that look at one run rather than a median.
+func (r *Runner) RunHerd(ctx context.Context, p *Project, extra ...string) (time.Duration, []byte, error) {
+	if r.Herd == "" {
+		return 0, nil, errors.New("no herd binary")
+	}
+	args := append([]string{"apply", p.Policy, "-i", p.Inventory, "--ssh-config", "none", "--known-hosts", p.KnownHosts}, extra...)
+	c := exec.Command(r.Herd, args...)
+	c.Env = r.env(p, nil)
+	c.Dir = p.Dir
+	return r.timed(ctx, c)
+}
+
 // MeasureAnsible runs ansible-playbook Reps times, with Mitogen's
 // mitogen_linear strategy when mitogen is set. SSH settings are Ansible's
 // defaults plus pipelining (what its docs advise for speed); each run

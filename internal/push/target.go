@@ -28,6 +28,9 @@ type Defaults struct {
 	// LockWait is how long a run waits for another run's lock on a host
 	// before failing that host (nil: wire.DefaultLockWait).
 	LockWait *time.Duration `toml:"lock_wait"`
+	// Persist is --persist's default: how long a host's SSH connection
+	// stays open, idle, after a run (transport.Config.Persist).
+	Persist *time.Duration `toml:"persist"`
 	// Etcd chooses the exchange's store ([etcd] table).
 	Etcd EtcdDefaults `toml:"etcd"`
 	// AgentDirLocal is --agent-dir-local's default: a directory of agent

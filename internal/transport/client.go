@@ -169,12 +169,21 @@ func (c *Client) lostErr(err error) error {
 type countingConn struct {
 	net.Conn
 	sent, received atomic.Int64
+	lastRead       atomic.Int64 // UnixNano of the last read that got bytes
 }
 
 func (c *countingConn) Read(b []byte) (int, error) {
 	n, err := c.Conn.Read(b)
 	c.received.Add(int64(n))
+	if n > 0 {
+		c.lastRead.Store(time.Now().UnixNano())
+	}
 	return n, err
+}
+
+// silentFor is how long nothing came from the server.
+func (c *countingConn) silentFor() time.Duration {
+	return time.Since(time.Unix(0, c.lastRead.Load()))
 }
 
 func (c *countingConn) Write(b []byte) (int, error) {

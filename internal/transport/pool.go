@@ -130,6 +130,11 @@ func (p *Pool) Close() error {
 
 // dialOnce makes one attempt at a connection inside a set-up slot.
 func (p *Pool) dialOnce(ctx context.Context, e *endpoint) (*Client, error) {
+	if p.cfg.Persist > 0 {
+		if c, err, handled := p.viaMux(ctx, e); handled {
+			return c, err
+		}
+	}
 	var jump *Client
 	if e.jump != nil {
 		// Outside our dial slot: the hop takes its own, so MaxConns=1

@@ -56,6 +56,15 @@ type Config struct {
 	// PasswordPrompt, when set, is asked for a password after key auth
 	// failed for a target without Target.Password.
 	PasswordPrompt func(target string) (string, error)
+	// Persist > 0 keeps each connection open after the run, in a detached
+	// `herd mux serve` process, until it has been idle that long; the next
+	// run reuses it (mux.go). Endpoints with a password are not persisted.
+	Persist time.Duration
+	// MuxDir is where persisted connections listen; default ~/.herd/mux.
+	MuxDir string
+	// MuxCommand starts a mux (ServeMux on its stdin and stdout); default
+	// this executable with the arguments "mux serve".
+	MuxCommand []string
 	// Debugf receives notes useful with --debug (skipped keys, host key
 	// fingerprints). Never receives secrets. Nil = discard.
 	Debugf func(format string, args ...any)
