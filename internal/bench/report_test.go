@@ -160,3 +160,16 @@ host4 : ok=10 changed=5 unreachable=0 failed=0 skipped=0 rescued=0 ignored=0
 		t.Errorf("recapReached = %d, want 2 (host1, host4)", got)
 	}
 }
+
+// A Mitogen run killed at the bound is measured by the host-tasks it
+// reported done: ok and changed count, fatal and skipped do not.
+func TestTasksDoneCountsSucceededHostTasks(t *testing.T) {
+	out := []byte("TASK [f1] ***\nchanged: [host1]\nok: [host2]\nfatal: [host3]: UNREACHABLE! => {}\nskipping: [host4]\n\nTASK [f2] ***\nchanged: [host1]\n")
+	if got := tasksDone(out); got != 3 {
+		t.Fatalf("tasksDone = %d, want 3", got)
+	}
+	p := MitogenProgress{Wall: 30 * time.Second, TasksDone: 3, Tasks: 40}
+	if got := p.PerTask(); got != 10*time.Second {
+		t.Fatalf("PerTask = %v, want 10s", got)
+	}
+}

@@ -93,8 +93,11 @@ type ScaleResult struct {
 	MitogenHosts int         `json:"mitogen_hosts"`
 	MitogenForks int         `json:"mitogen_forks"`
 	// MitogenReached is the hosts it got through (recap clean).
-	MitogenReached int           `json:"mitogen_reached"`
-	Extrapolated   time.Duration `json:"mitogen_extrapolated_ns,omitempty"`
+	MitogenReached int `json:"mitogen_reached"`
+	// MitogenProgress is how far it got, which is all there is when it
+	// was killed at the time bound.
+	MitogenProgress MitogenProgress `json:"mitogen_progress"`
+	Extrapolated    time.Duration   `json:"mitogen_extrapolated_ns,omitempty"`
 }
 
 // WriteScale prints r as the README's S4 tables.
@@ -122,7 +125,20 @@ func WriteScale(w io.Writer, r ScaleResult) {
 	case m.OK():
 		fmt.Fprintf(w, "  ansible+mitogen on %d hosts (%d reached), %d forks: %.2fs (%.3fs per host reached); extrapolated to %d hosts: %.0fs (not measured)\n",
 			r.MitogenHosts, r.MitogenReached, r.MitogenForks, m.Median.Seconds(), m.Median.Seconds()/float64(max(r.MitogenReached, 1)), r.Hosts, r.Extrapolated.Seconds())
+	case r.MitogenProgress.TasksDone > 0:
+		p := r.MitogenProgress
+		fmt.Fprintf(w, "  ansible+mitogen on %d hosts, %d forks: killed after %.0fs (%s) with %d of %d host-tasks done, %.3fs per host-task; extrapolated to %d hosts: %.0fs (not measured)\n",
+			r.MitogenHosts, r.MitogenForks, p.Wall.Seconds(), m.NA, p.TasksDone, p.Tasks, p.PerTask().Seconds(), r.Hosts, r.Extrapolated.Seconds())
 	case m.NA != "":
 		fmt.Fprintf(w, "  ansible+mitogen: n/a: %s\n", m.NA)
+	}
+	if r.Extrapolated > 0 {
+		for _, c := range r.Cached {
+			fmt.Fprintf(w, "  ansible+mitogen (extrapolated) / herd cached on %d hosts: %.0f×\n", c.Hosts, r.Extrapolated.Seconds()/c.Wall.Seconds())
+			break
+		}
+		if r.First.Hosts > 0 {
+			fmt.Fprintf(w, "  ansible+mitogen (extrapolated) / herd first contact on %d hosts: %.0f×\n", r.First.Hosts, r.Extrapolated.Seconds()/r.First.Wall.Seconds())
+		}
 	}
 }

@@ -109,9 +109,14 @@ func (r *Runner) MeasureScale(ctx context.Context, s ScaleSpec) (ScaleResult, er
 		}
 		r.Forks = s.MitogenForks
 		res.MitogenHosts, res.MitogenForks = n, s.MitogenForks
-		res.Mitogen, res.MitogenReached = r.mitogenReach(ctx, p)
-		if res.Mitogen.OK() && res.MitogenReached > 0 {
+		res.Mitogen, res.MitogenReached, res.MitogenProgress = r.mitogenReach(ctx, p)
+		switch {
+		case res.Mitogen.OK() && res.MitogenReached > 0:
 			res.Extrapolated = time.Duration(float64(res.Mitogen.Median) / float64(res.MitogenReached) * float64(res.Hosts))
+		case res.MitogenProgress.TasksDone > 0:
+			// Killed at the bound: scale its time per host-task reached
+			// to every task on every host.
+			res.Extrapolated = res.MitogenProgress.PerTask() * time.Duration(res.Hosts*ScaleSteps)
 		}
 	}
 	return res, nil
@@ -170,24 +175,60 @@ func (r *Runner) scaleRun(ctx context.Context, p *Project, links LinkCounter, ch
 
 // mitogenReach runs Ansible+Mitogen once on p's hosts and counts the hosts
 // it got through (recap: nothing unreachable or failed). A run that left
-// hosts unreachable still has a time; one that reached none has not.
-func (r *Runner) mitogenReach(ctx context.Context, p *Project) (Measurement, int) {
+// hosts unreachable still has a time; one that reached none has not. A run
+// killed at the time bound reports how far it got (MitogenProgress), so
+// that its time per host-task can still be extrapolated.
+func (r *Runner) mitogenReach(ctx context.Context, p *Project) (Measurement, int, MitogenProgress) {
 	bin, err := exec.LookPath("ansible-playbook")
 	if err != nil {
-		return Measurement{NA: "ansible-playbook not installed (apt-get install ansible-core)"}, 0
+		return Measurement{NA: "ansible-playbook not installed (apt-get install ansible-core)"}, 0, MitogenProgress{}
 	}
 	if r.MitogenStrategies == "" {
-		return Measurement{NA: "ansible-mitogen not installed (apt-get install ansible-mitogen)"}, 0
+		return Measurement{NA: "ansible-mitogen not installed (apt-get install ansible-mitogen)"}, 0, MitogenProgress{}
 	}
 	d, out, st, err := r.timedState(ctx, r.ansibleCmd(bin, p, "mitogen", 1, true))
 	stopMasters(p.Dir)
+	if log := filepath.Join(p.Dir, "mitogen.log"); os.WriteFile(log, out, 0o644) == nil {
+		r.logf("  output: %s", log)
+	}
+	prog := MitogenProgress{Wall: d, TasksDone: tasksDone(out), Tasks: p.Hosts * ScaleSteps}
 	reached := recapReached(out)
 	// Exit 4: some hosts unreachable, 2: some failed.
 	if err != nil && (st == nil || (st.ExitCode() != 4 && st.ExitCode() != 2) || reached == 0) {
-		return Measurement{NA: err.Error()}, reached
+		prog.Killed = true
+		r.logf("  mitogen: %v; %d of %d host-tasks done", err, prog.TasksDone, prog.Tasks)
+		return Measurement{NA: err.Error()}, reached, prog
 	}
 	r.logf("  mitogen: %v, %d of %d hosts reached", d.Round(time.Millisecond), reached, p.Hosts)
-	return measured([]time.Duration{d}), reached
+	return measured([]time.Duration{d}), reached, prog
+}
+
+// MitogenProgress is how far an Ansible+Mitogen run got: host-tasks
+// reported ok or changed out of hosts × steps, in Wall.
+type MitogenProgress struct {
+	Wall      time.Duration `json:"wall_ns"`
+	TasksDone int           `json:"tasks_done"`
+	Tasks     int           `json:"tasks"`
+	Killed    bool          `json:"killed,omitempty"`
+}
+
+// PerTask is the wall time per host-task reached.
+func (m MitogenProgress) PerTask() time.Duration {
+	if m.TasksDone == 0 {
+		return 0
+	}
+	return m.Wall / time.Duration(m.TasksDone)
+}
+
+// tasksDone counts Ansible's per-host task results that succeeded.
+func tasksDone(out []byte) int {
+	n := 0
+	for _, l := range bytes.Split(out, []byte("\n")) {
+		if bytes.HasPrefix(l, []byte("ok: [")) || bytes.HasPrefix(l, []byte("changed: [")) {
+			n++
+		}
+	}
+	return n
 }
 
 // recapReached counts recap lines with nothing unreachable or failed.

@@ -3,11 +3,13 @@ package push_test
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/herd-project/herd/internal/event"
@@ -17,19 +19,54 @@ import (
 // buildAgent builds cmd/herd-agent for goarch into out, without VCS
 // stamping: the test binary that plays the controller has none either, and
 // the identity check compares them. Not stripped: the test then reuses the
-// packages go test compiled.
+// packages go test compiled. The build for this machine is made once per
+// test binary (nativeAgent) and copied.
 func buildAgent(t *testing.T, goarch, out string) []byte {
 	t.Helper()
-	cmd := exec.Command("go", "build", "-buildvcs=false", "-o", out, "github.com/herd-project/herd/cmd/herd-agent")
-	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+goarch)
-	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build herd-agent for %s: %v\n%s", goarch, err, b)
+	if goarch == runtime.GOARCH {
+		_, raw := nativeAgent(t)
+		if err := os.WriteFile(out, raw, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return raw
 	}
-	raw, err := os.ReadFile(out)
+	raw, err := goBuildAgent(goarch, out)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return raw
+}
+
+func goBuildAgent(goarch, out string) ([]byte, error) {
+	cmd := exec.Command("go", "build", "-buildvcs=false", "-o", out, "github.com/herd-project/herd/cmd/herd-agent")
+	cmd.Env = append(os.Environ(), "GOOS=linux", "GOARCH="+goarch)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("go build herd-agent for %s: %v\n%s", goarch, err, b)
+	}
+	return os.ReadFile(out)
+}
+
+// native is cmd/herd-agent built for this machine, shared by the tests
+// that ship a lean agent (a link costs seconds); TestMain removes its dir.
+var native struct {
+	once sync.Once
+	dir  string
+	raw  []byte
+	err  error
+}
+
+// nativeAgent returns the path and bytes of the shared herd-agent build.
+func nativeAgent(t *testing.T) (path string, raw []byte) {
+	t.Helper()
+	native.once.Do(func() {
+		if native.dir, native.err = os.MkdirTemp("", "herd-push-agent"); native.err == nil {
+			native.raw, native.err = goBuildAgent(runtime.GOARCH, filepath.Join(native.dir, "herd-agent"))
+		}
+	})
+	if native.err != nil {
+		t.Fatal(native.err)
+	}
+	return filepath.Join(native.dir, "herd-agent"), native.raw
 }
 
 // agentDir writes an agent directory holding a herd-agent build as the

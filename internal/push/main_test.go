@@ -25,5 +25,8 @@ func TestMain(m *testing.M) {
 	flat.down()
 	tree.down()
 	ctn.down()
+	if native.dir != "" {
+		os.RemoveAll(native.dir)
+	}
 	os.Exit(code)
 }

@@ -53,12 +53,22 @@ type Options struct {
 
 	// agentStart shortens agentStartTimeout for tests (export_test.go).
 	agentStart time.Duration
+	// uploads narrows agentUploads for tests (export_test.go).
+	uploads int
 }
 
 // agentStartTimeout bounds an agent's start on one host: the bootstrap
 // (including sending the binary when the host has no cached copy) and the
 // hello.
 const agentStartTimeout = 60 * time.Second
+
+// agentUploads is how many agent uploads the run lets run at once.
+func (o *Options) agentUploads() int {
+	if o.uploads > 0 {
+		return o.uploads
+	}
+	return agentUploads
+}
 
 func (o *Options) agentStartTimeout() time.Duration {
 	if o.agentStart > 0 {
@@ -159,7 +169,7 @@ func prepare(pol *policy.Policy, o Options) (*runner, [][]*inventory.Host, error
 	if err != nil {
 		return nil, nil, err
 	}
-	r := &runner{pol: pol, o: o, builds: agentBuilds, uploads: newUploadGate(agentUploads), agents: map[string]*agentConn{}, results: map[string]*HostResult{}, started: time.Now()}
+	r := &runner{pol: pol, o: o, builds: agentBuilds, uploads: newUploadGate(o.agentUploads()), agents: map[string]*agentConn{}, results: map[string]*HostResult{}, started: time.Now()}
 	tc := o.Transport
 	if tc.OnDialRetry == nil {
 		// A retried connection set-up is news, not a failure: say so in

@@ -38,7 +38,7 @@ func newHostKeys(e *endpoint) (*hostKeys, error) {
 		}
 	}
 	if len(files) > 0 {
-		db, err := knownhosts.New(files...)
+		db, err := loadKnownHosts(files)
 		if err != nil {
 			return nil, fmt.Errorf("%s: known hosts: %w", e.where(), err)
 		}
