@@ -153,7 +153,18 @@ func tomlInventory(l *lab.Lab, groups map[string][]string) string {
 	return b.String()
 }
 
+// agentBinary is what the tests ship to lab hosts: the lean herd-agent,
+// built once for the package, as an installed herd ships it. It is a
+// seventh of this test binary's size (which carries etcd and the tests),
+// and every first contact uploads it and every agent start hashes it.
 func agentBinary(t *testing.T) *push.Binary {
+	path, _ := nativeAgent(t)
+	return &push.Binary{Path: path}
+}
+
+// testBinaryAgent ships this test binary instead, for the tests whose
+// hosts run a rogue agent or relay from it (TestMain).
+func testBinaryAgent(t *testing.T) *push.Binary {
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)

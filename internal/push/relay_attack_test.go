@@ -257,7 +257,9 @@ func TestDefaultViaParentCannotObtainASignature(t *testing.T) {
 	armRogueRelay(t, l, racktop, rogueRelayPlan{Stray: true})
 	dir := project(t, map[string]string{"inventory.toml": attackInventory(l, ""), "site.star": attackPolicy})
 	rec := &recorder{}
-	res := run(t, load(t, dir), options(t, l, rec))
+	o := options(t, l, rec)
+	o.Agent = testBinaryAgent(t) // the rogue runs from this test binary
+	res := run(t, load(t, dir), o)
 	if failed, unreachable := res.Failed(); failed || unreachable {
 		t.Fatalf("run failed:\n%s", rec.dump())
 	}
@@ -295,7 +297,9 @@ func TestTrustedViaParentCannotGetOtherLoginsSigned(t *testing.T) {
 	armRogueRelay(t, l, racktop, rogueRelayPlan{Forge: true, ForgeUser: "deploy"})
 	dir := project(t, map[string]string{"inventory.toml": attackInventory(l, "herd_via_mode=trusted"), "site.star": attackPolicy})
 	rec := &recorder{}
-	res := run(t, load(t, dir), options(t, l, rec))
+	o := options(t, l, rec)
+	o.Agent = testBinaryAgent(t) // the rogue runs from this test binary
+	res := run(t, load(t, dir), o)
 	if failed, unreachable := res.Failed(); failed || unreachable {
 		t.Fatalf("run failed:\n%s", rec.dump())
 	}
