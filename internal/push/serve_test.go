@@ -436,7 +436,9 @@ role("db", hosts = inv.filter(groups = "db"), main = db)
 	}
 
 	rec := &recorder{}
-	res := run(t, load(t, dir), options(t, l, rec))
+	o := options(t, l, rec)
+	o.Agent = testBinaryAgent(t) // the rogue runs from this test binary
+	res := run(t, load(t, dir), o)
 	var answers []string
 	if err := json.Unmarshal(must(h1.ReadFile(rogueResults)), &answers); err != nil || len(answers) != len(reqs) {
 		t.Fatalf("rogue answers: %q, %v\n%s", answers, err, rec.dump())
