@@ -347,6 +347,10 @@ func TestConnectionKindViaSendsTheBinaryOncePerParent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Cold: earlier tests on this lab may have cached the agent on host3.
+	if out, err := h3.Exec(context.Background(), "rm", "-rf", "/root/.cache/herd"); err != nil {
+		t.Fatalf("clearing host3's agent cache: %v %s", err, out)
+	}
 	before := rx()
 	rec := &recorder{}
 	res := run(t, load(t, dir), options(t, l, rec))
