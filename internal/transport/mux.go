@@ -155,6 +155,21 @@ func secureMuxDir(dir string, create bool) error {
 	return nil
 }
 
+// dialOwnSocket connects to the unix socket at path and keeps the
+// connection only if the process serving it runs as this uid
+// (SO_PEERCRED): the one check every client of a mux socket makes.
+func dialOwnSocket(ctx context.Context, path string) (net.Conn, error) {
+	conn, err := (&net.Dialer{}).DialContext(ctx, "unix", path)
+	if err != nil {
+		return nil, err
+	}
+	if uid, err := peerUID(conn); err != nil || uid != os.Getuid() {
+		conn.Close()
+		return nil, fmt.Errorf("refusing %s: served by uid %d, not ours (%v)", path, uid, err)
+	}
+	return conn, nil
+}
+
 // peerUID is the uid of the process at the other end of a unix socket.
 func peerUID(c net.Conn) (int, error) {
 	uc, ok := c.(*net.UnixConn)
@@ -280,13 +295,9 @@ type MuxInfo struct {
 // dialMux connects to the mux at path and logs in to it: a local SSH
 // handshake, then herd-mux-hello, which renews its idle period with ours.
 func (p *Pool) dialMux(ctx context.Context, path string, e *endpoint) (*Client, error) {
-	conn, err := (&net.Dialer{}).DialContext(ctx, "unix", path)
+	conn, err := dialOwnSocket(ctx, path)
 	if err != nil {
 		return nil, err
-	}
-	if uid, err := peerUID(conn); err != nil || uid != os.Getuid() {
-		conn.Close()
-		return nil, fmt.Errorf("refusing %s: served by uid %d, not ours (%v)", path, uid, err)
 	}
 	// The mux answers once its upstream is up; a mux still logging in for
 	// another run is waited for, within the time its login may take.
@@ -362,13 +373,9 @@ func (p *Pool) addMux(ctx context.Context, spec muxSpec) (string, error) {
 // dialCtl logs in to the control socket at path, checking its server is
 // this uid; the connection's deadline is the mux's login time (muxWait).
 func (p *Pool) dialCtl(ctx context.Context, path string) (*ssh.Client, error) {
-	conn, err := (&net.Dialer{}).DialContext(ctx, "unix", path)
+	conn, err := dialOwnSocket(ctx, path)
 	if err != nil {
 		return nil, err
-	}
-	if uid, err := peerUID(conn); err != nil || uid != os.Getuid() {
-		conn.Close()
-		return nil, fmt.Errorf("refusing %s: served by uid %d, not ours (%v)", path, uid, err)
 	}
 	conn.SetDeadline(time.Now().Add(p.cfg.muxWait()))
 	context.AfterFunc(ctx, func() { conn.Close() })
