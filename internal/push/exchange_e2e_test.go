@@ -16,10 +16,35 @@ import (
 // withExchange gives a run an embedded etcd under dir (started by the run,
 // when the policy first needs it) in namespace "t".
 func withExchange(o push.Options, dir string) push.Options {
-	o.Exchange = func(ctx context.Context) (*exchange.Store, error) {
+	o.Exchange = embeddedAt(dir)
+	return o
+}
+
+// embeddedAt opens an embedded member whose data lives in dir.
+func embeddedAt(dir string) func(context.Context) (*exchange.Store, error) {
+	return func(ctx context.Context) (*exchange.Store, error) {
 		return exchange.Open(ctx, exchange.Config{DataDir: dir, Cluster: "t"})
 	}
-	return o
+}
+
+// externalAt reaches the member serving dir through its client socket, as
+// a second controller reaches an external cluster.
+func externalAt(dir string) func(context.Context) (*exchange.Store, error) {
+	return func(ctx context.Context) (*exchange.Store, error) {
+		return exchange.Open(ctx, exchange.Config{Endpoints: []string{"unix://" + dir + "/client.sock"}, Cluster: "t"})
+	}
+}
+
+// sharedMember starts, for the whole test, the member under dir that
+// the runs under test reach with externalAt.
+func sharedMember(t *testing.T, dir string) *exchange.Store {
+	t.Helper()
+	st, err := embeddedAt(dir)(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
 }
 
 func readOn(t *testing.T, tl interface{ ReadFile(string) ([]byte, error) }, path string) string {
@@ -152,7 +177,7 @@ role("config", hosts = inv.hosts, main = config)
 	}
 
 	// What the store holds: one value per host, with host, run and time.
-	st, err := exchange.Open(context.Background(), exchange.Config{DataDir: etcdDir, Cluster: "t"})
+	st, err := embeddedAt(etcdDir)(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,11 +213,7 @@ role("r", hosts = inv.hosts, main = main)
 `})
 	ctx := context.Background()
 	etcdDir := filepath.Join(t.TempDir(), "etcd")
-	shared, err := exchange.Open(ctx, exchange.Config{DataDir: etcdDir, Cluster: "t"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer shared.Close()
+	shared := sharedMember(t, etcdDir)
 	other, err := shared.NewLocker(ctx, exchange.Holder{User: "alice", Controller: "laptop-a", Pid: 4242, Run: "other"}, 5)
 	if err != nil {
 		t.Fatal(err)
@@ -202,9 +223,7 @@ role("r", hosts = inv.hosts, main = main)
 	}
 	opts := func(rec *recorder) push.Options {
 		o := options(t, l, rec)
-		o.Exchange = func(ctx context.Context) (*exchange.Store, error) {
-			return exchange.Open(ctx, exchange.Config{Endpoints: []string{"unix://" + etcdDir + "/client.sock"}, Cluster: "t"})
-		}
+		o.Exchange = externalAt(etcdDir)
 		o.ExchangeLocks = true
 		wait := 700 * time.Millisecond
 		o.Defaults.LockWait = &wait

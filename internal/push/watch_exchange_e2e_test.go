@@ -70,9 +70,7 @@ func TestWatchExchangePushesChangedExports(t *testing.T) {
 	etcdDir := filepath.Join(t.TempDir(), "etcd")
 	started := time.Now()
 	w := startWatchWith(t, dir, push.WatchOptions{}, func(o *push.Options) {
-		o.Exchange = func(ctx context.Context) (*exchange.Store, error) {
-			return exchange.Open(ctx, exchange.Config{DataDir: etcdDir, Cluster: "t"})
-		}
+		o.Exchange = embeddedAt(etcdDir)
 	})
 	h8 := l.Host("host8")
 	// host7's output is known once its command ran: host8 first converges
@@ -101,7 +99,7 @@ func TestWatchExchangePushesChangedExports(t *testing.T) {
 	// Another controller's run writes host12's export of addr into the
 	// same cluster: host8 collects it too.
 	mark = w.mark()
-	other, err := exchange.Open(context.Background(), exchange.Config{Endpoints: []string{"unix://" + etcdDir + "/client.sock"}, Cluster: "t"})
+	other, err := externalAt(etcdDir)(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,18 +192,12 @@ role("r", hosts = inv.hosts, main = main)
 `})
 	ctx := context.Background()
 	etcdDir := filepath.Join(t.TempDir(), "etcd")
-	shared, err := exchange.Open(ctx, exchange.Config{DataDir: etcdDir, Cluster: "t"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer shared.Close()
+	shared := sharedMember(t, etcdDir)
 	wait := 400 * time.Millisecond
 	defer func(d time.Duration) { push.RetryMin = d }(push.RetryMin)
 	push.RetryMin = 200 * time.Millisecond // the refused host is tried again sooner
 	external := func(o *push.Options) {
-		o.Exchange = func(ctx context.Context) (*exchange.Store, error) {
-			return exchange.Open(ctx, exchange.Config{Endpoints: []string{"unix://" + etcdDir + "/client.sock"}, Cluster: "t"})
-		}
+		o.Exchange = externalAt(etcdDir)
 		o.ExchangeLocks = true
 		o.Defaults.LockWait = &wait
 	}
@@ -222,6 +214,7 @@ role("r", hosts = inv.hosts, main = main)
 		l.Host("host1").Exec(ctx, "rm", "-f", "/tmp/xw-locked")
 		wo := push.WatchOptions{}
 		var alice *exchange.Locker
+		var err error
 		if end == "converged timeout" {
 			wo.ConvergedTimeout = 500 * time.Millisecond
 		} else {

@@ -342,16 +342,16 @@ func (p *Pool) dialMux(ctx context.Context, path string, e *endpoint) (*Client, 
 // way or done: use it), else the mux's error for the login.
 func (p *Pool) addMux(ctx context.Context, spec muxSpec) (string, error) {
 	ctl := filepath.Join(spec.Dir, ctlName)
-	c, err := p.dialCtl(ctx, ctl)
+	c, closeCtl, err := p.dialCtl(ctx, ctl)
 	if err != nil {
 		if err := p.startMux(ctx, spec.Dir); err != nil {
 			return "", err
 		}
-		if c, err = p.dialCtl(ctx, ctl); err != nil {
+		if c, closeCtl, err = p.dialCtl(ctx, ctl); err != nil {
 			return "", fmt.Errorf("the mux's control socket: %w", err)
 		}
 	}
-	defer c.Close()
+	defer closeCtl()
 	in, err := json.Marshal(spec)
 	if err != nil {
 		return "", err
@@ -371,24 +371,28 @@ func (p *Pool) addMux(ctx context.Context, spec muxSpec) (string, error) {
 }
 
 // dialCtl logs in to the control socket at path, checking its server is
-// this uid; the connection's deadline is the mux's login time (muxWait).
-func (p *Pool) dialCtl(ctx context.Context, path string) (*ssh.Client, error) {
+// this uid; the connection's deadline is the mux's login time (muxWait),
+// and ctx's end closes it. The returned close ends both the connection
+// and that watch on ctx, so a long run keeps nothing per control dial.
+func (p *Pool) dialCtl(ctx context.Context, path string) (*ssh.Client, func(), error) {
 	conn, err := dialOwnSocket(ctx, path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	conn.SetDeadline(time.Now().Add(p.cfg.muxWait()))
-	context.AfterFunc(ctx, func() { conn.Close() })
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	sc, chans, reqs, err := ssh.NewClientConn(conn, "mux", &ssh.ClientConfig{
 		User:            "herd",
 		HostKeyCallback: ssh.InsecureIgnoreHostKey(), // the server's uid was checked above
 		ClientVersion:   "SSH-2.0-herd",
 	})
 	if err != nil {
+		stop()
 		conn.Close()
-		return nil, err
+		return nil, nil, err
 	}
-	return ssh.NewClient(sc, chans, reqs), nil
+	c := ssh.NewClient(sc, chans, reqs)
+	return c, func() { stop(); c.Close() }, nil
 }
 
 // startMux starts the user's mux process for dir, detached, and waits
