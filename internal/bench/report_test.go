@@ -173,3 +173,34 @@ func TestTasksDoneCountsSucceededHostTasks(t *testing.T) {
 		t.Fatalf("PerTask = %v, want 10s", got)
 	}
 }
+
+// A "cached" run that sent the agent (hosts that had none, as with
+// -first=false on a fresh lab) is flagged as the first contact it was;
+// runs that sent only plans are not.
+func TestWriteScaleFlagsCachedRunsThatSentTheAgent(t *testing.T) {
+	tests := []struct {
+		name    string
+		sent    int64
+		flagged bool
+	}{
+		{"cached S4 run", 10 << 10, false},
+		{"just under the bound", agentSentPerHost, false},
+		{"lean agent sent", 3400 << 10, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			run := ScaleRun{Hosts: 300, Wall: time.Minute, SentPerHost: tt.sent}
+			var b bytes.Buffer
+			WriteScale(&b, ScaleResult{Hosts: 300, Cached: []ScaleRun{run}, Subsets: []ScaleRun{{Hosts: 20, SentPerHost: 8 << 10}}})
+			out := b.String()
+			cachedLine := strings.Contains(out, "herd cached #1 (!)")
+			note := strings.Contains(out, "first contact, not a cached run")
+			if cachedLine != tt.flagged || note != tt.flagged {
+				t.Errorf("flagged line %v, note %v, want %v:\n%s", cachedLine, note, tt.flagged, out)
+			}
+			if strings.Contains(out, "20 hosts (!)") {
+				t.Errorf("the subset run sent 8 KiB per host and is flagged:\n%s", out)
+			}
+		})
+	}
+}

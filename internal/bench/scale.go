@@ -72,6 +72,15 @@ type ScaleRun struct {
 	Failed      int `json:"failed"`
 }
 
+// agentSentPerHost is the bytes per host above which a run must have sent
+// the agent (3.3 MB or more): a cached S4 run sends about 10 KiB per host.
+const agentSentPerHost = 1 << 20
+
+// SentAgent says the run sent the agent to its hosts, so that a "cached"
+// run on hosts that had none (-first=false on a fresh lab) is not reported
+// as one.
+func (r ScaleRun) SentAgent() bool { return r.SentPerHost > agentSentPerHost }
+
 // RSSPerHost is MaxRSS divided by the hosts.
 func (r ScaleRun) RSSPerHost() float64 { return float64(r.MaxRSS) / float64(max(r.Hosts, 1)) }
 
@@ -115,11 +124,22 @@ func WriteScale(w io.Writer, r ScaleResult) {
 	if r.WarmUps > 0 {
 		fmt.Fprintf(w, "  (first contact left hosts without an agent: %d untimed run(s) installed it before the cached runs)\n", r.WarmUps)
 	}
+	uncached := 0
+	cached := func(name string, c ScaleRun) {
+		if c.SentAgent() {
+			name += " (!)"
+			uncached++
+		}
+		line(name, c)
+	}
 	for i, c := range r.Cached {
-		line(fmt.Sprintf("herd cached #%d", i+1), c)
+		cached(fmt.Sprintf("herd cached #%d", i+1), c)
 	}
 	for _, s := range r.Subsets {
-		line(fmt.Sprintf("herd cached, %d hosts", s.Hosts), s)
+		cached(fmt.Sprintf("herd cached, %d hosts", s.Hosts), s)
+	}
+	if uncached > 0 {
+		fmt.Fprintf(w, "  (!) sent more than %d KiB per host: the hosts had no agent cached, so this was a first contact, not a cached run\n", agentSentPerHost>>10)
 	}
 	switch m := r.Mitogen; {
 	case m.OK():
