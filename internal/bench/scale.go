@@ -73,7 +73,8 @@ type ScaleRun struct {
 }
 
 // agentSentPerHost is the bytes per host above which a run must have sent
-// the agent (3.3 MB or more): a cached S4 run sends about 10 KiB per host.
+// the agent (3.1 MB for the lean one): a cached S4 run sends about 10 KiB
+// per host.
 const agentSentPerHost = 1 << 20
 
 // SentAgent says the run sent the agent to its hosts, so that a "cached"
