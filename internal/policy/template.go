@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"maps"
@@ -104,22 +105,9 @@ func (p *Policy) render(src, engine string, extra *starlark.Dict, b *builder, ma
 			return nil, err
 		}
 	}
-	vars := make(map[string]any, len(b.vars))
-	maps.Copy(vars, b.vars)
-	if extra != nil {
-		g, err := toGoWith(extra, func(d *Deferred) any { return marks.mark(d, jinja) })
-		if err != nil {
-			if e, ok := err.(*Error); ok {
-				return nil, e
-			}
-			return nil, fmt.Errorf("template %s: vars: %v", src, err)
-		}
-		maps.Copy(vars, g.(map[string]any))
-	}
-	data := map[string]any{
-		"vars":  vars,
-		"facts": factsMap(b.facts),
-		"host":  map[string]any{"name": b.plan.Host},
+	data, err := templateData(src, extra, b, func(d *Deferred) any { return marks.mark(d, jinja) })
+	if err != nil {
+		return nil, err
 	}
 	if t == nil {
 		p.inputs.add(p.path(src))
@@ -127,12 +115,11 @@ func (p *Policy) render(src, engine string, extra *starlark.Dict, b *builder, ma
 		if err != nil {
 			return nil, fmt.Errorf("template %s", pathError(err))
 		}
-		// Ansible's names: vars at the top level, inventory_hostname, ansible_facts.
-		jdata := maps.Clone(vars)
-		maps.Copy(jdata, data)
-		jdata["inventory_hostname"] = b.plan.Host
-		jdata["ansible_facts"] = data["facts"]
-		return renderJinja(src, string(text), jdata)
+		out, err := renderJinja(src, string(text), jinjaData(data, b))
+		if err != nil || len(marks.values) == 0 {
+			return out, err
+		}
+		return out, checkJinjaPlacesOnly(src, string(text), extra, b, marks, out)
 	}
 	var out cappedBuffer
 	if err := t.Execute(&out, data); err != nil {
@@ -147,6 +134,64 @@ func (p *Policy) render(src, engine string, extra *starlark.Dict, b *builder, ma
 		return nil, fmt.Errorf("%s", msg)
 	}
 	return out.Bytes(), nil
+}
+
+// templateData is the documented data of a template: vars (the host's,
+// then extra's, with each deferred value given by mark), facts and host.
+func templateData(src string, extra *starlark.Dict, b *builder, mark func(*Deferred) any) (map[string]any, error) {
+	vars := make(map[string]any, len(b.vars))
+	maps.Copy(vars, b.vars)
+	if extra != nil {
+		g, err := toGoWith(extra, mark)
+		if err != nil {
+			if e, ok := err.(*Error); ok {
+				return nil, e
+			}
+			return nil, fmt.Errorf("template %s: vars: %v", src, err)
+		}
+		maps.Copy(vars, g.(map[string]any))
+	}
+	return map[string]any{
+		"vars":  vars,
+		"facts": factsMap(b.facts),
+		"host":  map[string]any{"name": b.plan.Host},
+	}, nil
+}
+
+// jinjaData gives a Jinja template Ansible's names: vars at the top
+// level, inventory_hostname, ansible_facts.
+func jinjaData(data map[string]any, b *builder) map[string]any {
+	jdata := maps.Clone(data["vars"].(map[string]any))
+	maps.Copy(jdata, data)
+	jdata["inventory_hostname"] = b.plan.Host
+	jdata["ansible_facts"] = data["facts"]
+	return jdata
+}
+
+// checkJinjaPlacesOnly renders a Jinja template once more with other
+// markers for its deferred values (longer, and sorting after any text) and
+// fails when the output, markers aside, differs from out: the template
+// looked into a value only the target knows (its length, an ordering, a
+// filter), which Jinja's plain strings cannot refuse as they go. A filter
+// that changed a marker is left to parts, whose message names the value.
+func checkJinjaPlacesOnly(src, text string, extra *starlark.Dict, b *builder, marks *deferredMarks, out []byte) error {
+	if _, err := marks.parts(src, out); err != nil {
+		return nil
+	}
+	alt := &deferredMarks{}
+	data, err := templateData(src, extra, b, func(d *Deferred) any { return alt.markAlt(d) })
+	if err != nil {
+		return err
+	}
+	out2, err := renderJinja(src, text, jinjaData(data, b))
+	if err == nil && len(alt.values) == len(marks.values) && bytes.Equal(alt.unmarkAlt(out2), out) {
+		return nil
+	}
+	n := -1
+	if len(marks.values) == 1 {
+		n = 0
+	}
+	return marks.changedErr(src, n)
 }
 
 var (

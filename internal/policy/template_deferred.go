@@ -48,6 +48,30 @@ func (m *deferredMarks) mark(d *Deferred, jinja bool) any {
 	return deferredText{s}
 }
 
+// markAlt is mark's second form for Jinja's check rendering
+// (checkJinjaPlacesOnly): it sorts after any text and is longer, so
+// that a length, a comparison or an ordering of the value comes out
+// different from the first rendering.
+func (m *deferredMarks) markAlt(d *Deferred) any {
+	s := altMark(len(m.values))
+	m.values = append(m.values, d)
+	return s
+}
+
+func altMark(n int) string {
+	return "\U0010FFFF" + string(markTag) + strconv.Itoa(n) + "-padding-that-changes-its-length\x00"
+}
+
+// unmarkAlt turns the second form of every marker in out back into the
+// first, so that the two renderings compare equal when the template only
+// placed its deferred values.
+func (m *deferredMarks) unmarkAlt(out []byte) []byte {
+	for n := range m.values {
+		out = bytes.ReplaceAll(out, []byte(altMark(n)), []byte(markOpen+strconv.Itoa(n)+"\x00"))
+	}
+	return out
+}
+
 // parts cuts a rendered template at its markers: nil when no deferred
 // value reached the output (the content is known now).
 func (m *deferredMarks) parts(src string, out []byte) ([]plan.Part, error) {

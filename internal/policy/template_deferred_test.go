@@ -75,6 +75,10 @@ func TestTemplateDeferredVars(t *testing.T) {
 		{"go eq", "go", `{{if eq .vars.peers.web3 "x"}}x{{end}}`, "", "incompatible types for comparison: deferred value and string (a deferred value such as collect()'s is only known on the target"},
 		{"go len", "go", `{{len .vars.peers.web1}}`, "", "len of type deferred value (a deferred value"},
 		{"jinja upper", "jinja2", `{{ peers.web3 | upper }}`, "", "web3's export key is only known on the target"},
+		{"jinja length", "jinja2", `{{ peers.web3 | length }}`, "", "a deferred value is only known on the target"},
+		{"jinja ordering", "jinja2", `{% if peers.web1 < "m" %}a{% endif %}`, "", "a deferred value is only known on the target"},
+		{"jinja sort", "jinja2", `{{ [peers.web1, peers.web2] | sort | join(",") }}`, "", "a deferred value is only known on the target"},
+		{"jinja join and loop index", "jinja2", `{% for h in ["web1", "web2"] %}{{ loop.index }}:{{ peers[h] }} {% endfor %}{{ [peers.web3, "x"] | join("+") }}`, "1:<web1:key> 2:K2 <web3:key>+x", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := renderParts(t, tc.tmpl, tc.engine)
