@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/herd-project/herd/internal/facts"
+	"github.com/herd-project/herd/internal/inventory"
 )
 
 // fakeExchange: web2 exported "key" in an earlier run; web1 and web3 export
@@ -90,6 +91,55 @@ func TestTemplateDeferredVars(t *testing.T) {
 			}
 			if err != nil || got != tc.want {
 				t.Fatalf("got %q, %v; want %q", got, err, tc.want)
+			}
+		})
+	}
+}
+
+// A vault secret in the literal text around deferred values (a template
+// over collect()'s dict that also prints a vaulted var) makes the resource
+// no_log, as the same secret in a known content does.
+func TestVaultSecretAroundDeferredValuesIsNoLog(t *testing.T) {
+	for _, tc := range []struct {
+		name, tmpl string
+		noLog      bool
+	}{
+		{"secret beside a deferred value", `pw={{ db_password }} peer={{ peers.web3 }}`, true},
+		{"deferred value alone", `peer={{ peers.web3 }}`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := mustLoad(t, `
+-- site.star --
+inv = inventory("hosts")
+def web(host):
+    template("/etc/peers", src = "t.tmpl", engine = "jinja2", vars = {"peers": collect("key")})
+role("web", hosts = inv.hosts, main = web)
+-- hosts --
+[web]
+web1
+-- group_vars/web.yml --
+db_password: !vault |
+          $ANSIBLE_VAULT;1.1;AES256
+          33623038663334306563623539353135366165356565633062396533633864326263636232353063
+          3537616537633135313837313138343762663961313463390a363663383135396463316534316334
+          64616363623733646362663263623765333263343861333138313161623938643664373333666661
+          3665613436616438370a336266666262343431643735353636323066333866636666623935333764
+          62316238333561313166366233663331303834346563616561396530383161613164
+-- t.tmpl --
+`+tc.tmpl, LoadOptions{Vault: inventory.NewVault([]byte("txt-pass"))})
+			p.SetExchange(fakeExchange{})
+			h := web1
+			h.Vars = map[string]any{"db_password": "Zq9-vault-s3cret-77"}
+			pl, err := p.Plan(p.Roles[0], h)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := pl.Resources[0]
+			if len(r.Bind) != 1 || r.Params["content"] != nil {
+				t.Fatalf("want the content as a binding with a deferred part, got params %v bind %+v", r.Params, r.Bind)
+			}
+			if r.Meta.NoLog != tc.noLog {
+				t.Errorf("no_log = %v, want %v (bind %+v)", r.Meta.NoLog, tc.noLog, r.Bind)
 			}
 		})
 	}
