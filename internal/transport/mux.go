@@ -277,7 +277,7 @@ func (p *Pool) viaMux(ctx context.Context, e *endpoint) (c *Client, err error, h
 	return c, nil, true
 }
 
-// muxInfo is what a mux tells about itself (herd-mux-info), for runs and
+// MuxInfo is what a mux tells about itself (herd-mux-info), for runs and
 // for `herd mux list`.
 type MuxInfo struct {
 	Socket  string        `json:"socket"`

@@ -123,16 +123,26 @@ func (d *muxDaemon) leave() {
 	d.wg.Done()
 }
 
+// acceptLocal does the SSH handshake of a mux socket's client, which has
+// 10 s to finish it: a client that connects and stalls holds nothing.
+func acceptLocal(conn net.Conn, cfg *ssh.ServerConfig) (*ssh.ServerConn, <-chan ssh.NewChannel, <-chan *ssh.Request, error) {
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	sc, chans, reqs, err := ssh.NewServerConn(conn, cfg)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	conn.SetDeadline(time.Time{})
+	return sc, chans, reqs, nil
+}
+
 // control serves one control connection: herd-mux-add requests, each
 // answered with the line a run expects ("ready", "busy", "error ...").
 func (d *muxDaemon) control(conn net.Conn) {
 	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
-	sc, chans, reqs, err := ssh.NewServerConn(conn, d.cfg)
+	sc, chans, reqs, err := acceptLocal(conn, d.cfg)
 	if err != nil {
 		return
 	}
-	conn.SetDeadline(time.Time{})
 	defer sc.Close()
 	go func() {
 		for nc := range chans {

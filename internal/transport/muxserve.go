@@ -136,12 +136,10 @@ func (s *muxServer) serve(conn net.Conn) {
 		}
 		s.mu.Unlock()
 	}()
-	conn.SetDeadline(time.Now().Add(10 * time.Second))
-	sc, chans, reqs, err := ssh.NewServerConn(conn, s.cfg)
+	sc, chans, reqs, err := acceptLocal(conn, s.cfg)
 	if err != nil {
 		return
 	}
-	conn.SetDeadline(time.Time{})
 	defer sc.Close()
 	go s.globalRequests(reqs, &isRun)
 	var wg sync.WaitGroup
