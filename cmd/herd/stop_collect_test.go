@@ -3,10 +3,8 @@ package main
 import (
 	"bufio"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -29,10 +27,7 @@ func TestControllerKilledInCollectWait(t *testing.T) {
 		l.Host(h).Exec(t.Context(), "rm", "-f", "/tmp/xkill-peers", "/tmp/xkill-fast")
 	}
 	dir := t.TempDir()
-	inv := fmt.Sprintf("[groups.all.hosts]\n\"host1\" = \"herd_host=%s herd_ssh_key=%s\"\n\"bastion\" = \"herd_host=%s herd_ssh_key=%s\"\n",
-		h1.Addr, l.KeyFile, bastion.Addr, l.KeyFile)
-	os.WriteFile(filepath.Join(dir, "inventory.toml"), []byte(inv), 0o644)
-	os.WriteFile(filepath.Join(dir, "site.star"), []byte(`inv = inventory("inventory.toml")
+	writeStopLabProject(t, l, dir, `inv = inventory("inventory.toml")
 def main(h):
     late = "test -e /tmp/xkill-fast || sleep 3; " if h.name == "bastion" else ""
     gen = exec("gen", command = late + "echo v-" + h.name, changes = False)
@@ -42,7 +37,7 @@ def main(h):
         content += n + "=" + v
     file("/tmp/xkill-peers", content = content)
 role("r", hosts = inv.hosts, main = main)
-`), 0o644)
+`, "host1", "bastion")
 	args := []string{"apply", "site.star", "--ssh-config", "none", "--known-hosts", l.KnownHosts}
 
 	cmd, out, exited := startHerd(t, dir, append(args, "--json")...)

@@ -43,6 +43,22 @@ func getStopLab(t *testing.T) *lab.Lab {
 	return stopLab.lab
 }
 
+// writeStopLabProject writes into dir an inventory.toml naming hosts of
+// the stop lab (each with its address and the lab's key) and the policy
+// as site.star, the project every command test here runs.
+func writeStopLabProject(t *testing.T, l *lab.Lab, dir, policy string, hosts ...string) {
+	t.Helper()
+	inv := "[groups.all.hosts]\n"
+	for _, n := range hosts {
+		inv += fmt.Sprintf("%q = \"herd_host=%s herd_ssh_key=%s\"\n", n, l.Host(n).Addr, l.KeyFile)
+	}
+	for name, text := range map[string]string{"inventory.toml": inv, "site.star": policy} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // herdCommand is this test binary under the name herd (TestMain runs it as
 // the CLI), so the controller is a real separate process.
 func herdCommand(t *testing.T) string {
@@ -282,15 +298,13 @@ func TestSecondInterruptQuitsAtOnce(t *testing.T) {
 	h := l.Host("host1")
 	dir := t.TempDir()
 	marker := "/tmp/stop-marker-twice"
-	inv := fmt.Sprintf("[groups.all.hosts]\n%q = \"herd_host=%s herd_ssh_key=%s\"\n", "host1", h.Addr, l.KeyFile)
-	os.WriteFile(filepath.Join(dir, "inventory.toml"), []byte(inv), 0o644)
-	os.WriteFile(filepath.Join(dir, "site.star"), []byte(fmt.Sprintf(`inv = inventory("inventory.toml")
+	writeStopLabProject(t, l, dir, fmt.Sprintf(`inv = inventory("inventory.toml")
 def main(h):
     exec("started", command = "echo started >> %[1]s")
     exec("long", command = "sleep 3; echo long >> %[1]s")
     exec("next", command = "echo next >> %[1]s")
 role("r", hosts = inv.hosts, main = main)
-`, marker)), 0o644)
+`, marker), "host1")
 	cmd, out, exited := startHerd(t, dir, "apply", "site.star", "--ssh-config", "none", "--known-hosts", l.KnownHosts)
 	for deadline := time.Now().Add(60 * time.Second); markerLines(h, marker) < 1; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {

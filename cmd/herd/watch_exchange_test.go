@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,16 +21,14 @@ func TestWatchCommandExchange(t *testing.T) {
 	herd := herdCommand(t)
 	h := l.Host("host1")
 	dir := t.TempDir()
-	inv := fmt.Sprintf("[groups.all.hosts]\n%q = \"herd_host=%s herd_ssh_key=%s\"\n", "host1", h.Addr, l.KeyFile)
-	os.WriteFile(filepath.Join(dir, "inventory.toml"), []byte(inv), 0o644)
-	os.WriteFile(filepath.Join(dir, "site.star"), []byte(`inv = inventory("inventory.toml")
+	writeStopLabProject(t, l, dir, `inv = inventory("inventory.toml")
 def main(h):
     c = exec("addr", command = "echo 10.1.2.3")
     export("addr", c.stdout)
     vals = collect("addr")
     file("/tmp/watch-xch", content = "".join(["%s=%s" % (k, vals[k]) for k in sorted(vals)]))
 role("w", hosts = inv.hosts, main = main)
-`), 0o644)
+`, "host1")
 	os.MkdirAll(filepath.Join(dir, "home"), 0o755)
 	h.Exec(context.Background(), "rm", "-f", "/tmp/watch-xch")
 

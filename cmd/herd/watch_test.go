@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,15 +31,13 @@ func watchCommand(t *testing.T, ctrlC bool) {
 	herd := herdCommand(t)
 	h := l.Host("host1")
 	dir := t.TempDir()
-	inv := fmt.Sprintf("[groups.all.hosts]\n%q = \"herd_host=%s herd_ssh_key=%s\"\n", "host1", h.Addr, l.KeyFile)
-	os.WriteFile(filepath.Join(dir, "inventory.toml"), []byte(inv), 0o644)
 	os.MkdirAll(filepath.Join(dir, "templates"), 0o755)
 	os.WriteFile(filepath.Join(dir, "templates", "app.conf.tmpl"), []byte("v=1\n"), 0o644)
-	os.WriteFile(filepath.Join(dir, "site.star"), []byte(`inv = inventory("inventory.toml")
+	writeStopLabProject(t, l, dir, `inv = inventory("inventory.toml")
 def main(h):
     template("/tmp/watch-cmd.conf", src = "templates/app.conf.tmpl")
 role("w", hosts = inv.hosts, main = main)
-`), 0o644)
+`, "host1")
 	os.MkdirAll(filepath.Join(dir, "home"), 0o755)
 	h.Exec(context.Background(), "rm", "-f", "/tmp/watch-cmd.conf")
 

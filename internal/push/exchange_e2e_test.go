@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/herd-project/herd/internal/exchange"
+	"github.com/herd-project/herd/internal/lab"
 	"github.com/herd-project/herd/internal/push"
 )
 
@@ -34,6 +35,23 @@ func externalAt(dir string) func(context.Context) (*exchange.Store, error) {
 		return exchange.Open(ctx, exchange.Config{Endpoints: []string{"unix://" + dir + "/client.sock"}, Cluster: "t"})
 	}
 }
+
+// oneFileProject is host1 alone, given one file to write at path: what
+// the lock tests run while another controller holds host1.
+func oneFileProject(t *testing.T, l *lab.Lab, path string) string {
+	t.Helper()
+	return project(t, map[string]string{
+		"inventory.toml": tomlInventory(l, map[string][]string{"g": {"host1"}}),
+		"site.star": `
+inv = inventory("inventory.toml")
+def main(host):
+    file("` + path + `", content = "x\n")
+role("r", hosts = inv.hosts, main = main)
+`})
+}
+
+// aliceHolder is the other controller of the lock tests, named in refusals.
+var aliceHolder = exchange.Holder{User: "alice", Controller: "laptop-a", Pid: 4242, Run: "other"}
 
 // sharedMember starts, for the whole test, the member under dir that
 // the runs under test reach with externalAt.
@@ -203,18 +221,11 @@ role("config", hosts = inv.hosts, main = config)
 func TestExchangeHostLockAcrossControllers(t *testing.T) {
 	l := flatLab(t)
 	l.Host("host1").Exec(context.Background(), "rm", "-f", "/tmp/exc-locked")
-	dir := project(t, map[string]string{
-		"inventory.toml": tomlInventory(l, map[string][]string{"g": {"host1"}}),
-		"site.star": `
-inv = inventory("inventory.toml")
-def main(host):
-    file("/tmp/exc-locked", content = "x\n")
-role("r", hosts = inv.hosts, main = main)
-`})
+	dir := oneFileProject(t, l, "/tmp/exc-locked")
 	ctx := context.Background()
 	etcdDir := filepath.Join(t.TempDir(), "etcd")
 	shared := sharedMember(t, etcdDir)
-	other, err := shared.NewLocker(ctx, exchange.Holder{User: "alice", Controller: "laptop-a", Pid: 4242, Run: "other"}, 5)
+	other, err := shared.NewLocker(ctx, aliceHolder, 5)
 	if err != nil {
 		t.Fatal(err)
 	}

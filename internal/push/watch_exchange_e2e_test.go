@@ -182,14 +182,7 @@ func dumpEvents(es []event.Event) string {
 // within its lock wait.
 func TestWatchExchangeHoldsHostLocks(t *testing.T) {
 	l := flatLab(t)
-	dir := project(t, map[string]string{
-		"inventory.toml": tomlInventory(l, map[string][]string{"g": {"host1"}}),
-		"site.star": `
-inv = inventory("inventory.toml")
-def main(host):
-    file("/tmp/xw-locked", content = "x\n")
-role("r", hosts = inv.hosts, main = main)
-`})
+	dir := oneFileProject(t, l, "/tmp/xw-locked")
 	ctx := context.Background()
 	etcdDir := filepath.Join(t.TempDir(), "etcd")
 	shared := sharedMember(t, etcdDir)
@@ -218,7 +211,7 @@ role("r", hosts = inv.hosts, main = main)
 		if end == "converged timeout" {
 			wo.ConvergedTimeout = 500 * time.Millisecond
 		} else {
-			if alice, err = shared.NewLocker(ctx, exchange.Holder{User: "alice", Controller: "laptop-a", Pid: 4242, Run: "other"}, 5); err != nil {
+			if alice, err = shared.NewLocker(ctx, aliceHolder, 5); err != nil {
 				t.Fatal(err)
 			}
 			if err := alice.Lock(ctx, "host1", time.Second); err != nil {
